@@ -1,0 +1,239 @@
+package v1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// API groups, versions and kinds wake reads and writes.
+const (
+	Group      = "wake.dev"
+	APIVersion = "wake.dev/v1"
+
+	// KnativeServingAPIVersion is accepted on input: a Knative Service
+	// manifest is a Function with another apiVersion and kind.
+	KnativeServingAPIVersion = "serving.knative.dev/v1"
+
+	KindFunction     = "Function"
+	KindFunctionList = "FunctionList"
+	KindRevision     = "Revision"
+	KindRevisionList = "RevisionList"
+	KindService      = "Service" // Knative's name for a Function
+)
+
+// Labels wake puts on every revision.
+const (
+	// LabelFunction names the function a revision belongs to.
+	LabelFunction = "wake.dev/function"
+	// LabelKnativeService is Knative's label for the same thing; set too so
+	// tooling written for Knative keeps working.
+	LabelKnativeService = "serving.knative.dev/service"
+	// LabelGeneration is the function generation that created a revision.
+	LabelGeneration = "wake.dev/generation"
+)
+
+// Function is a deployable unit: a template for its revisions and the
+// traffic split across them. Its schema is Knative's Service.
+type Function struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   FunctionSpec   `json:"spec"`
+	Status FunctionStatus `json:"status,omitempty"`
+}
+
+// FunctionSpec is what the user asks for.
+type FunctionSpec struct {
+	// Template describes the revision to run. Any change to it creates a
+	// new immutable revision.
+	Template RevisionTemplate `json:"template"`
+	// Traffic splits requests across revisions. Empty means 100% to the
+	// latest ready revision.
+	Traffic []TrafficTarget `json:"traffic,omitempty"`
+}
+
+// RevisionTemplate is the template of a revision: its metadata (for the
+// autoscaling annotations and an optional explicit revision name) and spec.
+type RevisionTemplate struct {
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              RevisionSpec `json:"spec"`
+}
+
+// RevisionSpec is the runnable part of a revision.
+type RevisionSpec struct {
+	// ContainerConcurrency is the most requests one instance serves at
+	// once. 0 (the default) means no limit.
+	ContainerConcurrency *int64 `json:"containerConcurrency,omitempty"`
+	// TimeoutSeconds bounds a request, its time queued for an instance
+	// included. Default DefaultTimeoutSeconds.
+	TimeoutSeconds *int64 `json:"timeoutSeconds,omitempty"`
+	// ResponseStartTimeoutSeconds and IdleTimeoutSeconds are Knative's; they
+	// are accepted and kept for Kubernetes mode.
+	ResponseStartTimeoutSeconds *int64 `json:"responseStartTimeoutSeconds,omitempty"`
+	IdleTimeoutSeconds          *int64 `json:"idleTimeoutSeconds,omitempty"`
+	// ServiceAccountName and ImagePullSecrets are kept for Kubernetes mode.
+	ServiceAccountName string                 `json:"serviceAccountName,omitempty"`
+	ImagePullSecrets   []LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	// Containers holds exactly one container: the function.
+	Containers []Container `json:"containers"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	Name string `json:"name,omitempty"`
+}
+
+// Container is the function's process. In embedded mode Command and Args
+// are the program to run and Image is ignored; on Kubernetes Image is run.
+type Container struct {
+	Name            string                `json:"name,omitempty"`
+	Image           string                `json:"image,omitempty"`
+	ImagePullPolicy string                `json:"imagePullPolicy,omitempty"`
+	Command         []string              `json:"command,omitempty"`
+	Args            []string              `json:"args,omitempty"`
+	WorkingDir      string                `json:"workingDir,omitempty"`
+	Env             []EnvVar              `json:"env,omitempty"`
+	Ports           []ContainerPort       `json:"ports,omitempty"`
+	Resources       *ResourceRequirements `json:"resources,omitempty"`
+	ReadinessProbe  *Probe                `json:"readinessProbe,omitempty"`
+	LivenessProbe   *Probe                `json:"livenessProbe,omitempty"`
+	StartupProbe    *Probe                `json:"startupProbe,omitempty"`
+}
+
+// EnvVar is one environment variable given to every instance.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// ContainerPort is the port the function listens on. Named "h2c", it says
+// the function speaks HTTP/2 without TLS (gRPC), as in Knative.
+type ContainerPort struct {
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort,omitempty"`
+	Protocol      string `json:"protocol,omitempty"`
+}
+
+// PortNameH2C marks a container port that speaks cleartext HTTP/2.
+const PortNameH2C = "h2c"
+
+// ResourceRequirements are kept for Kubernetes mode.
+type ResourceRequirements struct {
+	Limits   map[string]resource.Quantity `json:"limits,omitempty"`
+	Requests map[string]resource.Quantity `json:"requests,omitempty"`
+}
+
+// Probe checks an instance. Zero fields take Kubernetes' defaults (see
+// SetDefaults).
+type Probe struct {
+	ProbeHandler        `json:",inline"`
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	TimeoutSeconds      int32 `json:"timeoutSeconds,omitempty"`
+	PeriodSeconds       int32 `json:"periodSeconds,omitempty"`
+	SuccessThreshold    int32 `json:"successThreshold,omitempty"`
+	FailureThreshold    int32 `json:"failureThreshold,omitempty"`
+}
+
+// ProbeHandler is how a probe checks: at most one of its fields is set;
+// none means a TCP connect to the instance's port.
+type ProbeHandler struct {
+	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+}
+
+// HTTPGetAction probes with a GET; a status in [200, 400) passes.
+type HTTPGetAction struct {
+	Path        string             `json:"path,omitempty"`
+	Port        intstr.IntOrString `json:"port,omitempty"`
+	Host        string             `json:"host,omitempty"`
+	Scheme      string             `json:"scheme,omitempty"`
+	HTTPHeaders []HTTPHeader       `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is a header sent by an HTTP probe.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction probes by opening a TCP connection.
+type TCPSocketAction struct {
+	Port intstr.IntOrString `json:"port,omitempty"`
+	Host string             `json:"host,omitempty"`
+}
+
+// TrafficTarget sends a share of a function's requests to one revision,
+// and optionally names it with a tag reachable at TAG-NAME.NAMESPACE.DOMAIN.
+type TrafficTarget struct {
+	Tag string `json:"tag,omitempty"`
+	// RevisionName and LatestRevision are exclusive: a named revision, or
+	// the latest ready one.
+	RevisionName   string `json:"revisionName,omitempty"`
+	LatestRevision *bool  `json:"latestRevision,omitempty"`
+	Percent        *int64 `json:"percent,omitempty"`
+	// URL is set in status for tagged targets.
+	URL string `json:"url,omitempty"`
+}
+
+// FunctionStatus is what wake observed, Knative style.
+type FunctionStatus struct {
+	ObservedGeneration        int64           `json:"observedGeneration,omitempty"`
+	Conditions                []Condition     `json:"conditions,omitempty"`
+	URL                       string          `json:"url,omitempty"`
+	LatestCreatedRevisionName string          `json:"latestCreatedRevisionName,omitempty"`
+	LatestReadyRevisionName   string          `json:"latestReadyRevisionName,omitempty"`
+	Traffic                   []TrafficTarget `json:"traffic,omitempty"`
+}
+
+// Revision is an immutable snapshot of a function's template.
+type Revision struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   RevisionSpec   `json:"spec"`
+	Status RevisionStatus `json:"status,omitempty"`
+}
+
+// RevisionStatus is the observed state of a revision.
+type RevisionStatus struct {
+	Conditions []Condition `json:"conditions,omitempty"`
+	// DesiredReplicas is what the autoscaler asks for; ActualReplicas is
+	// how many instances are ready.
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	ActualReplicas  int32 `json:"actualReplicas"`
+}
+
+// ConditionStatus is True, False or Unknown.
+type ConditionStatus string
+
+// Condition statuses.
+const (
+	ConditionTrue    ConditionStatus = "True"
+	ConditionFalse   ConditionStatus = "False"
+	ConditionUnknown ConditionStatus = "Unknown"
+)
+
+// ConditionReady is the one condition type wake sets on every resource.
+const ConditionReady = "Ready"
+
+// Condition is a Knative-style status condition.
+type Condition struct {
+	Type               string          `json:"type"`
+	Status             ConditionStatus `json:"status"`
+	Reason             string          `json:"reason,omitempty"`
+	Message            string          `json:"message,omitempty"`
+	LastTransitionTime metav1.Time     `json:"lastTransitionTime,omitempty"`
+}
+
+// FunctionList and RevisionList are what the admin API returns for lists.
+type FunctionList struct {
+	metav1.TypeMeta `json:",inline"`
+	Items           []Function `json:"items"`
+}
+
+// RevisionList is a list of revisions.
+type RevisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	Items           []Revision `json:"items"`
+}

@@ -1,0 +1,145 @@
+// Command testfn is the function wake's tests deploy. Its behaviour is set
+// by environment variables, so one binary plays every part a test needs:
+//
+//	TESTFN_START_DELAY   duration to sleep before listening (slow start)
+//	TESTFN_EXIT_AT_START exit with this code instead of listening (crash loop)
+//	TESTFN_H2C           "1": serve cleartext HTTP/2 as well as HTTP/1.1
+//	TESTFN_IGNORE_TERM   "1": ignore SIGTERM (tests the kill after grace)
+//	TESTFN_SPAWN_CHILD   "1": start a child `sleep` (tests process groups)
+//	TESTFN_READY_PATH    path that answers 503 until TESTFN_READY_AFTER passes
+//	TESTFN_READY_AFTER   duration after listening before READY_PATH is 200
+//
+// Routes:
+//
+//	/            "<K_REVISION> <greeting>" where greeting is $GREETING
+//	/sleep?ms=N  waits N ms, then answers like /
+//	/inflight    the most requests this instance ever held at once
+//	/proto       the request's protocol, e.g. HTTP/2.0
+//	/env?k=NAME  the value of an environment variable
+//	/exit?code=N exits the process at once (a crash mid-load)
+//	/trailer     answers with a trailer X-Testfn-Trailer: done
+//	/echo        copies the request body back
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
+	log.SetFlags(0)
+	log.SetPrefix("testfn: ")
+	if s := os.Getenv("TESTFN_EXIT_AT_START"); s != "" {
+		code, _ := strconv.Atoi(s)
+		fmt.Fprintln(os.Stderr, "testfn: exiting at start as asked")
+		os.Exit(code)
+	}
+	if os.Getenv("TESTFN_IGNORE_TERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if os.Getenv("TESTFN_SPAWN_CHILD") == "1" {
+		child := exec.Command("sleep", "1000")
+		if err := child.Start(); err != nil {
+			return err
+		}
+		fmt.Printf("testfn: child pid %d\n", child.Process.Pid)
+	}
+	if d, err := time.ParseDuration(os.Getenv("TESTFN_START_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("testfn: %s listening on %s\n", os.Getenv("K_REVISION"), ln.Addr())
+
+	h := &handler{listening: time.Now()}
+	h.readyAfter, _ = time.ParseDuration(os.Getenv("TESTFN_READY_AFTER"))
+	srv := &http.Server{Handler: h}
+	if os.Getenv("TESTFN_H2C") == "1" {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv.Protocols = &p
+	}
+	return srv.Serve(ln)
+}
+
+type handler struct {
+	listening  time.Time
+	readyAfter time.Duration
+
+	inflight atomic.Int64
+	mu       sync.Mutex
+	max      int64
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := h.inflight.Add(1)
+	defer h.inflight.Add(-1)
+	h.mu.Lock()
+	h.max = max(h.max, n)
+	h.mu.Unlock()
+
+	if p := os.Getenv("TESTFN_READY_PATH"); p != "" && r.URL.Path == p {
+		if time.Since(h.listening) < h.readyAfter {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	switch r.URL.Path {
+	case "/sleep":
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+	case "/inflight":
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		fmt.Fprintln(w, h.max)
+		return
+	case "/proto":
+		fmt.Fprintln(w, r.Proto)
+		return
+	case "/env":
+		fmt.Fprintln(w, os.Getenv(r.URL.Query().Get("k")))
+		return
+	case "/exit":
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		os.Exit(code)
+	case "/trailer":
+		w.Header().Set("Trailer", "X-Testfn-Trailer")
+		fmt.Fprintln(w, "body")
+		w.Header().Set("X-Testfn-Trailer", "done")
+		return
+	case "/echo":
+		io.Copy(w, r.Body)
+		return
+	}
+	fmt.Fprintf(w, "%s %s\n", os.Getenv("K_REVISION"), os.Getenv("GREETING"))
+}

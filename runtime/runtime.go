@@ -1,0 +1,95 @@
+// Package runtime owns the contract between wake and the place instances
+// run: the Runtime interface that starts, scales and stops a revision's
+// instances, and the events it reports back (ready endpoints, failures).
+// runtime/process implements it with local processes; the Kubernetes
+// runtime with Deployments.
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+// Runtime runs the instances of revisions.
+type Runtime interface {
+	// Deploy makes a revision known to the runtime, with no instance yet.
+	// Deploying a known revision again is a no-op (revisions are immutable).
+	Deploy(ctx context.Context, rev *api.Revision) error
+	// Scale sets how many instances of a deployed revision should run. It
+	// returns at once; instances start and stop in the background, and
+	// every change is reported to the Observer.
+	Scale(ctx context.Context, rev api.RevisionKey, n int) error
+	// Remove stops every instance of the revision, draining each first, and
+	// forgets it. It returns when the instances are gone or ctx ends.
+	Remove(ctx context.Context, rev api.RevisionKey) error
+}
+
+// LogReader reads the output of a revision's instances.
+type LogReader interface {
+	// Logs writes the revision's recent instance output to w, oldest
+	// first, each line prefixed with its instance. With opts.Follow it goes
+	// on writing new output until ctx ends.
+	Logs(ctx context.Context, rev api.RevisionKey, opts LogOptions, w io.Writer) error
+}
+
+// LogOptions select what Logs writes.
+type LogOptions struct {
+	Follow bool
+	// Tail limits the output to the last Tail lines per instance; 0 means
+	// all that is kept.
+	Tail int
+}
+
+// Endpoint is one ready instance.
+type Endpoint struct {
+	// ID is unique among all instances the runtime ever started.
+	ID string
+	// Addr is the instance's host:port.
+	Addr string
+}
+
+// State is a snapshot of a revision's instances, reported after every change.
+type State struct {
+	// Desired is the last count asked through Scale.
+	Desired int
+	// Ready lists the instances that passed their readiness probe and may
+	// take requests, in start order.
+	Ready []Endpoint
+	// Starting counts instances started but not ready yet.
+	Starting int
+	// Failure is the latest reason an instance failed to start or died;
+	// nil once an instance has become ready since.
+	Failure *Failure
+}
+
+// Failure says why an instance failed.
+type Failure struct {
+	// Reason is a CamelCase word, e.g. ExecFailed, ExitedBeforeReady,
+	// Crashed, ProbeFailed, CrashLoopBackOff.
+	Reason string
+	// Message is for people: what failed, with the exit status and the
+	// last lines the instance printed.
+	Message string
+	// At is when it happened; Restarts counts consecutive failures.
+	At       time.Time
+	Restarts int
+	// RetryAt is when the runtime will try again (the backoff).
+	RetryAt time.Time
+}
+
+// Observer is told about every change to a revision's instances. Calls for
+// one revision are serialized; the runtime does not hold its own locks while
+// calling, so an Observer may call back into the runtime.
+type Observer interface {
+	Update(rev api.RevisionKey, s State)
+}
+
+// Drainer waits for an endpoint that has left the ready set to finish the
+// requests in flight on it. The runtime calls Drain after reporting a State
+// without the endpoint and before stopping the instance.
+type Drainer interface {
+	Drain(ctx context.Context, rev api.RevisionKey, ep Endpoint) error
+}
