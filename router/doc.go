@@ -1,0 +1,6 @@
+// Package router owns the first step of a request: it matches the Host to a
+// function (NAME.NAMESPACE.DOMAIN) or a tagged revision
+// (TAG-NAME.NAMESPACE.DOMAIN), picks a revision by the traffic weights, and
+// hands the request on. Routes live in an immutable Table that the control
+// plane swaps atomically, so a lookup takes no lock.
+package router

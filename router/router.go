@@ -1,0 +1,92 @@
+package router
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+// RevisionHandler serves a request routed to a revision: the activator.
+type RevisionHandler interface {
+	ServeRevision(w http.ResponseWriter, r *http.Request, fn api.FunctionKey, rev api.RevisionKey)
+}
+
+// Options configure a Router.
+type Options struct {
+	// Next serves routed requests. Required.
+	Next RevisionHandler
+	// Rand returns a uniform int in [0, n). nil means math/rand/v2's
+	// goroutine-safe global source; tests pass a seeded one.
+	Rand func(n int) int
+}
+
+// Router is the data plane's http.Handler. Its cost per request is one
+// atomic load, one host normalization (no allocation for an already
+// lower-case host) and one map read.
+type Router struct {
+	next  RevisionHandler
+	rand  func(int) int
+	table atomic.Pointer[Table]
+}
+
+// New returns a Router with an empty table: every host is unknown until
+// SetTable.
+func New(opts Options) *Router {
+	r := &Router{next: opts.Next, rand: opts.Rand}
+	if r.rand == nil {
+		r.rand = rand.IntN
+	}
+	r.table.Store(NewTable("localhost", nil))
+	return r
+}
+
+// SetTable publishes a new route table. Requests already routed keep the
+// revision they were given.
+func (rt *Router) SetTable(t *Table) { rt.table.Store(t) }
+
+// Table returns the current table.
+func (rt *Router) Table() *Table { return rt.table.Load() }
+
+// Resolve picks the revision a request for host goes to.
+func (rt *Router) Resolve(host string) (api.FunctionKey, api.RevisionKey, bool) {
+	e := rt.table.Load().lookup(NormalizeHost(host))
+	if e == nil {
+		return api.FunctionKey{}, api.RevisionKey{}, false
+	}
+	rev := e.choices[0].rev
+	if len(e.choices) > 1 {
+		rev = e.pick(rt.rand(e.total))
+	}
+	return e.function, rev, true
+}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fn, rev, ok := rt.Resolve(r.Host)
+	if !ok {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "wake: no function serves host %q\n", r.Host)
+		return
+	}
+	rt.next.ServeRevision(w, r, fn, rev)
+}
+
+// NormalizeHost strips a port and a trailing dot and lower-cases host. It
+// allocates only when the host has upper-case letters.
+func NormalizeHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}
