@@ -1,0 +1,18 @@
+// Package autoscaler decides how many instances each revision should have
+// and asks the runtime for that count.
+//
+// It owns three things, from the inside out:
+//
+//   - window: 1-second buckets of time-weighted concurrency, averaged over a
+//     revision's autoscaling window.
+//   - Decider: one revision's scaling decision as pure state and math over
+//     times passed in (no goroutines, no clock reads), so it is tested in
+//     simulated time. This is the seam where Knative's full KPA (panic
+//     mode, rps, rate limits) replaces the basic algorithm.
+//   - Autoscaler: the loop that samples the activator's counts, runs every
+//     revision's Decider on an injected clock, reacts to Wake at once on the
+//     cold-start path, and calls the Scaler when a decision changes.
+//
+// The activator counts; the runtime starts and stops instances; this
+// package only decides.
+package autoscaler

@@ -1,0 +1,168 @@
+package autoscaler
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+)
+
+// Run samples and decides until ctx ends, then returns nil. Everything that
+// touches a Decider or calls the Scaler happens on this one goroutine, so a
+// revision's Scale calls are made in the order its decisions were, and a
+// Wake is never overtaken by an older decision. Running it twice at once
+// is an error.
+func (a *Autoscaler) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("autoscaler: Run is already running")
+	}
+	defer a.running.Store(false)
+	t := a.clock.NewTicker(a.sampleTick)
+	defer t.Stop()
+	ticks := 0
+	tick := func() {
+		ticks++
+		a.tick(ctx, ticks%a.decideTick == 0)
+	}
+	a.work(ctx) // revisions upserted (and wakes) before Run started
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.kick:
+			a.work(ctx)
+		case <-t.C():
+			tick()
+		case done := <-a.barrier:
+			// A tick already delivered is handled before the barrier lifts,
+			// so a test that stepped the clock sees its effect.
+			select {
+			case <-t.C():
+				tick()
+			default:
+			}
+			a.work(ctx)
+			close(done)
+		}
+	}
+}
+
+// flush returns once the loop has handled everything asked of it before
+// the call (Upserts, Wakes, a tick the clock already delivered) and made
+// the Scale calls that followed. Tests use it as a barrier instead of
+// sleeping; it needs Run to be running.
+func (a *Autoscaler) flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case a.barrier <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// work handles the revisions Wake and Upsert queued: a woken revision is
+// sampled and activated; every one then gets its count applied.
+func (a *Autoscaler) work(ctx context.Context) {
+	a.pendMu.Lock()
+	batch := a.pending
+	a.pending = a.spare[:0]
+	a.pendMu.Unlock()
+	for _, r := range batch {
+		// Clear the flag before sampling: a Wake that lands after the
+		// sample queues the revision again instead of being lost.
+		if r.woken.Swap(false) {
+			a.step(r, stepActivate)
+		}
+		a.settle(ctx, r)
+	}
+	clear(batch) // do not keep forgotten revisions alive
+	a.spare = batch
+}
+
+// tick samples every revision and, on decision ticks, decides and applies.
+func (a *Autoscaler) tick(ctx context.Context, decide bool) {
+	mode := stepRecord
+	if decide {
+		mode = stepDecide
+	}
+	a.revs.Range(func(_, v any) bool {
+		r := v.(*revision)
+		a.step(r, mode)
+		if decide {
+			// Also retries a Scale that failed at an earlier decision.
+			a.settle(ctx, r)
+		}
+		return true
+	})
+}
+
+type stepMode int
+
+const (
+	stepRecord   stepMode = iota // sample only
+	stepDecide                   // sample, then Decide
+	stepActivate                 // sample, then Activate (the Wake path)
+)
+
+// step samples r (outside r's lock: Sample is the activator's code and
+// may take its locks), feeds the sample to the Decider and, unless only
+// recording, runs the decision. A change is logged and put on the gauge.
+func (a *Autoscaler) step(r *revision, mode stepMode) {
+	s := a.sample(r.key)
+	now := a.clock.Now()
+	r.mu.Lock()
+	if r.forgotten {
+		r.mu.Unlock()
+		return
+	}
+	r.decider.Record(now, s)
+	var dec Decision
+	switch mode {
+	case stepRecord:
+		r.mu.Unlock()
+		return
+	case stepDecide:
+		dec = r.decider.Decide(now)
+	case stepActivate:
+		dec = r.decider.Activate(now, s.InFlight)
+	}
+	from := r.desired
+	r.desired = dec.Desired
+	if r.gauge != nil && from != dec.Desired {
+		// Under r.mu, so it cannot land after Forget deleted the series.
+		r.gauge.Set(float64(dec.Desired))
+	}
+	r.mu.Unlock()
+	if from != dec.Desired {
+		a.log.Info("scaled", zap.String("revision", r.name), zap.Int("from", from), zap.Int("to", dec.Desired), zap.String("reason", dec.Reason))
+	}
+}
+
+// settle asks the Scaler for r's desired count when the Scaler has not yet
+// accepted it: after a change, once after Upsert, and again at each
+// decision after a failure. The only lock held during the call is r's
+// actuation lock, which nothing but Forget waits on (so that no Scale
+// follows Forget): Wake, Desired and the decision state stay free.
+func (a *Autoscaler) settle(ctx context.Context, r *revision) {
+	r.scaleMu.Lock()
+	defer r.scaleMu.Unlock()
+	r.mu.Lock()
+	n, gone := r.desired, r.forgotten
+	r.mu.Unlock()
+	if gone || n == r.applied {
+		return
+	}
+	if err := a.scaler.Scale(ctx, r.key, n); err != nil {
+		if ctx.Err() == nil { // failing because we are shutting down is not news
+			a.log.Warn("scale failed, retrying at the next decision", zap.String("revision", r.name), zap.Int("to", n), zap.Error(err))
+		}
+		return
+	}
+	r.applied = n
+}
