@@ -123,7 +123,9 @@ func lookup(annotations map[string]string, key string, path *field.Path) (string
 	lv, lok := annotations[legacy]
 	switch {
 	case ok && lok:
-		return key, v, true, field.Duplicate(path.Key(legacy), fmt.Sprintf("set only one of %s and %s", key, legacy))
+		dup := field.Duplicate(path.Key(legacy), lv)
+		dup.Detail = fmt.Sprintf("set only one of %s and %s", key, legacy)
+		return key, v, true, dup
 	case lok:
 		return legacy, lv, true, nil
 	}

@@ -9,7 +9,8 @@
 //	TESTFN_READY_PATH    path that answers 503 until TESTFN_READY_AFTER passes
 //	TESTFN_READY_AFTER   duration after listening before READY_PATH is 200
 //
-// Routes:
+// Every response carries X-Testfn-Inflight (requests this instance held
+// when it took this one) and X-Testfn-Pid. Routes:
 //
 //	/            "<K_REVISION> <greeting>" where greeting is $GREETING
 //	/sleep?ms=N  waits N ms, then answers like /
@@ -101,6 +102,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.max = max(h.max, n)
 	h.mu.Unlock()
+	w.Header().Set("X-Testfn-Inflight", strconv.FormatInt(n, 10))
+	w.Header().Set("X-Testfn-Pid", strconv.Itoa(os.Getpid()))
 
 	if p := os.Getenv("TESTFN_READY_PATH"); p != "" && r.URL.Path == p {
 		if time.Since(h.listening) < h.readyAfter {

@@ -1,0 +1,39 @@
+# wake's two commands: `make run` and `make test`. Everything else is a
+# step of those, or a longer run of its own.
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: all build run test vet fmt-check unit fuzz clean
+
+all: build
+
+## build: the wake binary in bin/ and the example function next to its manifest
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wake ./cmd/wake
+	$(GO) build -o examples/hello/hello ./examples/hello
+
+## run: start wake serve on 127.0.0.1:8080 (admin :8081) with examples/hello applied
+run: build
+	./bin/wake serve --state-dir .wake -f examples/hello/hello.yaml
+
+## test: vet, formatting, every test with the race detector, and a short fuzz of each parser
+test: vet fmt-check unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./api/v1
+	$(GO) test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./router
+
+clean:
+	rm -rf bin examples/hello/hello

@@ -1,0 +1,750 @@
+package v1
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The walker checks a YAML node tree against a Go type and writes it out as
+// JSON for encoding/json to decode. It exists because the API types carry
+// only json tags and embed apimachinery types (ObjectMeta, Quantity,
+// IntOrString) that YAML libraries would misname; reading the json tags
+// here keeps one source of truth for field names and gives every problem
+// its field path and line, which encoding/json cannot.
+//
+// Only fields the type knows are written, so unknown fields are reported
+// here and never reach encoding/json. Once a walker has reported a problem
+// its output is discarded, so it need not stay well-formed after that.
+type walker struct {
+	source string
+	offset int // lines before the parsed piece of input: node lines are relative to it
+	report *report
+	failed bool                // this walker reported a problem
+	lines  map[string]int      // field path → line, for Document.Position
+	active map[*yaml.Node]bool // collections being walked: an alias to one is a cycle
+	types  map[reflect.Type]*structFields
+	out    bytes.Buffer
+}
+
+// report collects the problems of one input and bounds the work spent on
+// it. Aliases let a few hundred bytes of YAML name billions of nodes (the
+// "billion laughs"): every node walked and every scalar byte written is
+// charged against a budget a few times the input's size, so aliases can at
+// most multiply the input a few times. Problems are capped too, so a
+// thousand copies of a broken document do not make a million-line error.
+type report struct {
+	errs    Errors
+	left    int  // budget left
+	limit   int  // the whole budget, for the message
+	stopped bool // the budget or the problem cap ran out: stop everything
+}
+
+// maxErrors is how many problems one input reports: more than anyone
+// reads, and few enough that a hostile input cannot make a huge error.
+const maxErrors = 100
+
+func newReport(inputLen int) *report {
+	// A manifest without aliases costs at most about twice its length (a
+	// node per byte, each scalar byte once); 64 KiB of slack lets small
+	// manifests share anchors generously.
+	n := 4*inputLen + 64<<10
+	return &report{left: n, limit: n}
+}
+
+// add records a problem, unless the cap was reached.
+func (r *report) add(e FieldError) {
+	if r.stopped {
+		return
+	}
+	r.errs = append(r.errs, e)
+	if len(r.errs) >= maxErrors {
+		r.errs = append(r.errs, FieldError{Source: e.Source, Message: fmt.Sprintf("too many problems: stopped after %d", maxErrors)})
+		r.stopped = true
+	}
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// leafHints say what a json.Unmarshaler type accepts, for its error
+// messages; others fall back to the error it returned.
+var leafHints = map[reflect.Type]string{
+	reflect.TypeFor[resource.Quantity]():  "must be a quantity such as 500m, 2 or 1Gi",
+	reflect.TypeFor[metav1.Time]():        "must be a time such as 2006-01-02T15:04:05Z",
+	reflect.TypeFor[intstr.IntOrString](): "must be an integer or a string",
+}
+
+// unsupported names Kubernetes and Knative fields that wake's types do not
+// have, so that a Knative manifest using one is told so plainly instead of
+// "unknown field".
+var unsupported = map[reflect.Type][]string{
+	reflect.TypeFor[RevisionSpec](): {"volumes", "affinity", "nodeSelector", "tolerations",
+		"securityContext", "initContainers", "enableServiceLinks", "runtimeClassName",
+		"dnsPolicy", "dnsConfig", "hostAliases", "topologySpreadConstraints",
+		"priorityClassName", "schedulerName", "automountServiceAccountToken"},
+	reflect.TypeFor[Container](): {"envFrom", "volumeMounts", "securityContext", "lifecycle",
+		"terminationMessagePath", "terminationMessagePolicy", "stdin", "tty"},
+	reflect.TypeFor[EnvVar](): {"valueFrom"},
+	reflect.TypeFor[Probe]():  {"exec", "grpc", "terminationGracePeriodSeconds"},
+}
+
+// fail records a problem at path, on the line of n.
+func (w *walker) fail(n *yaml.Node, path, msg string) {
+	w.failed = true
+	w.report.add(FieldError{Source: w.source, Line: w.line(n), Path: path, Message: msg})
+}
+
+func (w *walker) line(n *yaml.Node) int {
+	if n == nil || n.Line == 0 {
+		return 0
+	}
+	return n.Line + w.offset
+}
+
+// record remembers the line of path, keeping the first one seen.
+func (w *walker) record(path string, n *yaml.Node) {
+	if _, ok := w.lines[path]; !ok && w.line(n) > 0 {
+		w.lines[path] = w.line(n)
+	}
+}
+
+// charge spends cost from the budget; false means stop walking.
+func (w *walker) charge(n *yaml.Node, path string, cost int) bool {
+	r := w.report
+	if r.stopped {
+		w.failed = true
+		return false
+	}
+	r.left -= cost
+	if r.left < 0 {
+		w.fail(n, path, fmt.Sprintf("the input grows past %d bytes once YAML aliases (*name) are expanded; repeat less through aliases", r.limit))
+		r.stopped = true
+		return false
+	}
+	return true
+}
+
+// deref follows an alias to the node it names. It fails on an alias to a
+// collection being walked, which would repeat forever.
+func (w *walker) deref(n *yaml.Node, path string) (*yaml.Node, bool) {
+	for n.Kind == yaml.AliasNode {
+		if n.Alias == nil || w.active[n.Alias] {
+			w.fail(n, path, fmt.Sprintf("alias *%s refers to a value that contains it", truncate(n.Value)))
+			return nil, false
+		}
+		n = n.Alias
+	}
+	return n, true
+}
+
+func isNull(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what n is, for "must be X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			return quote(n.Value)
+		}
+		return truncate(n.Value)
+	}
+	return "nothing"
+}
+
+// value walks n as a value of type t at path, writing its JSON.
+func (w *walker) value(n *yaml.Node, t reflect.Type, path string) {
+	n, ok := w.deref(n, path)
+	if !ok || !w.charge(n, path, 1+len(n.Value)) {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		w.leaf(n, t, path)
+		return
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		w.active[n] = true
+		defer delete(w.active, n)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		w.structure(n, t, path)
+	case reflect.Map:
+		w.mapping(n, t, path)
+	case reflect.Slice, reflect.Array:
+		w.sequence(n, t.Elem(), path)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "must be a string, got "+describe(n))
+			return
+		}
+		// The text as written, whatever YAML would call it: "value: 8080"
+		// in env is the string "8080", as with kubectl.
+		w.writeString(n.Value)
+	case reflect.Bool:
+		// Only YAML 1.2 booleans: "yes" and "on" are strings, as in
+		// Kubernetes, rather than a surprise.
+		v, _ := scalarValue(n)
+		b, ok := v.(bool)
+		if !ok {
+			w.fail(n, path, "must be true or false, got "+describe(n))
+			return
+		}
+		w.out.WriteString(strconv.FormatBool(b))
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		w.integer(n, t, path)
+	case reflect.Float32, reflect.Float64:
+		f, ok := scalarNumber(n)
+		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+			w.fail(n, path, "must be a number, got "+describe(n))
+			return
+		}
+		w.out.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+	case reflect.Interface:
+		w.generic(n, path)
+	default:
+		w.fail(n, path, fmt.Sprintf("cannot be decoded into a Go %s", t))
+	}
+}
+
+// structure walks a mapping into struct type t.
+func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.MappingNode {
+		w.fail(n, path, "must be a map, got "+describe(n))
+		return
+	}
+	fields := w.fieldsOf(t)
+	w.out.WriteByte('{')
+	written := 0
+	seen := map[string]int{}
+	for _, p := range w.pairs(n, path) {
+		name, ok := w.key(p.key, path)
+		if !ok || !w.charge(p.key, path, 1) {
+			continue
+		}
+		fpath := join(path, name)
+		if first, dup := seen[name]; dup {
+			w.fail(p.key, fpath, fmt.Sprintf("is set more than once (first at line %d)", first))
+			continue
+		}
+		seen[name] = w.line(p.key)
+		w.record(fpath, p.key)
+		if isNull(p.value) || (path == "" && name == "status") {
+			// Null means absent. Status is output: it is ignored on input,
+			// as the Kubernetes API server ignores it, so a manifest printed
+			// by kubectl can be applied as it is.
+			continue
+		}
+		ft, known := fields.byName[name]
+		if !known {
+			if w.isUnsupported(t, name) && isEmpty(p.value) {
+				continue // Knative writes enableServiceLinks: false into every Service
+			}
+			w.fail(p.key, fpath, w.unknown(t, fields, name))
+			continue
+		}
+		if written > 0 {
+			w.out.WriteByte(',')
+		}
+		written++
+		w.writeString(name)
+		w.out.WriteByte(':')
+		w.value(p.value, ft, fpath)
+	}
+	w.out.WriteByte('}')
+}
+
+func (w *walker) isUnsupported(t reflect.Type, name string) bool {
+	for _, u := range unsupported[t] {
+		if u == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isEmpty tells whether n is a zero value (false, 0, "", {} or []), which
+// asks for nothing even of a field wake does not support.
+func isEmpty(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode, yaml.SequenceNode:
+		return len(n.Content) == 0
+	case yaml.ScalarNode:
+		v, _ := scalarValue(n)
+		switch x := v.(type) {
+		case bool:
+			return !x
+		case int:
+			return x == 0
+		case string:
+			return x == ""
+		}
+	}
+	return false
+}
+
+// unknown explains a field t does not have.
+func (w *walker) unknown(t reflect.Type, fields *structFields, name string) string {
+	if w.isUnsupported(t, name) {
+		return "is not supported by wake"
+	}
+	if s := suggest(name, fields.names); s != "" {
+		return fmt.Sprintf("unknown field; did you mean %q?", s)
+	}
+	return "unknown field"
+}
+
+// mapping walks a mapping into a map with string keys.
+func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.MappingNode {
+		w.fail(n, path, "must be a map, got "+describe(n))
+		return
+	}
+	if t.Key().Kind() != reflect.String {
+		w.fail(n, path, fmt.Sprintf("cannot be decoded into a Go %s", t))
+		return
+	}
+	w.out.WriteByte('{')
+	written := 0
+	seen := map[string]int{}
+	for _, p := range w.pairs(n, path) {
+		k, ok := w.key(p.key, path)
+		if !ok || !w.charge(p.key, path, 1) {
+			continue
+		}
+		kpath := path + "[" + k + "]" // as field.Path.Key renders it
+		if first, dup := seen[k]; dup {
+			w.fail(p.key, kpath, fmt.Sprintf("is set more than once (first at line %d)", first))
+			continue
+		}
+		seen[k] = w.line(p.key)
+		w.record(kpath, p.key)
+		if isNull(p.value) {
+			continue
+		}
+		if written > 0 {
+			w.out.WriteByte(',')
+		}
+		written++
+		w.writeString(k)
+		w.out.WriteByte(':')
+		w.value(p.value, t.Elem(), kpath)
+	}
+	w.out.WriteByte('}')
+}
+
+// sequence walks a list whose items are of type elem.
+func (w *walker) sequence(n *yaml.Node, elem reflect.Type, path string) {
+	if n.Kind != yaml.SequenceNode {
+		w.fail(n, path, "must be a list, got "+describe(n))
+		return
+	}
+	w.out.WriteByte('[')
+	for i, item := range n.Content {
+		if i > 0 {
+			w.out.WriteByte(',')
+		}
+		ipath := path + "[" + strconv.Itoa(i) + "]"
+		w.record(ipath, item)
+		if isNull(item) {
+			w.out.WriteString("null") // keeps later indexes, and their lines, in place
+			continue
+		}
+		w.value(item, elem, ipath)
+	}
+	w.out.WriteByte(']')
+}
+
+// integer writes a whole number that fits t, or reports why not.
+func (w *walker) integer(n *yaml.Node, t reflect.Type, path string) {
+	var lo, hi string
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		lo, hi = "0", strconv.FormatUint(math.MaxUint64>>(64-t.Bits()), 10)
+	} else {
+		lo, hi = strconv.FormatInt(math.MinInt64>>(64-t.Bits()), 10), strconv.FormatInt(math.MaxInt64>>(64-t.Bits()), 10)
+	}
+	v, ok := scalarValue(n)
+	var s string
+	switch x := v.(type) {
+	case int:
+		s = strconv.Itoa(x)
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case uint64:
+		s = strconv.FormatUint(x, 10)
+	case float64:
+		// 1e3 and 2.0 are whole numbers; 1.5 is not.
+		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
+			s = strconv.FormatInt(int64(x), 10)
+		}
+	}
+	if !ok || s == "" {
+		w.fail(n, path, "must be an integer, got "+describe(n))
+		return
+	}
+	if !fits(s, t) {
+		w.fail(n, path, fmt.Sprintf("must be an integer between %s and %s, got %s", lo, hi, describe(n)))
+		return
+	}
+	w.out.WriteString(s)
+}
+
+// fits tells whether decimal s fits integer type t.
+func fits(s string, t reflect.Type) bool {
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		_, err := strconv.ParseUint(s, 10, t.Bits())
+		return err == nil
+	}
+	_, err := strconv.ParseInt(s, 10, t.Bits())
+	return err == nil
+}
+
+// leaf writes a value whose type decodes itself from JSON (Quantity, Time,
+// IntOrString), then checks that it does, so a bad one is reported with
+// its path and line rather than as encoding/json's first error.
+func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
+	start := w.out.Len()
+	if !w.generic(n, path) {
+		return
+	}
+	raw := w.out.Bytes()[start:]
+	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
+		hint, ok := leafHints[t]
+		if !ok {
+			hint = "is invalid (" + err.Error() + ")"
+		}
+		w.fail(n, path, hint+", got "+describe(n))
+	}
+}
+
+// generic writes any node as JSON, typing scalars as YAML resolves them.
+// It is used where the Go type does not constrain the value.
+func (w *walker) generic(n *yaml.Node, path string) bool {
+	n, ok := w.deref(n, path)
+	if !ok || !w.charge(n, path, 1+len(n.Value)) {
+		return false
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		w.active[n] = true
+		defer delete(w.active, n)
+		w.out.WriteByte('{')
+		seen := map[string]bool{}
+		for i, p := range w.pairs(n, path) {
+			k, ok := w.key(p.key, path)
+			if !ok {
+				return false
+			}
+			kpath := path + "[" + k + "]"
+			if seen[k] {
+				w.fail(p.key, kpath, "is set more than once")
+				return false
+			}
+			seen[k] = true
+			if i > 0 {
+				w.out.WriteByte(',')
+			}
+			w.writeString(k)
+			w.out.WriteByte(':')
+			if !w.generic(p.value, kpath) {
+				return false
+			}
+		}
+		w.out.WriteByte('}')
+	case yaml.SequenceNode:
+		w.active[n] = true
+		defer delete(w.active, n)
+		w.out.WriteByte('[')
+		for i, item := range n.Content {
+			if i > 0 {
+				w.out.WriteByte(',')
+			}
+			if !w.generic(item, path+"["+strconv.Itoa(i)+"]") {
+				return false
+			}
+		}
+		w.out.WriteByte(']')
+	case yaml.ScalarNode:
+		w.scalar(n)
+	default:
+		w.fail(n, path, "is not a YAML value")
+		return false
+	}
+	return true
+}
+
+// scalar writes a scalar as the JSON type YAML resolves it to.
+func (w *walker) scalar(n *yaml.Node) {
+	v, _ := scalarValue(n)
+	switch x := v.(type) {
+	case nil:
+		w.out.WriteString("null")
+	case bool:
+		w.out.WriteString(strconv.FormatBool(x))
+	case int:
+		w.out.WriteString(strconv.Itoa(x))
+	case int64:
+		w.out.WriteString(strconv.FormatInt(x, 10))
+	case uint64:
+		w.out.WriteString(strconv.FormatUint(x, 10))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			w.writeString(n.Value) // JSON has no NaN; let the type reject it
+		} else {
+			w.out.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		}
+	default: // strings, timestamps, binary: the text as written
+		w.writeString(n.Value)
+	}
+}
+
+// scalarValue resolves a scalar as YAML does (0x1F, 1_000, .5, ~, true).
+// It reports false for a collection or a scalar whose explicit tag does
+// not fit its text (!!int abc).
+func scalarValue(n *yaml.Node) (any, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return nil, false
+	}
+	switch n.ShortTag() {
+	case "!!str", "!!binary", "!!timestamp":
+		return n.Value, true
+	case "!!null":
+		return nil, true
+	case "!!bool", "!!int", "!!float":
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, false
+		}
+		return v, true
+	}
+	return n.Value, true // a local tag (!foo): its text
+}
+
+// scalarNumber is scalarValue for numbers.
+func scalarNumber(n *yaml.Node) (float64, bool) {
+	v, ok := scalarValue(n)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+// key reads a mapping key. Keys are strings: a scalar of any YAML type is
+// taken as written (a label key 8080 is "8080"); a collection is an error.
+func (w *walker) key(k *yaml.Node, path string) (string, bool) {
+	k, ok := w.deref(k, path)
+	if !ok {
+		return "", false
+	}
+	if k.Kind != yaml.ScalarNode {
+		w.fail(k, path, "has a key that is "+describe(k)+"; keys must be strings")
+		return "", false
+	}
+	return k.Value, true
+}
+
+type pair struct{ key, value *yaml.Node }
+
+// pairs lists a mapping's entries with YAML merge keys (<<: *base)
+// expanded: keys written in the mapping win over merged ones, and earlier
+// merged mappings win over later ones, as YAML specifies.
+func (w *walker) pairs(n *yaml.Node, path string) []pair {
+	var explicit, merged []pair
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merged = append(merged, w.mergeSources(v, path)...)
+			continue
+		}
+		explicit = append(explicit, pair{k, v})
+	}
+	if len(merged) == 0 {
+		return explicit
+	}
+	set := map[string]bool{}
+	for _, p := range explicit {
+		if p.key.Kind == yaml.ScalarNode {
+			set[p.key.Value] = true
+		}
+	}
+	out := explicit
+	for _, p := range merged {
+		if p.key.Kind == yaml.ScalarNode && set[p.key.Value] {
+			continue
+		}
+		set[p.key.Value] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// mergeSources lists the entries a merge key brings in: from a mapping or
+// a list of mappings, usually aliases.
+func (w *walker) mergeSources(v *yaml.Node, path string) []pair {
+	v, ok := w.deref(v, path)
+	if !ok || !w.charge(v, path, 1) {
+		return nil
+	}
+	var sources []*yaml.Node
+	switch v.Kind {
+	case yaml.MappingNode:
+		sources = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			item, ok := w.deref(item, path)
+			if !ok {
+				return nil
+			}
+			sources = append(sources, item)
+		}
+	}
+	var out []pair
+	for _, s := range sources {
+		if s.Kind != yaml.MappingNode {
+			w.fail(v, path, "has a merge key (<<) whose value is "+describe(s)+"; it must be a map or a list of maps")
+			return nil
+		}
+		if !w.charge(s, path, len(s.Content)) {
+			return nil
+		}
+		w.active[s] = true
+		out = append(out, w.pairs(s, path)...)
+		delete(w.active, s)
+	}
+	return out
+}
+
+func (w *walker) writeString(s string) {
+	b, _ := json.Marshal(s) // a string always marshals
+	w.out.Write(b)
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// structFields are the JSON fields of a struct type, by name.
+type structFields struct {
+	byName map[string]reflect.Type
+	names  []string // in declaration order, for suggestions
+}
+
+// fieldsOf lists t's JSON fields as encoding/json sees them: exported
+// fields by their json tag name, and the fields of an embedded struct with
+// no tag name (metav1.TypeMeta `json:",inline"`) as t's own.
+func (w *walker) fieldsOf(t reflect.Type) *structFields {
+	if f, ok := w.types[t]; ok {
+		return f
+	}
+	f := &structFields{byName: map[string]reflect.Type{}}
+	var add func(t reflect.Type, depth int)
+	add = func(t reflect.Type, depth int) {
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			tag := sf.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			ft := sf.Type
+			if sf.Anonymous && name == "" {
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct && depth < 8 {
+					add(ft, depth+1)
+					continue
+				}
+			}
+			if !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if _, dup := f.byName[name]; !dup { // the shallower field wins
+				f.byName[name] = sf.Type
+				f.names = append(f.names, name)
+			}
+		}
+	}
+	add(t, 0)
+	w.types[t] = f
+	return f
+}
+
+// suggest returns the known name closest to a misspelt one, if any is
+// close: same letters in another case, or at most two edits away.
+func suggest(name string, names []string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	best, bestDist := "", 3
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return n
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(n)); d < bestDist && d < len(n)/2+1 {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

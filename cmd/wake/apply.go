@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+func newApplyCommand(c *client) *cobra.Command {
+	var (
+		files   []string
+		noWait  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE|DIR|-",
+		Short: "Create or update functions from manifests, and wait until their latest revision is ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			manifests, err := readManifests(files, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			var applied []api.Function
+			for _, m := range manifests {
+				list, err := c.apply(cmd.Context(), m)
+				if err != nil {
+					var ae *apiError
+					if errors.As(err, &ae) && len(ae.problem.Errors) > 0 {
+						fmt.Fprintf(errOut, "%s was not applied:\n", m.Source)
+						for _, p := range ae.problem.Errors {
+							fmt.Fprintln(errOut, "  "+p.String())
+						}
+						return &exitError{err}
+					}
+					return err
+				}
+				for _, fn := range list.Items {
+					fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
+				}
+				applied = append(applied, list.Items...)
+			}
+			if noWait {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			failed := false
+			for _, fn := range applied {
+				if err := waitReady(ctx, c, fn, out); err != nil {
+					fmt.Fprintln(errOut, err)
+					failed = true
+				}
+			}
+			if failed {
+				return &exitError{errors.New("a revision did not become ready")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once applied, without waiting for revisions to be ready")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for revisions to be ready")
+	return cmd
+}
+
+// waitReady polls a function until its latest created revision is ready
+// or failed, keeping one progress line up to date.
+func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) error {
+	rev := api.RevisionKey{Namespace: fn.Namespace, Name: fn.Status.LatestCreatedRevisionName}
+	tty := isTerminal(out)
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := c.revision(ctx, rev)
+		if err != nil {
+			return err
+		}
+		cond := api.GetCondition(r.Status.Conditions, api.ConditionReady)
+		switch {
+		case cond != nil && cond.Status == api.ConditionTrue:
+			f, err := c.function(ctx, fn.Key())
+			if err != nil {
+				return err
+			}
+			clearLine(out, tty)
+			fmt.Fprintf(out, "%s: revision %s is ready at %s\n", fn.Name, rev.Name, f.Status.URL)
+			return nil
+		case cond != nil && cond.Status == api.ConditionFalse:
+			clearLine(out, tty)
+			return fmt.Errorf("%s: revision %s failed: %s: %s", fn.Name, rev.Name, cond.Reason, cond.Message)
+		}
+		if tty {
+			fmt.Fprintf(out, "\r%s: waiting for revision %s to become ready (%.1fs)", fn.Name, rev.Name, time.Since(start).Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			clearLine(out, tty)
+			return fmt.Errorf("%s: revision %s was not ready after %.0fs", fn.Name, rev.Name, time.Since(start).Seconds())
+		case <-tick.C:
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func clearLine(w io.Writer, tty bool) {
+	if tty {
+		fmt.Fprint(w, "\r\033[K")
+	}
+}

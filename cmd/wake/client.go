@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/controlplane"
+)
+
+const defaultServer = "http://127.0.0.1:8081"
+
+// client talks to the admin API of wake serve.
+type client struct {
+	server string
+	http   http.Client
+}
+
+// apiError is a failed admin API call, with the server's explanation.
+type apiError struct {
+	status  int
+	problem controlplane.Problem
+}
+
+func (e *apiError) Error() string {
+	if len(e.problem.Errors) == 0 {
+		return e.problem.Message
+	}
+	var b strings.Builder
+	b.WriteString(e.problem.Message)
+	for _, p := range e.problem.Errors {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (c *client) url(path string, q url.Values) string {
+	u := strings.TrimSuffix(c.server, "/") + "/apis/wake.dev/v1" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, out any) error {
+	res, err := c.send(ctx, method, path, q, body)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if out == nil || res.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return fmt.Errorf("reading the answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// send returns the response of a successful call; the caller closes it.
+func (c *client) send(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach wake serve at %s (is it running? --server or WAKE_SERVER selects another): %w", c.server, err)
+	}
+	if res.StatusCode >= 300 {
+		defer res.Body.Close()
+		e := &apiError{status: res.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if json.Unmarshal(b, &e.problem) != nil || e.problem.Message == "" {
+			e.problem.Message = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, bytes.TrimSpace(b))
+		}
+		return nil, e
+	}
+	return res, nil
+}
+
+func (c *client) apply(ctx context.Context, m manifestFile) (*api.FunctionList, error) {
+	out := &api.FunctionList{}
+	q := url.Values{"source": {m.Source}, "dir": {m.Dir}}
+	return out, c.do(ctx, http.MethodPost, "/apply", q, bytes.NewReader(m.Data), out)
+}
+
+func (c *client) function(ctx context.Context, key api.FunctionKey) (*api.Function, error) {
+	out := &api.Function{}
+	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/functions/"+key.Name, nil, nil, out)
+}
+
+func (c *client) functions(ctx context.Context, namespace string) (*api.FunctionList, error) {
+	out := &api.FunctionList{}
+	path := "/functions"
+	if namespace != "" {
+		path = "/namespaces/" + namespace + "/functions"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
+}
+
+func (c *client) revision(ctx context.Context, key api.RevisionKey) (*api.Revision, error) {
+	out := &api.Revision{}
+	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/revisions/"+key.Name, nil, nil, out)
+}
+
+func (c *client) revisions(ctx context.Context, namespace, function string) (*api.RevisionList, error) {
+	out := &api.RevisionList{}
+	path := "/revisions"
+	if namespace != "" {
+		path = "/namespaces/" + namespace + "/revisions"
+	}
+	var q url.Values
+	if function != "" {
+		q = url.Values{"function": {function}}
+	}
+	return out, c.do(ctx, http.MethodGet, path, q, nil, out)
+}
+
+func (c *client) setTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
+	b, err := json.Marshal(controlplane.TrafficRequest{Traffic: traffic})
+	if err != nil {
+		return nil, err
+	}
+	out := &api.Function{}
+	return out, c.do(ctx, http.MethodPut, "/namespaces/"+key.Namespace+"/functions/"+key.Name+"/traffic", nil, bytes.NewReader(b), out)
+}
+
+func (c *client) deleteFunction(ctx context.Context, key api.FunctionKey) error {
+	return c.do(ctx, http.MethodDelete, "/namespaces/"+key.Namespace+"/functions/"+key.Name, nil, nil, nil)
+}
+
+func (c *client) info(ctx context.Context) (*controlplane.Info, error) {
+	out := &controlplane.Info{}
+	return out, c.do(ctx, http.MethodGet, "/info", nil, nil, out)
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+type getOptions struct {
+	namespace     string
+	allNamespaces bool
+	output        string
+}
+
+func (o *getOptions) ns() string {
+	if o.allNamespaces {
+		return ""
+	}
+	return o.namespace
+}
+
+func newGetCommand(c *client) *cobra.Command {
+	o := &getOptions{}
+	cmd := &cobra.Command{
+		Use:       "get functions|revisions [NAME]",
+		Short:     "List functions or revisions with their status",
+		Args:      cobra.RangeArgs(1, 2),
+		ValidArgs: []string{"functions", "revisions"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch o.output {
+			case "table", "json", "yaml":
+			default:
+				return fmt.Errorf("-o: must be table, json or yaml, got %q", o.output)
+			}
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			switch args[0] {
+			case "functions", "function", "fn", "ksvc":
+				return getFunctions(cmd, c, o, name)
+			case "revisions", "revision", "rev":
+				return getRevisions(cmd, c, o, name)
+			}
+			return fmt.Errorf("unknown resource %q: use functions or revisions", args[0])
+		},
+	}
+	addNamespaceFlag(cmd, &o.namespace)
+	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json or yaml")
+	return cmd
+}
+
+func addNamespaceFlag(cmd *cobra.Command, ns *string) {
+	cmd.Flags().StringVarP(ns, "namespace", "n", api.DefaultNamespace, "namespace of the function")
+}
+
+func getFunctions(cmd *cobra.Command, c *client, o *getOptions, name string) error {
+	list, err := c.functions(cmd.Context(), o.ns())
+	if err != nil {
+		return err
+	}
+	if name != "" {
+		items := list.Items[:0]
+		for _, fn := range list.Items {
+			if fn.Name == name {
+				items = append(items, fn)
+			}
+		}
+		if len(items) == 0 {
+			return fmt.Errorf("function %s not found in namespace %s", name, o.namespace)
+		}
+		list.Items = items
+	}
+	if o.output != "table" {
+		return printObject(cmd.OutOrStdout(), o.output, list)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tURL\tLATEST CREATED\tLATEST READY\tREADY\tREASON")
+	for _, fn := range list.Items {
+		status, reason := readiness(fn.Status.Conditions)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fn.Namespace, fn.Name, fn.Status.URL,
+			fn.Status.LatestCreatedRevisionName, fn.Status.LatestReadyRevisionName, status, reason)
+	}
+	return tw.Flush()
+}
+
+func getRevisions(cmd *cobra.Command, c *client, o *getOptions, function string) error {
+	list, err := c.revisions(cmd.Context(), o.ns(), function)
+	if err != nil {
+		return err
+	}
+	if o.output != "table" {
+		return printObject(cmd.OutOrStdout(), o.output, list)
+	}
+	// Traffic lives on functions: fetch them to show each revision's share.
+	fns, err := c.functions(cmd.Context(), o.ns())
+	if err != nil {
+		return err
+	}
+	share := map[api.RevisionKey][]string{}
+	for _, fn := range fns.Items {
+		for _, t := range fn.Status.Traffic {
+			k := api.RevisionKey{Namespace: fn.Namespace, Name: t.RevisionName}
+			s := fmt.Sprintf("%d%%", deref(t.Percent))
+			if t.Tag != "" {
+				s += " #" + t.Tag
+			}
+			share[k] = append(share[k], s)
+		}
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tAGE\tREASON")
+	for _, r := range list.Items {
+		status, reason := readiness(r.Status.Conditions)
+		traffic := strings.Join(share[r.Key()], ", ")
+		if traffic == "" {
+			traffic = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Namespace, r.Name, r.FunctionName(), traffic,
+			status, r.Status.DesiredReplicas, r.Status.ActualReplicas, age(r.CreationTimestamp.Time), reason)
+	}
+	return tw.Flush()
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// readiness is the Ready condition's status, and its reason and message
+// when it is not True.
+func readiness(conds []api.Condition) (string, string) {
+	c := api.GetCondition(conds, api.ConditionReady)
+	if c == nil {
+		return string(api.ConditionUnknown), ""
+	}
+	if c.Status == api.ConditionTrue {
+		return string(c.Status), ""
+	}
+	reason := c.Reason
+	if c.Message != "" {
+		msg := strings.ReplaceAll(c.Message, "\n", " ")
+		if len(msg) > 120 {
+			msg = msg[:117] + "..."
+		}
+		reason += ": " + msg
+	}
+	return string(c.Status), reason
+}
+
+func age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// printObject writes v as JSON, or as YAML with the same field names.
+func printObject(w io.Writer, format string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal(b, &node); err != nil {
+		return err
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	defer enc.Close()
+	return enc.Encode(&node)
+}

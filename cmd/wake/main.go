@@ -1,0 +1,67 @@
+// Command wake is wake's single binary: `wake serve` runs the platform on
+// this machine, and the other commands (apply, get, traffic, invoke, logs,
+// delete) talk to it through its admin API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		var exit *exitError
+		if !errors.As(err, &exit) {
+			fmt.Fprintln(os.Stderr, "wake:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError ends the command with status 1 after it already explained
+// itself on stderr.
+type exitError struct{ err error }
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wake",
+		Short:         "wake runs functions: deployed from manifests, woken by requests, scaled to zero when idle",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	c := &client{}
+	root.PersistentFlags().StringVar(&c.server, "server", envOr("WAKE_SERVER", defaultServer),
+		"admin API of wake serve (env WAKE_SERVER)")
+	root.AddCommand(
+		newServeCommand(),
+		newApplyCommand(c),
+		newGetCommand(c),
+		newTrafficCommand(c),
+		newInvokeCommand(c),
+		newLogsCommand(c),
+		newDeleteCommand(c),
+	)
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/wakefn/wake/activator"
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/controlplane"
+	"github.com/wakefn/wake/controlplane/boltstore"
+	"github.com/wakefn/wake/router"
+	"github.com/wakefn/wake/runtime"
+	"github.com/wakefn/wake/runtime/process"
+)
+
+type serveOptions struct {
+	httpAddr         string
+	adminAddr        string
+	stateDir         string
+	domain           string
+	grace            time.Duration
+	files            []string
+	queueDepth       int
+	terminationGrace time.Duration
+	shutdownTimeout  time.Duration
+	logLevel         string
+	logFormat        string
+}
+
+func newServeCommand() *cobra.Command {
+	o := serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the platform on this machine: router, activator, autoscaler and functions as local processes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the data plane (HTTP/1.1 and h2c): functions answer here")
+	f.StringVar(&o.adminAddr, "admin", "127.0.0.1:8081", "address of the admin API and /metrics")
+	f.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory for the store and instance logs")
+	f.StringVar(&o.domain, "domain", "localhost", "functions answer on NAME.NAMESPACE.DOMAIN")
+	f.DurationVar(&o.grace, "scale-to-zero-grace-period", autoscaler.DefaultScaleToZeroGracePeriod,
+		"how long an idle revision keeps its instances after its window saw no request")
+	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifests to apply at start (file, directory or -)")
+	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
+	f.DurationVar(&o.terminationGrace, "termination-grace-period", 10*time.Second, "time an instance has to exit after SIGTERM before SIGKILL")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time requests in flight have to finish when wake serve stops")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "console", "console or json")
+	return cmd
+}
+
+// defaultStateDir follows the XDG base directory convention.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "wake")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "wake")
+	}
+	return ".wake"
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	switch format {
+	case "json":
+	case "console":
+		cfg.Encoding = "console"
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	default:
+		return nil, fmt.Errorf("--log-format: must be console or json, got %q", format)
+	}
+	return cfg.Build()
+}
+
+// observerFunc and scalerFunc let the components be wired in a cycle
+// (the runtime reports to the control plane, which drives the runtime)
+// without two-phase constructors.
+type observerFunc func(api.RevisionKey, runtime.State)
+
+func (f observerFunc) Update(k api.RevisionKey, s runtime.State) { f(k, s) }
+
+type scalerFunc func(context.Context, api.RevisionKey, int) error
+
+func (f scalerFunc) Scale(ctx context.Context, k api.RevisionKey, n int) error { return f(ctx, k, n) }
+
+// serve runs the platform until ctx ends (SIGINT or SIGTERM).
+func serve(ctx context.Context, o serveOptions) error {
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	store, err := boltstore.Open(filepath.Join(o.stateDir, "wake.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	// Listen first: a port in use fails the start before anything runs.
+	dataLn, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	defer dataLn.Close()
+	adminLn, err := net.Listen("tcp", o.adminAddr)
+	if err != nil {
+		return fmt.Errorf("--admin: %w", err)
+	}
+	defer adminLn.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The components, wired through the small interfaces each declares.
+	var (
+		act *activator.Activator
+		rt  *process.Runtime
+		cp  *controlplane.ControlPlane
+	)
+	as := autoscaler.New(autoscaler.Options{
+		Sample: func(k api.RevisionKey) autoscaler.Sample {
+			s := act.Sample(k)
+			return autoscaler.Sample{Concurrency: s.Concurrency, InFlight: s.InFlight, Requests: s.Requests}
+		},
+		Scaler:                 scalerFunc(func(ctx context.Context, k api.RevisionKey, n int) error { return rt.Scale(ctx, k, n) }),
+		Logger:                 log.Named("autoscaler"),
+		Registerer:             reg,
+		ScaleToZeroGracePeriod: o.grace,
+	})
+	act = activator.New(activator.Options{Waker: as, QueueDepth: o.queueDepth, Logger: log.Named("activator"), Registerer: reg})
+	rtr := router.New(router.Options{Next: act})
+	rt, err = process.New(process.Options{
+		StateDir:               o.stateDir,
+		Observer:               observerFunc(func(k api.RevisionKey, s runtime.State) { cp.Update(k, s) }),
+		Drainer:                act,
+		Logger:                 log.Named("runtime"),
+		TerminationGracePeriod: o.terminationGrace,
+	})
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(dataLn.Addr().String())
+	urlPort, _ := strconv.Atoi(port)
+	cp = controlplane.New(controlplane.Options{
+		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as,
+		Domain: o.domain, URLPort: urlPort, LocalCommands: true, Logger: log.Named("controlplane"),
+	})
+
+	// Components run on their own context: when ctx ends, requests already
+	// accepted still need the autoscaler and runtime while they drain.
+	compCtx, stopComponents := context.WithCancel(context.Background())
+	defer stopComponents()
+	if err := cp.Start(compCtx); err != nil {
+		return err
+	}
+	scalerDone := make(chan error, 1)
+	go func() { scalerDone <- as.Run(compCtx) }()
+
+	data := newServer(rtr, log.Named("http"))
+	data.Protocols = dataProtocols()
+	admin := newServer(controlplane.NewAdminHandler(controlplane.AdminOptions{
+		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"),
+		Info: controlplane.Info{HTTPAddr: dataLn.Addr().String(), Domain: o.domain, Version: version},
+	}), log.Named("admin"))
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- data.Serve(dataLn) }()
+	go func() { serveErr <- admin.Serve(adminLn) }()
+
+	if err := applyAtStart(compCtx, cp, o.files); err != nil {
+		stopAll(log, o, data, admin, stopComponents, scalerDone, rt)
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wake %s: functions on http://%s (Host NAME.NAMESPACE.%s), admin API on http://%s, state in %s\n",
+		version, dataLn.Addr(), o.domain, adminLn.Addr(), o.stateDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing requests in flight")
+	case err := <-serveErr:
+		log.Error("a listener failed; stopping", zap.Error(err))
+	}
+	return stopAll(log, o, data, admin, stopComponents, scalerDone, rt)
+}
+
+// stopAll shuts down in order: stop taking requests and let those in
+// flight finish (instances still scale for them), stop scaling, stop the
+// instances, then the admin API. The store closes last, deferred by serve.
+func stopAll(log *zap.Logger, o serveOptions, data, admin *http.Server, stopComponents func(),
+	scalerDone <-chan error, rt *process.Runtime) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := data.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("requests still in flight after %v: %w", o.shutdownTimeout, err))
+		data.Close()
+	}
+	stopComponents()
+	<-scalerDone
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), o.terminationGrace+5*time.Second)
+	defer cancelStop()
+	if err := rt.Shutdown(stopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping instances: %w", err))
+	}
+	if err := admin.Shutdown(ctx); err != nil {
+		admin.Close()
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// applyAtStart applies the -f manifests of wake serve.
+func applyAtStart(ctx context.Context, cp *controlplane.ControlPlane, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	files, err := readManifests(paths, os.Stdin)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		docs, err := api.Decode(f.Source, f.Data)
+		if err == nil {
+			_, err = cp.Apply(ctx, docs, controlplane.ApplyOptions{BaseDir: f.Dir})
+		}
+		if err != nil {
+			return fmt.Errorf("applying %s:\n%w", f.Source, err)
+		}
+	}
+	return nil
+}
+
+func dataProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
+}
+
+// newServer returns an HTTP server with limits on slow or idle clients.
+func newServer(h http.Handler, log *zap.Logger) *http.Server {
+	errLog, _ := zap.NewStdLogAt(log, zapcore.DebugLevel)
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          errLog,
+	}
+}

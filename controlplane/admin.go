@@ -1,0 +1,292 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/runtime"
+)
+
+// MaxManifestBytes bounds an apply request's body.
+const MaxManifestBytes = 8 << 20
+
+// Info is what the admin API tells clients about the platform.
+type Info struct {
+	// HTTPAddr is where the data plane listens; `wake invoke` sends there.
+	HTTPAddr string `json:"httpAddr"`
+	Domain   string `json:"domain"`
+	Version  string `json:"version,omitempty"`
+}
+
+// AdminOptions configure the admin API.
+type AdminOptions struct {
+	ControlPlane *ControlPlane      // required
+	Logs         runtime.LogReader  // nil means logs are not available
+	Gatherer     prometheus.Gatherer // nil means no /metrics
+	Info         Info
+	Logger       *zap.Logger // nil means no logs
+}
+
+// apiPrefix is where the resources live, Kubernetes style.
+const apiPrefix = "/apis/wake.dev/v1"
+
+// NewAdminHandler returns the admin API: apply, get, traffic, delete, logs,
+// metrics and health.
+func NewAdminHandler(opts AdminOptions) http.Handler {
+	a := &admin{cp: opts.ControlPlane, logs: opts.Logs, info: opts.Info, log: opts.Logger}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	if opts.Gatherer != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	v1 := r.PathPrefix(apiPrefix).Subrouter()
+	v1.HandleFunc("/info", a.getInfo).Methods(http.MethodGet)
+	v1.HandleFunc("/apply", a.apply).Methods(http.MethodPost)
+	v1.HandleFunc("/functions", a.listFunctions).Methods(http.MethodGet)
+	v1.HandleFunc("/revisions", a.listRevisions).Methods(http.MethodGet)
+	ns := v1.PathPrefix("/namespaces/{namespace}").Subrouter()
+	ns.HandleFunc("/functions", a.listFunctions).Methods(http.MethodGet)
+	ns.HandleFunc("/functions/{name}", a.getFunction).Methods(http.MethodGet)
+	ns.HandleFunc("/functions/{name}", a.deleteFunction).Methods(http.MethodDelete)
+	ns.HandleFunc("/functions/{name}/traffic", a.putTraffic).Methods(http.MethodPut)
+	ns.HandleFunc("/functions/{name}/logs", a.getLogs).Methods(http.MethodGet)
+	ns.HandleFunc("/revisions", a.listRevisions).Methods(http.MethodGet)
+	ns.HandleFunc("/revisions/{name}", a.getRevision).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no such admin API path: %s %s", r.Method, r.URL.Path), nil)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil)
+	})
+	return r
+}
+
+type admin struct {
+	cp   *ControlPlane
+	logs runtime.LogReader
+	info Info
+	log  *zap.Logger
+}
+
+// Problem is the body of every error the admin API returns.
+type Problem struct {
+	Code    int        `json:"code"`
+	Message string     `json:"message"`
+	Errors  api.Errors `json:"errors,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, code int, msg string, errs api.Errors) {
+	writeJSON(w, code, Problem{Code: code, Message: msg, Errors: errs})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// writeError maps an error to its status: validation problems are 400 with
+// every problem listed, missing objects 404.
+func (a *admin) writeError(w http.ResponseWriter, err error) {
+	var problems api.Errors
+	switch {
+	case errors.As(err, &problems):
+		writeProblem(w, http.StatusBadRequest, fmt.Sprintf("%d problem(s) in the manifest", len(problems)), problems)
+	case errors.Is(err, ErrNotFound):
+		writeProblem(w, http.StatusNotFound, err.Error(), nil)
+	default:
+		a.log.Error("admin request failed", zap.Error(err))
+		writeProblem(w, http.StatusInternalServerError, err.Error(), nil)
+	}
+}
+
+func (a *admin) getInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.info) }
+
+// apply takes manifests (YAML or JSON; several documents) in the body.
+// Query: source names the file for error messages, dir its directory.
+func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("reading the manifest: %v (the limit is %d bytes)", err, MaxManifestBytes), nil)
+		return
+	}
+	q := r.URL.Query()
+	docs, err := api.Decode(q.Get("source"), body)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	fns, err := a.cp.Apply(r.Context(), docs, ApplyOptions{BaseDir: q.Get("dir")})
+	if err != nil && fns == nil {
+		a.writeError(w, err)
+		return
+	}
+	if err != nil {
+		a.log.Error("applied, but a revision could not be deployed", zap.Error(err))
+	}
+	writeJSON(w, http.StatusOK, functionList(fns))
+}
+
+func functionList(fns []*api.Function) *api.FunctionList {
+	l := &api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindFunctionList}, Items: []api.Function{}}
+	for _, fn := range fns {
+		l.Items = append(l.Items, *fn)
+	}
+	return l
+}
+
+func (a *admin) listFunctions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, functionList(a.cp.Functions(mux.Vars(r)["namespace"])))
+}
+
+func functionKey(r *http.Request) api.FunctionKey {
+	v := mux.Vars(r)
+	return api.FunctionKey{Namespace: v["namespace"], Name: v["name"]}
+}
+
+func (a *admin) getFunction(w http.ResponseWriter, r *http.Request) {
+	fn, err := a.cp.Function(functionKey(r))
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fn)
+}
+
+func (a *admin) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	if err := a.cp.DeleteFunction(r.Context(), functionKey(r)); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// TrafficRequest is the body of PUT .../functions/NAME/traffic.
+type TrafficRequest struct {
+	Traffic []api.TrafficTarget `json:"traffic"`
+}
+
+func (a *admin) putTraffic(w http.ResponseWriter, r *http.Request) {
+	var req TrafficRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeProblem(w, http.StatusBadRequest, fmt.Sprintf("reading the traffic: %v", err), nil)
+		return
+	}
+	fn, err := a.cp.SetTraffic(r.Context(), functionKey(r), req.Traffic)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fn)
+}
+
+func revisionList(revs []*api.Revision) *api.RevisionList {
+	l := &api.RevisionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindRevisionList}, Items: []api.Revision{}}
+	for _, r := range revs {
+		l.Items = append(l.Items, *r)
+	}
+	return l
+}
+
+func (a *admin) listRevisions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, revisionList(a.cp.Revisions(mux.Vars(r)["namespace"], r.URL.Query().Get("function"))))
+}
+
+func (a *admin) getRevision(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	rev, err := a.cp.Revision(api.RevisionKey{Namespace: v["namespace"], Name: v["name"]})
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rev)
+}
+
+// getLogs streams a function's instance output: of one revision
+// (?revision=), or of every revision of the function. ?follow=true keeps
+// streaming; ?tail=N limits each instance to its last N lines.
+func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
+	if a.logs == nil {
+		writeProblem(w, http.StatusNotImplemented, "this runtime keeps no logs", nil)
+		return
+	}
+	key := functionKey(r)
+	q := r.URL.Query()
+	opts := runtime.LogOptions{Follow: q.Get("follow") == "true"}
+	if t := q.Get("tail"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("tail: must be a number of lines, got %q", t), nil)
+			return
+		}
+		opts.Tail = n
+	}
+	fn, err := a.cp.Function(key)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var revs []api.RevisionKey
+	if name := q.Get("revision"); name != "" {
+		rev, err := a.cp.Revision(api.RevisionKey{Namespace: key.Namespace, Name: name})
+		if err != nil || rev.FunctionName() != fn.Name {
+			writeProblem(w, http.StatusNotFound, fmt.Sprintf("%s is not a revision of %s", name, key), nil)
+			return
+		}
+		revs = append(revs, rev.Key())
+	} else {
+		for _, rev := range a.cp.Revisions(key.Namespace, key.Name) {
+			revs = append(revs, rev.Key())
+		}
+	}
+	if opts.Follow && len(revs) > 1 {
+		// Following every revision at once would interleave them out of
+		// order; follow the one serving new traffic.
+		name := fn.Status.LatestReadyRevisionName
+		if name == "" {
+			name = fn.Status.LatestCreatedRevisionName
+		}
+		revs = []api.RevisionKey{{Namespace: key.Namespace, Name: name}}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	for _, rev := range revs {
+		if err := a.logs.Logs(r.Context(), rev, opts, out); err != nil && r.Context().Err() == nil {
+			fmt.Fprintf(out, "wake: reading logs of %s: %v\n", rev.Name, err)
+		}
+	}
+}
+
+// flushWriter pushes every write to the client, for following logs.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
+}

@@ -1,0 +1,229 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+// ApplyOptions qualify one apply.
+type ApplyOptions struct {
+	// BaseDir is the directory of the manifests, against which relative
+	// command paths resolve when commands run locally. "" leaves them.
+	BaseDir string
+}
+
+// Apply validates the functions of the decoded documents and stores them
+// with the revisions they create, all or nothing. A problem in any
+// document rejects the whole apply; the error is an api.Errors listing
+// every problem with its document and line.
+func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts ApplyOptions) ([]*api.Function, error) {
+	var problems api.Errors
+	var fns []*api.Function
+	seen := map[api.FunctionKey]*api.Document{}
+	for _, d := range docs {
+		if d.Function == nil {
+			continue
+		}
+		fn := d.Function.DeepCopy()
+		fn.SetDefaults()
+		errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
+		if first, dup := seen[fn.Key()]; dup {
+			errs = append(errs, field.Duplicate(field.NewPath("metadata", "name"),
+				fmt.Sprintf("function %s is also defined by document %d of %s", fn.Key(), first.Index+1, first.Source)))
+		}
+		seen[fn.Key()] = d
+		problems = append(problems, d.Errors(errs)...)
+		if c.opts.LocalCommands {
+			resolvePaths(fn, opts.BaseDir)
+		}
+		fns = append(fns, fn)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return c.apply(ctx, fns, func(i int, errs field.ErrorList) api.Errors {
+		return seen[fns[i].Key()].Errors(errs)
+	})
+}
+
+// SetTraffic replaces a function's traffic split, as `wake traffic` does.
+func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
+	c.mu.Lock()
+	stored, ok := c.fns[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("function %s: %w", key, ErrNotFound)
+	}
+	fn := stored.DeepCopy()
+	fn.Spec.Traffic = traffic
+	fn.SetDefaults()
+	if errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands}); len(errs) > 0 {
+		return nil, api.NewErrors(errs)
+	}
+	out, err := c.apply(ctx, []*api.Function{fn}, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// apply stores validated functions and the revisions they create, then
+// brings the new revisions up and publishes routes. position places a
+// problem found here (a traffic target naming a missing revision) in the
+// input of function i.
+func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	now := c.now()
+	var problems api.Errors
+	var created []*api.Revision
+	c.mu.Lock()
+	for i, fn := range fns {
+		prev := c.fns[fn.Key()]
+		existing := c.revisionsOfLocked(fn.Key())
+		fn.Generation = 1
+		fn.CreationTimestamp = now
+		if prev != nil {
+			fn.Generation, fn.CreationTimestamp, fn.UID = prev.Generation, prev.CreationTimestamp, prev.UID
+			if !sameSpec(prev, fn) {
+				fn.Generation++
+			}
+		}
+		fn.Status = api.FunctionStatus{}
+		change, ferr := planRevision(prev, fn, existing, now)
+		if ferr != nil {
+			problems = append(problems, position(i, field.ErrorList{ferr})...)
+			continue
+		}
+		if change.created != nil {
+			existing = append(existing, change.created)
+			created = append(created, change.created)
+		}
+		problems = append(problems, position(i, checkTrafficRevisions(fn, existing))...)
+	}
+	c.mu.Unlock()
+	if len(problems) > 0 {
+		return nil, problems
+	}
+
+	err := c.opts.Store.Update(func(tx Tx) error {
+		for _, fn := range fns {
+			if err := tx.PutFunction(fn); err != nil {
+				return err
+			}
+		}
+		for _, rev := range created {
+			if err := tx.PutRevision(rev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("saving: %w", err)
+	}
+	c.mu.Lock()
+	for _, fn := range fns {
+		c.fns[fn.Key()] = fn
+	}
+	for _, rev := range created {
+		c.revs[rev.Key()] = rev
+	}
+	c.mu.Unlock()
+
+	var errs []error
+	for _, rev := range created {
+		c.log.Info("revision created", zap.String("revision", rev.Key().String()))
+		if err := c.activate(ctx, rev, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.publishRoutes()
+	out := make([]*api.Function, 0, len(fns))
+	for _, fn := range fns {
+		got, err := c.Function(fn.Key())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got)
+	}
+	return out, errors.Join(errs...)
+}
+
+func sameSpec(a, b *api.Function) bool {
+	return !templateChanged(a, b) && equalTraffic(a.Spec.Traffic, b.Spec.Traffic)
+}
+
+func equalTraffic(a, b []api.TrafficTarget) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Tag != y.Tag || x.RevisionName != y.RevisionName || deref(x.Percent) != deref(y.Percent) ||
+			(x.LatestRevision != nil && *x.LatestRevision) != (y.LatestRevision != nil && *y.LatestRevision) {
+			return false
+		}
+	}
+	return true
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// DeleteFunction removes a function and its revisions. Its host stops
+// answering at once; requests in flight finish (the runtime drains each
+// instance), then the instances stop.
+func (c *ControlPlane) DeleteFunction(ctx context.Context, key api.FunctionKey) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.mu.Lock()
+	if _, ok := c.fns[key]; !ok {
+		c.mu.Unlock()
+		return fmt.Errorf("function %s: %w", key, ErrNotFound)
+	}
+	revs := c.revisionsOfLocked(key)
+	c.mu.Unlock()
+
+	err := c.opts.Store.Update(func(tx Tx) error {
+		for _, r := range revs {
+			if err := tx.DeleteRevision(r.Key()); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteFunction(key)
+	})
+	if err != nil {
+		return fmt.Errorf("deleting %s: %w", key, err)
+	}
+	c.mu.Lock()
+	delete(c.fns, key)
+	for _, r := range revs {
+		delete(c.revs, r.Key())
+		delete(c.state, r.Key())
+	}
+	c.mu.Unlock()
+	c.publishRoutes()
+
+	var errs []error
+	for _, r := range revs {
+		c.opts.Autoscaler.Forget(r.Key())
+		if err := c.opts.Runtime.Remove(ctx, r.Key()); err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", r.Name, err))
+		}
+		c.opts.Activator.Unregister(r.Key())
+	}
+	c.log.Info("function deleted", zap.String("function", key.String()), zap.Int("revisions", len(revs)))
+	return errors.Join(errs...)
+}

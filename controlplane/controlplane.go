@@ -1,0 +1,332 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/router"
+	"github.com/wakefn/wake/runtime"
+)
+
+// What the control plane needs from the packages it drives, declared here
+// where they are used.
+
+type routePublisher interface {
+	SetTable(*router.Table)
+}
+
+type activator interface {
+	Register(rev *api.Revision)
+	Unregister(rev api.RevisionKey)
+	Update(rev api.RevisionKey, s runtime.State)
+}
+
+type scaler interface {
+	Upsert(rev *api.Revision, opts autoscaler.UpsertOptions)
+	Forget(rev api.RevisionKey)
+	Desired(rev api.RevisionKey) (int, bool)
+}
+
+// Options configure a ControlPlane.
+type Options struct {
+	Store      Store           // required
+	Runtime    runtime.Runtime // required
+	Router     routePublisher  // required
+	Activator  activator       // required
+	Autoscaler scaler          // required
+	// Domain is the suffix of every function's host; "" means "localhost".
+	Domain string
+	// URLPort is appended to the URLs in status when not 80, so that they
+	// can be used as they are; 0 means none.
+	URLPort int
+	// LocalCommands: instances run on this machine, so a container needs a
+	// command, and relative paths resolve against the manifest's directory.
+	LocalCommands bool
+	Logger        *zap.Logger     // nil means no logs
+	Clock         clock.PassiveClock // nil means the real clock
+}
+
+// ControlPlane turns applied functions into revisions and routes, keeps
+// them in the store, and tells the router, activator, autoscaler and
+// runtime about them. It also receives the runtime's reports and keeps
+// revision status.
+//
+// Reads are served from memory; every write goes to the store first.
+type ControlPlane struct {
+	opts  Options
+	log   *zap.Logger
+	clock clock.PassiveClock
+
+	writeMu sync.Mutex // serializes applies and deletes
+
+	mu    sync.Mutex // guards the maps below
+	fns   map[api.FunctionKey]*api.Function
+	revs  map[api.RevisionKey]*api.Revision
+	state map[api.RevisionKey]runtime.State
+}
+
+// New returns a control plane; Start loads what the store holds.
+func New(opts Options) *ControlPlane {
+	c := &ControlPlane{
+		opts:  opts,
+		log:   opts.Logger,
+		clock: opts.Clock,
+		fns:   map[api.FunctionKey]*api.Function{},
+		revs:  map[api.RevisionKey]*api.Revision{},
+		state: map[api.RevisionKey]runtime.State{},
+	}
+	if c.opts.Domain == "" {
+		c.opts.Domain = "localhost"
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	return c
+}
+
+func (c *ControlPlane) now() metav1.Time { return metav1.NewTime(c.clock.Now()) }
+
+// Start loads functions and revisions from the store, brings every
+// revision back (cold: at min-scale, not initial-scale) and publishes the
+// routes.
+func (c *ControlPlane) Start(ctx context.Context) error {
+	var fns []*api.Function
+	var revs []*api.Revision
+	err := c.opts.Store.View(func(tx Tx) error {
+		var err error
+		if fns, err = tx.Functions(); err != nil {
+			return err
+		}
+		revs, err = tx.Revisions()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("loading state: %w", err)
+	}
+	c.mu.Lock()
+	for _, fn := range fns {
+		c.fns[fn.Key()] = fn
+	}
+	for _, rev := range revs {
+		c.revs[rev.Key()] = rev
+	}
+	c.mu.Unlock()
+	for _, rev := range revs {
+		if err := c.activate(ctx, rev, false); err != nil {
+			return err
+		}
+	}
+	c.publishRoutes()
+	c.log.Info("state loaded", zap.Int("functions", len(fns)), zap.Int("revisions", len(revs)))
+	return nil
+}
+
+// activate makes a revision serve: routable in the activator first (a
+// route may point at it next), known to the runtime, then scaled.
+func (c *ControlPlane) activate(ctx context.Context, rev *api.Revision, initial bool) error {
+	c.opts.Activator.Register(rev)
+	if err := c.opts.Runtime.Deploy(ctx, rev); err != nil {
+		return fmt.Errorf("deploying %s: %w", rev.Name, err)
+	}
+	c.opts.Autoscaler.Upsert(rev, autoscaler.UpsertOptions{Initial: initial})
+	return nil
+}
+
+// Update receives the runtime's report on a revision (runtime.Observer).
+// The activator hears first: a held request is waiting on it. Then the
+// revision's Ready condition follows, and the routes when it changed.
+func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
+	c.opts.Activator.Update(key, s)
+
+	c.mu.Lock()
+	c.state[key] = s
+	rev, ok := c.revs[key]
+	if !ok {
+		c.mu.Unlock()
+		return
+	}
+	cond := api.Condition{Type: api.ConditionReady}
+	switch {
+	case len(s.Ready) > 0:
+		cond.Status = api.ConditionTrue
+	case s.Failure != nil:
+		cond.Status, cond.Reason, cond.Message = api.ConditionFalse, s.Failure.Reason, s.Failure.Message
+	default:
+		c.mu.Unlock()
+		return // scaled to zero, or starting: Ready stays as it was
+	}
+	old := api.GetCondition(rev.Status.Conditions, api.ConditionReady)
+	if old != nil && old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message {
+		c.mu.Unlock()
+		return
+	}
+	next := rev.DeepCopy()
+	next.Status.Conditions = api.SetCondition(next.Status.Conditions, cond, c.now())
+	c.revs[key] = next
+	c.mu.Unlock()
+
+	if err := c.opts.Store.Update(func(tx Tx) error { return tx.PutRevision(next) }); err != nil {
+		c.log.Error("saving revision status", zap.String("revision", key.String()), zap.Error(err))
+	}
+	if old == nil || old.Status != cond.Status {
+		c.log.Info("revision readiness", zap.String("revision", key.String()),
+			zap.String("ready", string(cond.Status)), zap.String("reason", cond.Reason))
+		c.publishRoutes()
+	}
+}
+
+// publishRoutes builds the route table from memory and hands it to the
+// router.
+func (c *ControlPlane) publishRoutes() {
+	c.mu.Lock()
+	routes := make([]router.Route, 0, len(c.fns))
+	for _, fn := range c.fns {
+		route, _ := resolveTraffic(fn, c.revisionsOfLocked(fn.Key()), nil)
+		routes = append(routes, route)
+	}
+	c.mu.Unlock()
+	table := router.NewTable(c.opts.Domain, routes)
+	for _, h := range table.Conflicts {
+		c.log.Warn("host claimed twice; the function of that name wins over the tag", zap.String("host", h))
+	}
+	c.opts.Router.SetTable(table)
+}
+
+// host is a function's host name: NAME.NAMESPACE.DOMAIN.
+func (c *ControlPlane) host(fn api.FunctionKey) string {
+	return fmt.Sprintf("%s.%s.%s", fn.Name, fn.Namespace, c.opts.Domain)
+}
+
+// url is how a user reaches a function (or, with TAG-NAME, a tag).
+func (c *ControlPlane) url(fn api.FunctionKey) string {
+	if c.opts.URLPort != 0 && c.opts.URLPort != 80 {
+		return fmt.Sprintf("http://%s:%d", c.host(fn), c.opts.URLPort)
+	}
+	return "http://" + c.host(fn)
+}
+
+// revisionsOfLocked returns a function's revisions, oldest first.
+func (c *ControlPlane) revisionsOfLocked(fn api.FunctionKey) []*api.Revision {
+	var out []*api.Revision
+	for _, r := range c.revs {
+		if r.Namespace == fn.Namespace && r.FunctionName() == fn.Name {
+			out = append(out, r)
+		}
+	}
+	sortRevisions(out)
+	return out
+}
+
+// Function returns a function with its status, or ErrNotFound.
+func (c *ControlPlane) Function(key api.FunctionKey) (*api.Function, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn, ok := c.fns[key]
+	if !ok {
+		return nil, fmt.Errorf("function %s: %w", key, ErrNotFound)
+	}
+	return c.withStatusLocked(fn), nil
+}
+
+// Functions lists the functions of a namespace ("" for all), by name.
+func (c *ControlPlane) Functions(namespace string) []*api.Function {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*api.Function
+	for k, fn := range c.fns {
+		if namespace == "" || k.Namespace == namespace {
+			out = append(out, c.withStatusLocked(fn))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+	})
+	return out
+}
+
+// Revision returns a revision with its status, or ErrNotFound.
+func (c *ControlPlane) Revision(key api.RevisionKey) (*api.Revision, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rev, ok := c.revs[key]
+	if !ok {
+		return nil, fmt.Errorf("revision %s: %w", key, ErrNotFound)
+	}
+	return c.revisionWithStatusLocked(rev), nil
+}
+
+// Revisions lists revisions of a namespace ("" for all), optionally of one
+// function, by function then age.
+func (c *ControlPlane) Revisions(namespace, function string) []*api.Revision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*api.Revision
+	for _, fn := range c.sortedFunctionKeysLocked() {
+		if (namespace != "" && fn.Namespace != namespace) || (function != "" && fn.Name != function) {
+			continue
+		}
+		for _, r := range c.revisionsOfLocked(fn) {
+			out = append(out, c.revisionWithStatusLocked(r))
+		}
+	}
+	return out
+}
+
+func (c *ControlPlane) sortedFunctionKeysLocked() []api.FunctionKey {
+	keys := make([]api.FunctionKey, 0, len(c.fns))
+	for k := range c.fns {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	return keys
+}
+
+// withStatusLocked returns a copy of fn with its status derived from its
+// revisions: status is never stored, so it cannot drift from them.
+func (c *ControlPlane) withStatusLocked(stored *api.Function) *api.Function {
+	fn := stored.DeepCopy()
+	revs := c.revisionsOfLocked(fn.Key())
+	created, ready := latest(revs)
+	_, traffic := resolveTraffic(fn, revs, c.url)
+	fn.Status = api.FunctionStatus{
+		ObservedGeneration: fn.Generation,
+		URL:                c.url(fn.Key()),
+		Traffic:            traffic,
+	}
+	cond := api.Condition{Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying"}
+	if created != nil {
+		fn.Status.LatestCreatedRevisionName = created.Name
+		if rc := api.GetCondition(created.Status.Conditions, api.ConditionReady); rc != nil {
+			cond = api.Condition{Type: api.ConditionReady, Status: rc.Status, Reason: rc.Reason, Message: rc.Message,
+				LastTransitionTime: rc.LastTransitionTime}
+			if rc.Status == api.ConditionFalse {
+				cond.Message = fmt.Sprintf("revision %s failed: %s", created.Name, rc.Message)
+			}
+		}
+	}
+	if ready != nil {
+		fn.Status.LatestReadyRevisionName = ready.Name
+	}
+	fn.Status.Conditions = []api.Condition{cond}
+	return fn
+}
+
+func (c *ControlPlane) revisionWithStatusLocked(stored *api.Revision) *api.Revision {
+	rev := stored.DeepCopy()
+	if n, ok := c.opts.Autoscaler.Desired(rev.Key()); ok {
+		rev.Status.DesiredReplicas = int32(n)
+	}
+	rev.Status.ActualReplicas = int32(len(c.state[rev.Key()].Ready))
+	return rev
+}

@@ -1,0 +1,7 @@
+// Package controlplane owns the path of a deploy: it validates applied
+// functions, turns a changed template into a new immutable revision,
+// resolves traffic to concrete revisions, keeps both in the Store, and
+// tells the router, activator, autoscaler and runtime. It also keeps
+// revision status from the runtime's reports, and serves the admin API
+// that the CLI talks to.
+package controlplane

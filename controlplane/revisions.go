@@ -1,0 +1,214 @@
+package controlplane
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/router"
+)
+
+// This file holds the rules that turn functions into revisions and routes.
+// They are pure: the embedded control plane and the Kubernetes controller
+// apply the same ones.
+
+// revisionChange is what applying a function does to its revisions.
+type revisionChange struct {
+	// created is the new revision, nil when the template did not change.
+	created *api.Revision
+}
+
+// templateChanged tells whether applying next over prev needs a new
+// revision. Only spec.template counts: a change to traffic alone does not.
+func templateChanged(prev, next *api.Function) bool {
+	return prev == nil || !equality.Semantic.DeepEqual(prev.Spec.Template, next.Spec.Template)
+}
+
+// planRevision returns the revision that applying fn creates, if any, given
+// the function as stored (nil if new) and its existing revisions. An
+// explicit revision name that already exists with another template is an
+// error: revisions are immutable.
+func planRevision(prev, fn *api.Function, existing []*api.Revision, now metav1.Time) (revisionChange, *field.Error) {
+	name := fn.Spec.Template.Name
+	if name != "" {
+		for _, r := range existing {
+			if r.Name != name {
+				continue
+			}
+			if equality.Semantic.DeepEqual(r.Spec, fn.Spec.Template.Spec) &&
+				equality.Semantic.DeepEqual(r.Annotations, nilIfEmpty(fn.Spec.Template.Annotations)) {
+				return revisionChange{}, nil
+			}
+			return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
+				"a revision of that name already exists with another template; revisions are immutable, so name the new one differently")
+		}
+	} else if !templateChanged(prev, fn) {
+		return revisionChange{}, nil
+	}
+	if name == "" {
+		name = api.RevisionName(fn.Name, nextRevisionNumber(fn.Name, existing))
+	}
+	rev := &api.Revision{
+		TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindRevision},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              name,
+			Namespace:         fn.Namespace,
+			CreationTimestamp: now,
+			Labels:            map[string]string{},
+			Annotations:       nilIfEmpty(fn.Spec.Template.Annotations),
+		},
+		Spec: *fn.Spec.Template.Spec.DeepCopy(),
+	}
+	for k, v := range fn.Spec.Template.Labels {
+		rev.Labels[k] = v
+	}
+	rev.Labels[api.LabelFunction] = fn.Name
+	rev.Labels[api.LabelKnativeService] = fn.Name
+	rev.Labels[api.LabelGeneration] = strconv.FormatInt(fn.Generation, 10)
+	ready := api.Condition{
+		Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying",
+		Message: "waiting for the first instance to become ready",
+	}
+	if rev.Scaling().InitialScale == 0 {
+		// As in Knative: nothing starts until the first request, so there
+		// is nothing to wait for.
+		ready = api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue,
+			Message: "initial-scale is 0: the first request starts an instance"}
+	}
+	rev.Status.Conditions = api.SetCondition(nil, ready, now)
+	return revisionChange{created: rev}, nil
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// nextRevisionNumber is one more than the highest NAME-NNNNN among the
+// existing revisions, so numbers never repeat while the function lives.
+func nextRevisionNumber(fn string, existing []*api.Revision) int64 {
+	var n int64
+	for _, r := range existing {
+		digits, ok := strings.CutPrefix(r.Name, fn+"-")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseInt(digits, 10, 64); err == nil && v > n {
+			n = v
+		}
+	}
+	return n + 1
+}
+
+// sortRevisions orders a function's revisions oldest first: by the
+// generation that created them, then by name.
+func sortRevisions(revs []*api.Revision) {
+	sort.Slice(revs, func(i, j int) bool {
+		gi, _ := strconv.ParseInt(revs[i].Labels[api.LabelGeneration], 10, 64)
+		gj, _ := strconv.ParseInt(revs[j].Labels[api.LabelGeneration], 10, 64)
+		if gi != gj {
+			return gi < gj
+		}
+		return revs[i].Name < revs[j].Name
+	})
+}
+
+// checkTrafficRevisions reports traffic targets naming a revision that
+// neither exists nor is created by this apply.
+func checkTrafficRevisions(fn *api.Function, revs []*api.Revision) field.ErrorList {
+	known := map[string]bool{}
+	var names []string
+	for _, r := range revs {
+		known[r.Name] = true
+		names = append(names, r.Name)
+	}
+	var errs field.ErrorList
+	for i, t := range fn.Spec.Traffic {
+		if t.RevisionName == "" || known[t.RevisionName] {
+			continue
+		}
+		have := "it has no revision yet"
+		if len(names) > 0 {
+			have = "it has " + strings.Join(names, ", ")
+		}
+		errs = append(errs, field.NotFound(field.NewPath("spec", "traffic").Index(i).Child("revisionName"),
+			fmt.Sprintf("%s is not a revision of %s: %s", t.RevisionName, fn.Name, have)))
+	}
+	return errs
+}
+
+// latest returns the newest revision created, and the newest that is
+// ready; when none has been ready yet, the newest created stands for it so
+// the first requests are held for it rather than refused.
+func latest(revs []*api.Revision) (created, ready *api.Revision) {
+	for _, r := range revs { // oldest first
+		created = r
+		if api.IsReady(r.Status.Conditions) {
+			ready = r
+		}
+	}
+	return created, ready
+}
+
+// resolveTraffic turns a function's traffic spec into concrete revisions:
+// its route for the router and its status.traffic. urlOf gives a tagged
+// target's URL from its host's function key (TAG-NAME); nil leaves URLs out.
+func resolveTraffic(fn *api.Function, revs []*api.Revision, urlOf func(api.FunctionKey) string) (router.Route, []api.TrafficTarget) {
+	route := router.Route{Function: fn.Key()}
+	created, ready := latest(revs)
+	if ready == nil {
+		ready = created
+	}
+	var status []api.TrafficTarget
+	for _, t := range fn.Spec.Traffic {
+		name := t.RevisionName
+		if t.LatestRevision != nil && *t.LatestRevision {
+			if ready == nil {
+				continue
+			}
+			name = ready.Name
+		}
+		pct := int64(0)
+		if t.Percent != nil {
+			pct = *t.Percent
+		}
+		route.Targets = append(route.Targets, router.Target{Revision: name, Percent: int(pct), Tag: t.Tag})
+		st := api.TrafficTarget{Tag: t.Tag, RevisionName: name, LatestRevision: t.LatestRevision, Percent: &pct}
+		if t.Tag != "" && urlOf != nil {
+			st.URL = urlOf(api.FunctionKey{Namespace: fn.Namespace, Name: t.Tag + "-" + fn.Name})
+		}
+		status = append(status, st)
+	}
+	return route, status
+}
+
+// resolvePaths makes a local command's relative paths absolute against
+// dir, the manifest's directory, so that `command: [./hello]` works from
+// wherever `wake apply` runs. A bare name ("python3") is left for PATH.
+// With no workingDir, instances run in dir.
+func resolvePaths(fn *api.Function, dir string) {
+	if dir == "" {
+		return
+	}
+	for i := range fn.Spec.Template.Spec.Containers {
+		c := &fn.Spec.Template.Spec.Containers[i]
+		if len(c.Command) > 0 && strings.Contains(c.Command[0], "/") && !filepath.IsAbs(c.Command[0]) {
+			c.Command[0] = filepath.Join(dir, c.Command[0])
+		}
+		switch {
+		case c.WorkingDir == "":
+			c.WorkingDir = dir
+		case !filepath.IsAbs(c.WorkingDir):
+			c.WorkingDir = filepath.Join(dir, c.WorkingDir)
+		}
+	}
+}

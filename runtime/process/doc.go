@@ -1,0 +1,19 @@
+// Package process is wake's local runtime: it runs each revision's
+// instances as child processes of wake on this machine.
+//
+// It owns an instance's whole life: choosing its loopback port, forking it
+// into its own process group, probing its readiness, reporting every change
+// to the Observer, replacing it with exponential backoff when it dies,
+// draining and stopping it on scale-down, and keeping its output in bounded
+// log files under the state directory. It also makes sure no instance
+// outlives wake: children die with wake's forking thread (Pdeathsig), whole
+// process groups are killed on stop, and the groups left behind by a wake
+// that was SIGKILLed are killed by the next New.
+//
+// Layout under Options.StateDir:
+//
+//	logs/NAMESPACE/REVISION/INSTANCE.log    an instance's stdout and stderr
+//	logs/NAMESPACE/REVISION/INSTANCE.log.1  the part rotated out at LogLimit
+//	instances/PID.json                      a live instance's process group
+//	instances/lock                          held by the one Runtime using the dir
+package process

@@ -1,0 +1,362 @@
+package process
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/wakefn/wake/runtime"
+)
+
+// Failure reasons, beyond the ones runtime.Failure documents.
+const (
+	ReasonExecFailed        = "ExecFailed"        // the command could not be run
+	ReasonStartFailed       = "StartFailed"       // wake could not prepare the instance (port, log file)
+	ReasonExitedBeforeReady = "ExitedBeforeReady" // exited before its probe passed
+	ReasonCrashed           = "Crashed"           // exited after being ready
+	ReasonStartTimeout      = "StartTimeout"      // not ready within Options.StartTimeout
+	ReasonProbeFailed       = "ProbeFailed"       // a ready instance failed its probe
+	ReasonCrashLoopBackOff  = "CrashLoopBackOff"  // backing off after 2 or more failures
+)
+
+// Why an instance was stopped, in the "instance stopped" log line.
+const (
+	reasonScaleDown    = "scale-down"
+	reasonCrashed      = "crashed"
+	reasonShutdown     = "shutdown"
+	reasonRemoved      = "removed"
+	reasonStartTimeout = "start-timeout"
+)
+
+// Restart backoff: the n-th consecutive failure waits
+// backoffInitial·2^(n-1), at most backoffMax, before the next start. The
+// count starts over once an instance has been ready for backoffReset.
+const (
+	backoffInitial = time.Second
+	backoffMax     = time.Minute
+	backoffReset   = 30 * time.Second
+)
+
+// backoff returns the wait before the next start after the failures-th
+// consecutive failure.
+func backoff(failures int) time.Duration {
+	d := backoffInitial
+	for i := 1; i < failures && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
+}
+
+// nextFailures returns the consecutive failure count after a failure at
+// now, the previous one having been at last. The count starts over when an
+// instance reached backoffReset of continuous readiness since the last
+// failure; readySince holds when each instance that is (or was until this
+// failure) ready became so.
+func nextFailures(prev int, last, now time.Time, readySince []time.Time) int {
+	for _, s := range readySince {
+		if s.IsZero() {
+			continue
+		}
+		if stable := s.Add(backoffReset); stable.After(last) && !stable.After(now) {
+			return 1
+		}
+	}
+	return prev + 1
+}
+
+// revision is one deployed revision: its desired count, its live instances
+// and its failure state, guarded by mu, and the goroutine (loop) that
+// starts and stops instances to meet the desired count. Instances report
+// to it through its methods; every change is pushed to notify while mu is
+// held, so snapshots are delivered in the order of the changes.
+type revision struct {
+	rt     *Runtime
+	spec   *revSpec
+	log    *zap.Logger
+	notify *notifier
+	wake   chan struct{} // cap 1: reconcile again
+	done   chan struct{} // closed by stopAll: the loop ends
+	idle   chan struct{} // closed once stopped and every instance goroutine returned
+
+	mu           sync.Mutex
+	desired      int
+	dirty        bool        // desired changed since the last report
+	instances    []*instance // live (starting, ready or unready), in start order
+	pendingExits int         // exits whose failure is not recorded yet: no start until then
+	failure      *runtime.Failure
+	failures     int       // consecutive
+	lastFailure  time.Time // when failures was last incremented
+	retryAt      time.Time // no start before
+	seq          uint64    // of the last report
+	stopped      bool
+	running      int // instance goroutines not returned
+}
+
+func newRevision(rt *Runtime, spec *revSpec) *revision {
+	return &revision{
+		rt:     rt,
+		spec:   spec,
+		log:    rt.log.With(zap.String("revision", spec.key.String())),
+		notify: &notifier{key: spec.key, obs: rt.opts.Observer, wg: &rt.notified, changed: make(chan struct{})},
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		idle:   make(chan struct{}),
+	}
+}
+
+func (r *revision) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *revision) setDesired(n int) {
+	r.mu.Lock()
+	if r.desired != n {
+		r.desired, r.dirty = n, true
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// loop reconciles whenever poked, and when a backoff ends.
+func (r *revision) loop() {
+	defer r.rt.wg.Done()
+	var timer clock.Timer
+	var timerC <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.wake:
+		case <-timerC:
+			timerC = nil
+		}
+		if wait := r.reconcile(); wait > 0 {
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = r.rt.clock.NewTimer(wait)
+			timerC = timer.C()
+		}
+	}
+}
+
+// reconcile starts or stops instances toward the desired count. It returns
+// how long to wait when a backoff holds starts back.
+func (r *revision) reconcile() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return 0
+	}
+	var wait time.Duration
+	live := len(r.instances)
+	switch {
+	case live < r.desired && r.pendingExits == 0:
+		now := r.rt.clock.Now()
+		if now.Before(r.retryAt) {
+			wait = r.retryAt.Sub(now)
+			break
+		}
+		for ; live < r.desired; live++ {
+			in := &instance{rev: r, seq: r.rt.seq.Add(1), stopCh: make(chan struct{})}
+			r.instances = append(r.instances, in)
+			r.running++
+			r.rt.wg.Add(1)
+			go in.run()
+		}
+		r.dirty = true
+	case live > r.desired:
+		victims := pickVictims(r.instances, live-r.desired)
+		for _, v := range victims {
+			r.drop(v)
+		}
+		seq := r.report()
+		for _, v := range victims {
+			v.requestStop(reasonScaleDown, seq)
+		}
+		return 0
+	}
+	if r.dirty {
+		r.report()
+	}
+	return wait
+}
+
+// pickVictims chooses n instances to stop: those never ready first, then
+// the ones failing their probe, then the ready ones; newest first in each.
+func pickVictims(live []*instance, n int) []*instance {
+	var victims []*instance
+	for _, ph := range []phase{phaseStarting, phaseUnready, phaseReady} {
+		for i := len(live) - 1; i >= 0 && len(victims) < n; i-- {
+			if live[i].phase == ph {
+				victims = append(victims, live[i])
+			}
+		}
+	}
+	return victims
+}
+
+// drop takes in out of the live instances; it then counts neither as
+// ready nor as starting. Called with mu held.
+func (r *revision) drop(in *instance) {
+	for i, x := range r.instances {
+		if x == in {
+			r.instances = append(r.instances[:i], r.instances[i+1:]...)
+			break
+		}
+	}
+	in.phase = phaseStopping
+}
+
+// report pushes a snapshot to the observer and returns its sequence
+// number. Called with mu held.
+func (r *revision) report() uint64 {
+	s := runtime.State{Desired: r.desired}
+	for _, in := range r.instances {
+		if in.phase == phaseReady {
+			s.Ready = append(s.Ready, runtime.Endpoint{ID: in.id, Addr: in.addr})
+		} else {
+			s.Starting++
+		}
+	}
+	if r.failure != nil {
+		f := *r.failure
+		s.Failure = &f
+	}
+	r.seq++
+	r.dirty = false
+	r.notify.push(r.seq, s)
+	return r.seq
+}
+
+// stopAll stops every instance for reason and ends the loop. It returns a
+// channel closed once every instance goroutine has returned.
+func (r *revision) stopAll(reason string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return r.idle
+	}
+	r.stopped = true
+	close(r.done)
+	if reason == reasonRemoved {
+		r.desired = 0
+	}
+	victims := r.instances
+	r.instances = nil
+	for _, v := range victims {
+		v.phase = phaseStopping
+	}
+	seq := r.report()
+	for _, v := range victims {
+		v.requestStop(reason, seq)
+	}
+	if r.running == 0 {
+		close(r.idle)
+	}
+	return r.idle
+}
+
+// instanceDone is called by an instance goroutine as it returns.
+func (r *revision) instanceDone() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
+	if r.stopped && r.running == 0 {
+		close(r.idle)
+	}
+}
+
+// becameReady marks in ready, clears the failure and reports. It returns
+// false when in is already being stopped.
+func (r *revision) becameReady(in *instance) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in.phase != phaseStarting && in.phase != phaseUnready {
+		return false
+	}
+	in.phase = phaseReady
+	in.everReady = true
+	in.readySince = r.rt.clock.Now()
+	r.failure = nil
+	r.report()
+	return true
+}
+
+// becameUnready takes a ready instance whose probe fails out of Ready,
+// without stopping it.
+func (r *revision) becameUnready(in *instance, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in.phase != phaseReady {
+		return
+	}
+	in.phase = phaseUnready
+	in.readySince = time.Time{}
+	r.failure = &runtime.Failure{Reason: ReasonProbeFailed, Message: msg, At: r.rt.clock.Now(), Restarts: r.failures}
+	r.report()
+}
+
+// exited takes an instance that exited on its own out of the live ones and
+// reports at once. It returns false when the instance was being stopped
+// anyway; otherwise the caller must call failed with live=false, and no
+// instance starts until it has. It also returns whether in was ever ready
+// and since when it was ready (zero when it was not at exit).
+func (r *revision) exited(in *instance) (unexpected bool, readySince time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in.phase == phaseStopping {
+		return false, time.Time{}
+	}
+	readySince = in.readySince
+	r.drop(in)
+	r.pendingExits++
+	r.report()
+	return true, readySince
+}
+
+// failed records a failure of in, sets the backoff, reports and pokes the
+// loop for a replacement. live says in is still among the live instances
+// (a failed exec, a start timeout); otherwise exited took it out before.
+// It returns false, recording nothing, when a live in was being stopped
+// anyway.
+func (r *revision) failed(in *instance, live bool, reason, msg string, readySince time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if live {
+		if in.phase == phaseStopping {
+			return false
+		}
+		r.drop(in)
+	} else {
+		r.pendingExits--
+	}
+	if r.stopped {
+		return true
+	}
+	now := r.rt.clock.Now()
+	var since []time.Time
+	for _, x := range r.instances {
+		since = append(since, x.readySince)
+	}
+	r.failures = nextFailures(r.failures, r.lastFailure, now, append(since, readySince))
+	r.lastFailure = now
+	r.retryAt = now.Add(backoff(r.failures))
+	if r.failures >= 2 {
+		reason = ReasonCrashLoopBackOff
+	}
+	r.failure = &runtime.Failure{Reason: reason, Message: msg, At: now, Restarts: r.failures, RetryAt: r.retryAt}
+	r.report()
+	r.poke()
+	return true
+}
