@@ -130,6 +130,12 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	docs, err := api.Decode(q.Get("source"), body)
 	if err != nil {
+		// List the problems of the documents that did decode too.
+		_, more := a.cp.Check(docs)
+		var problems api.Errors
+		if errors.As(err, &problems) {
+			err = append(problems, more...)
+		}
 		a.writeError(w, err)
 		return
 	}

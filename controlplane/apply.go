@@ -23,6 +23,31 @@ type ApplyOptions struct {
 // document rejects the whole apply; the error is an api.Errors listing
 // every problem with its document and line.
 func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts ApplyOptions) ([]*api.Function, error) {
+	fns, problems := c.Check(docs)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	byKey := map[api.FunctionKey]*api.Document{}
+	for _, d := range docs {
+		if d.Function != nil {
+			byKey[d.Function.Key()] = d
+		}
+	}
+	if c.opts.LocalCommands {
+		for _, fn := range fns {
+			resolvePaths(fn, opts.BaseDir)
+		}
+	}
+	return c.apply(ctx, fns, func(i int, errs field.ErrorList) api.Errors {
+		return byKey[fns[i].Key()].Errors(errs)
+	})
+}
+
+// Check defaults and validates the functions of decoded documents, each
+// on its own, and returns them (copies) with every problem found. Apply
+// calls it; the admin API also calls it on the documents that decoded
+// when others did not, so that one answer lists every problem.
+func (c *ControlPlane) Check(docs []*api.Document) ([]*api.Function, api.Errors) {
 	var problems api.Errors
 	var fns []*api.Function
 	seen := map[api.FunctionKey]*api.Document{}
@@ -34,22 +59,15 @@ func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts App
 		fn.SetDefaults()
 		errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
 		if first, dup := seen[fn.Key()]; dup {
-			errs = append(errs, field.Duplicate(field.NewPath("metadata", "name"),
-				fmt.Sprintf("function %s is also defined by document %d of %s", fn.Key(), first.Index+1, first.Source)))
+			e := field.Duplicate(field.NewPath("metadata", "name"), fn.Name)
+			e.Detail = fmt.Sprintf("function %s is also defined by document %d of %s", fn.Key(), first.Index+1, first.Source)
+			errs = append(errs, e)
 		}
 		seen[fn.Key()] = d
 		problems = append(problems, d.Errors(errs)...)
-		if c.opts.LocalCommands {
-			resolvePaths(fn, opts.BaseDir)
-		}
 		fns = append(fns, fn)
 	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	return c.apply(ctx, fns, func(i int, errs field.ErrorList) api.Errors {
-		return seen[fns[i].Key()].Errors(errs)
-	})
+	return fns, problems
 }
 
 // SetTraffic replaces a function's traffic split, as `wake traffic` does.

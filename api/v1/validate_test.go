@@ -218,8 +218,10 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name:   "h2c port",
-			mutate: func(f *Function) { container(f).Ports = []ContainerPort{{Name: "h2c", ContainerPort: 9000, Protocol: "TCP"}} },
+			name: "h2c port",
+			mutate: func(f *Function) {
+				container(f).Ports = []ContainerPort{{Name: "h2c", ContainerPort: 9000, Protocol: "TCP"}}
+			},
 		},
 		{
 			name: "probes",
