@@ -140,8 +140,9 @@ func checkTrafficRevisions(fn *api.Function, revs []*api.Revision) field.ErrorLi
 		if len(names) > 0 {
 			have = "it has " + strings.Join(names, ", ")
 		}
-		errs = append(errs, field.NotFound(field.NewPath("spec", "traffic").Index(i).Child("revisionName"),
-			fmt.Sprintf("%s is not a revision of %s: %s", t.RevisionName, fn.Name, have)))
+		e := field.NotFound(field.NewPath("spec", "traffic").Index(i).Child("revisionName"), t.RevisionName)
+		e.Detail = fmt.Sprintf("%s is not a revision of %s: %s", t.RevisionName, fn.Name, have)
+		errs = append(errs, e)
 	}
 	return errs
 }

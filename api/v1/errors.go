@@ -130,6 +130,9 @@ func message(e *field.Error) string {
 		}
 		return "must be unique"
 	case field.ErrorTypeNotFound:
+		if e.Detail != "" {
+			return e.Detail
+		}
 		return "not found" + got
 	case field.ErrorTypeTooLong, field.ErrorTypeTooShort, field.ErrorTypeTooMany, field.ErrorTypeTooFew:
 		return e.Detail + got

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if dir := os.Getenv(helperStateEnv); dir != "" {
+		return helperWake(dir, os.Getenv(helperTestfnEnv))
+	}
 	dir, err := os.MkdirTemp("", "wake-process-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -364,4 +367,43 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// The test binary run with helperStateEnv set plays a wake (helperWake)
+// that a test can SIGKILL.
+const (
+	helperStateEnv  = "WAKE_PROCESS_TEST_HELPER_STATE"
+	helperTestfnEnv = "WAKE_PROCESS_TEST_HELPER_TESTFN"
+)
+
+// helperWake runs one instance of testfn that spawns a child, prints
+// "ready" once the instance is, and waits to be killed.
+func helperWake(stateDir, fn string) int {
+	testfn = fn
+	ready := make(chan struct{})
+	var once sync.Once
+	obs := observerFunc(func(_ api.RevisionKey, s runtime.State) {
+		if len(s.Ready) == 1 {
+			once.Do(func() { close(ready) })
+		}
+	})
+	rt, err := New(Options{StateDir: stateDir, Observer: obs})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rev := testRevision("orphan-00001", "TESTFN_SPAWN_CHILD=1")
+	ctx := context.Background()
+	if err := rt.Deploy(ctx, rev); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := rt.Scale(ctx, rev.Key(), 1); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	<-ready
+	fmt.Println("ready")
+	time.Sleep(time.Hour) // until killed
+	return 0
 }

@@ -26,6 +26,11 @@ const outputWait = time.Second
 // lastLines is how many lines of output a failure message quotes.
 const lastLines = 5
 
+// groupWait bounds how long a stop waits for the SIGKILLed members of an
+// instance's group (its children) to die; only a process stuck in the
+// kernel takes longer.
+const groupWait = 2 * time.Second
+
 // phase is where an instance is in its life. Only the revision's mutex
 // guards it.
 type phase int
@@ -70,12 +75,13 @@ func (in *instance) endpoint() runtime.Endpoint {
 // proc is a started process group. Its leader is the instance's command,
 // and the group's id is the leader's pid.
 type proc struct {
-	cmd    *exec.Cmd
-	pid    int
-	port   int
-	start  time.Time // when it was forked, by the runtime's clock
-	out    *output
-	exited chan struct{} // closed once the leader is reaped
+	cmd       *exec.Cmd
+	pid       int
+	startTime uint64 // of the leader, as /proc reports it
+	port      int
+	start     time.Time // when it was forked, by the runtime's clock
+	out       *output
+	exited    chan struct{} // closed once the leader is reaped
 
 	mu    sync.Mutex
 	gone  bool // leader reaped: its pid may name another group now
@@ -112,6 +118,30 @@ func (p *proc) wait() {
 	p.gone = true
 	p.mu.Unlock()
 	close(p.exited)
+}
+
+// waitGroup waits, at most d, until the group's other members (the
+// instance's children, SIGKILLed by wait while the leader was a zombie) are
+// gone, so that a stopped instance has left nothing running. Zombies count
+// as gone: reaping them is their new parent's business. With no member
+// left, as is usual, this is one kill(2) of signal 0; otherwise it reads
+// /proc every 5 ms. It only looks: the leader is reaped, so the group id
+// could name another group by now.
+func (p *proc) waitGroup(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !errors.Is(syscall.Kill(-p.pid, 0), syscall.ESRCH) && time.Now().Before(deadline) {
+		left := false
+		for _, st := range allProcs() {
+			if st.pgrp == p.pid && st.startTime >= p.startTime && st.state != 'Z' {
+				left = true
+				break
+			}
+		}
+		if !left {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (p *proc) hasExited() bool {
@@ -185,7 +215,7 @@ func (in *instance) start() *proc {
 		}
 		return fail(ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", spec.command[0], err))
 	}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, port: port, start: startedAt, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, start: startedAt, exited: make(chan struct{})}
 	// The record is written before wait can reap the leader, so its pid
 	// and start time still name this process.
 	if err := rt.records.write(record{PID: p.pid, StartTime: startTime, Namespace: spec.key.Namespace, Revision: spec.key.Name, Instance: id}); err != nil {
@@ -328,6 +358,7 @@ func (in *instance) terminate(p *proc, drain bool, seq uint64) (killed bool) {
 func (in *instance) cleanup(p *proc) {
 	rt := in.rev.rt
 	<-p.exited
+	p.waitGroup(groupWait)
 	p.out.wait(outputWait)
 	p.out.close()
 	rt.records.remove(p.pid)

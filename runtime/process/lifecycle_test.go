@@ -200,3 +200,74 @@ func TestStateDirIsExclusive(t *testing.T) {
 	}
 	_ = rt.Shutdown(context.Background())
 }
+
+// TestSIGKILLedWakeLeavesNothingBehind kills a wake (the test binary
+// playing one) with SIGKILL: Pdeathsig kills its instance at once, and the
+// next New kills the instance's child, which Pdeathsig does not cover.
+func TestSIGKILLedWakeLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	wake := exec.Command(os.Args[0], "-test.run=^$")
+	wake.Env = append(os.Environ(), helperStateEnv+"="+dir, helperTestfnEnv+"="+testfn)
+	wake.Stderr = os.Stderr
+	out, err := wake.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = wake.Process.Kill()
+		_ = wake.Wait()
+	}()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("helper wake printed %q", line)
+	}
+
+	recs, _ := filepath.Glob(filepath.Join(dir, "instances", "*.json"))
+	if len(recs) != 1 {
+		t.Fatalf("records %v, want one", recs)
+	}
+	leader, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(recs[0]), ".json"))
+	var child int
+	defer func() { // should the test fail midway
+		for _, pid := range []int{leader, child} {
+			if pid > 0 && alive(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}()
+	eventually(t, "the child's pid in the log", func() bool {
+		logs, _ := filepath.Glob(filepath.Join(dir, "logs", "default", "orphan-00001", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			if m := regexp.MustCompile(`child pid (\d+)`).FindSubmatch(b); m != nil {
+				child, _ = strconv.Atoi(string(m[1]))
+			}
+		}
+		return child != 0
+	})
+	if !alive(leader) || !alive(child) {
+		t.Fatalf("instance %d or its child %d not running", leader, child)
+	}
+
+	if err := wake.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = wake.Wait()
+	eventually(t, "Pdeathsig to kill the instance", func() bool { return !alive(leader) })
+	if !alive(child) {
+		t.Fatalf("child %d died with wake: the test shows nothing", child)
+	}
+
+	rt, err := New(Options{StateDir: dir, Observer: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	eventually(t, "New to kill the orphaned child", func() bool { return !alive(child) })
+	if left, _ := filepath.Glob(filepath.Join(dir, "instances", "*.json")); len(left) != 0 {
+		t.Errorf("records left: %v", left)
+	}
+}

@@ -81,7 +81,8 @@ type revision struct {
 	idle   chan struct{} // closed once stopped and every instance goroutine returned
 
 	mu           sync.Mutex
-	desired      int
+	target       int         // the last count asked through Scale
+	desired      int         // target, once reconcile applied it: reports never count more live instances
 	dirty        bool        // desired changed since the last report
 	instances    []*instance // live (starting, ready or unready), in start order
 	pendingExits int         // exits whose failure is not recorded yet: no start until then
@@ -115,9 +116,7 @@ func (r *revision) poke() {
 
 func (r *revision) setDesired(n int) {
 	r.mu.Lock()
-	if r.desired != n {
-		r.desired, r.dirty = n, true
-	}
+	r.target = n
 	r.mu.Unlock()
 	r.poke()
 }
@@ -157,6 +156,9 @@ func (r *revision) reconcile() time.Duration {
 	defer r.mu.Unlock()
 	if r.stopped {
 		return 0
+	}
+	if r.desired != r.target {
+		r.desired, r.dirty = r.target, true
 	}
 	var wait time.Duration
 	live := len(r.instances)
@@ -250,7 +252,7 @@ func (r *revision) stopAll(reason string) <-chan struct{} {
 	r.stopped = true
 	close(r.done)
 	if reason == reasonRemoved {
-		r.desired = 0
+		r.target, r.desired = 0, 0
 	}
 	victims := r.instances
 	r.instances = nil

@@ -48,7 +48,9 @@ type Options struct {
 	// Observer is told about every change of every revision. Required.
 	Observer runtime.Observer
 	// Drainer waits for a ready instance's in-flight requests before it is
-	// stopped. nil means instances are stopped without waiting.
+	// stopped; Drain gets a ctx bounded by the revision's timeoutSeconds
+	// (and cut short by Shutdown's deadline) and must return when it ends.
+	// nil means instances are stopped without waiting.
 	Drainer runtime.Drainer
 	// Logger gets one line per instance start, readiness and stop. nil
 	// means no logs.

@@ -17,14 +17,17 @@ import (
 //
 // Children get Pdeathsig SIGKILL so that none outlives wake, even a wake
 // that is SIGKILLed. But Linux sends the parent-death signal when the
-// *thread* that forked the child exits, not the process, and Go may retire
-// an idle OS thread (or any thread a goroutine left while locked): a child
-// forked from an arbitrary goroutine could be killed at a random moment
-// while wake runs on. So all forks happen in one goroutine that holds
-// runtime.LockOSThread for the whole life of the Runtime; that thread is
-// never retired while it is locked. The cost is one parked thread per
-// Runtime and forks serialized through a channel (well under a millisecond
-// each, far below an instance's start time).
+// *thread* that forked the child exits, not the process, and Go ends OS
+// threads behind our back: a goroutine that exits while locked to its
+// thread (any library may do that) takes the thread with it, and the
+// scheduler is free to retire idle threads. A child forked from whatever
+// thread a goroutine happened to run on could then be killed at a random
+// moment while wake runs on. So all forks happen in one goroutine that
+// holds runtime.LockOSThread for the whole life of the Runtime: no other
+// goroutine ever runs on that thread, and Go never ends a locked thread
+// under a live goroutine. The cost is one parked thread per Runtime and
+// forks serialized through a channel (well under a millisecond each, far
+// below an instance's start time).
 type spawner struct {
 	reqs chan spawnReq
 	quit chan struct{}
@@ -203,6 +206,7 @@ func (p *ports) release(port int) {
 
 // procStat is what wake reads of /proc/PID/stat.
 type procStat struct {
+	state     byte   // field 3: R, S, D, Z (zombie), ...
 	pgrp      int    // field 5
 	startTime uint64 // field 22: clock ticks after boot
 }
@@ -234,5 +238,5 @@ func parseStat(s string) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("malformed stat starttime %q", f[19])
 	}
-	return procStat{pgrp: pgrp, startTime: start}, nil
+	return procStat{state: f[0][0], pgrp: pgrp, startTime: start}, nil
 }

@@ -1,0 +1,191 @@
+package controlplane
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+var t0 = metav1.NewTime(time.Unix(1_700_000_000, 0))
+
+func function(greeting string, traffic ...api.TrafficTarget) *api.Function {
+	fn := &api.Function{}
+	fn.Name, fn.Namespace, fn.Generation = "hello", "default", 1
+	fn.Spec.Template.Spec.Containers = []api.Container{{
+		Command: []string{"/bin/hello"},
+		Env:     []api.EnvVar{{Name: "GREETING", Value: greeting}},
+	}}
+	fn.Spec.Traffic = traffic
+	fn.SetDefaults()
+	return fn
+}
+
+func revision(name string, generation string, ready api.ConditionStatus) *api.Revision {
+	r := &api.Revision{}
+	r.Name, r.Namespace = name, "default"
+	r.Labels = map[string]string{api.LabelFunction: "hello", api.LabelGeneration: generation}
+	r.Status.Conditions = []api.Condition{{Type: api.ConditionReady, Status: ready}}
+	return r
+}
+
+func pct(n int64) *int64 { return &n }
+
+func latestTarget(p int64, tag string) api.TrafficTarget {
+	yes := true
+	return api.TrafficTarget{LatestRevision: &yes, Percent: pct(p), Tag: tag}
+}
+
+func TestPlanRevision(t *testing.T) {
+	v1 := function("hi")
+	existing := []*api.Revision{revision("hello-00001", "1", api.ConditionTrue)}
+	tests := []struct {
+		name    string
+		prev    *api.Function
+		next    *api.Function
+		revs    []*api.Revision
+		want    string // name of the created revision, "" for none
+		wantErr bool
+	}{
+		{name: "first apply creates 00001", prev: nil, next: function("hi"), want: "hello-00001"},
+		{name: "same template creates none", prev: v1, next: function("hi"), revs: existing},
+		{name: "traffic alone creates none", prev: v1, next: function("hi", latestTarget(100, "now")), revs: existing},
+		{name: "a changed template creates the next number", prev: v1, next: function("hola"), revs: existing, want: "hello-00002"},
+		{name: "numbers continue after the highest", prev: v1, next: function("hola"),
+			revs: []*api.Revision{revision("hello-00001", "1", ""), revision("hello-00007", "2", ""), revision("hello-custom", "3", "")},
+			want: "hello-00008"},
+		{name: "an explicit name is used", prev: v1, revs: existing, want: "hello-blue",
+			next: func() *api.Function { f := function("hola"); f.Spec.Template.Name = "hello-blue"; return f }()},
+		{name: "an explicit name reused with another template is refused", prev: v1, wantErr: true,
+			revs: []*api.Revision{func() *api.Revision {
+				r := revision("hello-blue", "1", api.ConditionTrue)
+				r.Spec = function("hi").Spec.Template.Spec
+				return r
+			}()},
+			next: func() *api.Function { f := function("hola"); f.Spec.Template.Name = "hello-blue"; return f }()},
+		{name: "an explicit name reused with the same template creates none", prev: v1,
+			revs: []*api.Revision{func() *api.Revision {
+				r := revision("hello-blue", "1", api.ConditionTrue)
+				r.Spec = function("hola").Spec.Template.Spec
+				return r
+			}()},
+			next: func() *api.Function { f := function("hola"); f.Spec.Template.Name = "hello-blue"; return f }()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			change, err := planRevision(tc.prev, tc.next, tc.revs, t0)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
+			}
+			got := ""
+			if change.created != nil {
+				got = change.created.Name
+			}
+			if got != tc.want {
+				t.Errorf("created %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
+	fn := function("hi")
+	fn.Spec.Template.Annotations = map[string]string{api.AnnotationWindow: "10s"}
+	fn.Spec.Template.Labels = map[string]string{"team": "a"}
+	change, err := planRevision(nil, fn, nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := change.created
+	if diff := cmp.Diff(fn.Spec.Template.Spec, rev.Spec); diff != "" {
+		t.Errorf("revision spec differs from the template (-template +revision):\n%s", diff)
+	}
+	wantLabels := map[string]string{"team": "a", api.LabelFunction: "hello", api.LabelKnativeService: "hello", api.LabelGeneration: "1"}
+	if diff := cmp.Diff(wantLabels, rev.Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
+	}
+	if c := api.GetCondition(rev.Status.Conditions, api.ConditionReady); c == nil || c.Status != api.ConditionUnknown {
+		t.Errorf("a new revision's Ready is %+v, want Unknown", c)
+	}
+	// The revision shares nothing with the function: later edits of one
+	// cannot reach the other.
+	fn.Spec.Template.Spec.Containers[0].Env[0].Value = "changed"
+	if rev.Spec.Containers[0].Env[0].Value != "hi" {
+		t.Error("the revision shares its spec with the function")
+	}
+}
+
+func TestInitialScaleZeroIsReadyAtOnce(t *testing.T) {
+	fn := function("hi")
+	fn.Spec.Template.Annotations = map[string]string{api.AnnotationInitialScale: "0"}
+	change, _ := planRevision(nil, fn, nil, t0)
+	if !api.IsReady(change.created.Status.Conditions) {
+		t.Errorf("with initial-scale 0 nothing starts, so the revision is ready at once; got %+v", change.created.Status.Conditions)
+	}
+}
+
+func TestResolveTraffic(t *testing.T) {
+	ready1 := revision("hello-00001", "1", api.ConditionTrue)
+	ready2 := revision("hello-00002", "2", api.ConditionTrue)
+	deploying3 := revision("hello-00003", "3", api.ConditionUnknown)
+	failed3 := revision("hello-00003", "3", api.ConditionFalse)
+	tests := []struct {
+		name string
+		fn   *api.Function
+		revs []*api.Revision
+		want []string // "revision percent tag"
+	}{
+		{"default goes to the latest ready", function("hi"), []*api.Revision{ready1, ready2}, []string{"hello-00002 100 "}},
+		{"a new revision that is not ready yet does not take latest traffic", function("hi"),
+			[]*api.Revision{ready1, ready2, deploying3}, []string{"hello-00002 100 "}},
+		{"a failed revision does not take latest traffic", function("hi"),
+			[]*api.Revision{ready1, failed3}, []string{"hello-00001 100 "}},
+		{"before any is ready, the latest created stands in", function("hi"),
+			[]*api.Revision{deploying3}, []string{"hello-00003 100 "}},
+		{"named and latest with a tag", function("hi", api.TrafficTarget{RevisionName: "hello-00001", Percent: pct(90)}, latestTarget(10, "canary")),
+			[]*api.Revision{ready1, ready2}, []string{"hello-00001 90 ", "hello-00002 10 canary"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sortRevisions(tc.revs)
+			route, _ := resolveTraffic(tc.fn, tc.revs, nil)
+			var got []string
+			for _, tg := range route.Targets {
+				got = append(got, tg.Revision+" "+strconv.Itoa(tg.Percent)+" "+tg.Tag)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("targets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTrafficToAMissingRevisionIsAnError(t *testing.T) {
+	fn := function("hi", api.TrafficTarget{RevisionName: "hello-00009", Percent: pct(100)})
+	errs := checkTrafficRevisions(fn, []*api.Revision{revision("hello-00001", "1", api.ConditionTrue)})
+	if len(errs) != 1 || errs[0].Field != "spec.traffic[0].revisionName" {
+		t.Fatalf("got %v, want one error at spec.traffic[0].revisionName", errs)
+	}
+	if want := "hello-00009 is not a revision of hello: it has hello-00001"; errs[0].Detail != want {
+		t.Errorf("detail %q, want %q", errs[0].Detail, want)
+	}
+}
+
+func TestResolvePaths(t *testing.T) {
+	fn := function("hi")
+	c := &fn.Spec.Template.Spec.Containers[0]
+	c.Command = []string{"./bin/hello"}
+	resolvePaths(fn, "/srv/fns")
+	if c.Command[0] != "/srv/fns/bin/hello" || c.WorkingDir != "/srv/fns" {
+		t.Errorf("relative command resolved to %q in %q", c.Command[0], c.WorkingDir)
+	}
+	c.Command, c.WorkingDir = []string{"python3"}, "app"
+	resolvePaths(fn, "/srv/fns")
+	if c.Command[0] != "python3" || c.WorkingDir != "/srv/fns/app" {
+		t.Errorf("bare command became %q, workingDir %q; want PATH lookup kept and dir resolved", c.Command[0], c.WorkingDir)
+	}
+}
