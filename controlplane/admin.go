@@ -31,8 +31,8 @@ type Info struct {
 
 // AdminOptions configure the admin API.
 type AdminOptions struct {
-	ControlPlane *ControlPlane      // required
-	Logs         runtime.LogReader  // nil means logs are not available
+	ControlPlane *ControlPlane       // required
+	Logs         runtime.LogReader   // nil means logs are not available
 	Gatherer     prometheus.Gatherer // nil means no /metrics
 	Info         Info
 	Logger       *zap.Logger // nil means no logs
@@ -131,7 +131,7 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	docs, err := api.Decode(q.Get("source"), body)
 	if err != nil {
 		// List the problems of the documents that did decode too.
-		_, more := a.cp.Check(docs)
+		more := a.cp.Check(docs)
 		var problems api.Errors
 		if errors.As(err, &problems) {
 			err = append(problems, more...)

@@ -23,33 +23,40 @@ type ApplyOptions struct {
 // document rejects the whole apply; the error is an api.Errors listing
 // every problem with its document and line.
 func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts ApplyOptions) ([]*api.Function, error) {
-	fns, problems := c.Check(docs)
+	checked, problems := c.check(docs)
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	byKey := map[api.FunctionKey]*api.Document{}
-	for _, d := range docs {
-		if d.Function != nil {
-			byKey[d.Function.Key()] = d
-		}
-	}
-	if c.opts.LocalCommands {
-		for _, fn := range fns {
-			resolvePaths(fn, opts.BaseDir)
+	fns := make([]*api.Function, len(checked))
+	for i, cf := range checked {
+		fns[i] = cf.fn
+		if c.opts.LocalCommands {
+			resolvePaths(cf.fn, opts.BaseDir)
 		}
 	}
 	return c.apply(ctx, fns, func(i int, errs field.ErrorList) api.Errors {
-		return byKey[fns[i].Key()].Errors(errs)
+		return checked[i].doc.Errors(errs)
 	})
 }
 
 // Check defaults and validates the functions of decoded documents, each
-// on its own, and returns them (copies) with every problem found. Apply
-// calls it; the admin API also calls it on the documents that decoded
-// when others did not, so that one answer lists every problem.
-func (c *ControlPlane) Check(docs []*api.Document) ([]*api.Function, api.Errors) {
+// on its own, and returns every problem found. The admin API calls it on
+// the documents that decoded when others did not, so that one answer
+// lists every problem.
+func (c *ControlPlane) Check(docs []*api.Document) api.Errors {
+	_, problems := c.check(docs)
+	return problems
+}
+
+// checkedFunction is a defaulted, validated copy of a document's function.
+type checkedFunction struct {
+	fn  *api.Function
+	doc *api.Document
+}
+
+func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, api.Errors) {
 	var problems api.Errors
-	var fns []*api.Function
+	var out []checkedFunction
 	seen := map[api.FunctionKey]*api.Document{}
 	for _, d := range docs {
 		if d.Function == nil {
@@ -65,9 +72,9 @@ func (c *ControlPlane) Check(docs []*api.Document) ([]*api.Function, api.Errors)
 		}
 		seen[fn.Key()] = d
 		problems = append(problems, d.Errors(errs)...)
-		fns = append(fns, fn)
+		out = append(out, checkedFunction{fn: fn, doc: d})
 	}
-	return fns, problems
+	return out, problems
 }
 
 // SetTraffic replaces a function's traffic split, as `wake traffic` does.

@@ -50,7 +50,7 @@ type Options struct {
 	// LocalCommands: instances run on this machine, so a container needs a
 	// command, and relative paths resolve against the manifest's directory.
 	LocalCommands bool
-	Logger        *zap.Logger     // nil means no logs
+	Logger        *zap.Logger        // nil means no logs
 	Clock         clock.PassiveClock // nil means the real clock
 }
 

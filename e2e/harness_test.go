@@ -136,6 +136,11 @@ func (s *server) stop() error {
 	if s.cmd.ProcessState != nil {
 		return nil
 	}
+	select {
+	case err := <-s.exited: // already gone (killed)
+		return err
+	default:
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.exited:
@@ -152,12 +157,23 @@ func (s *server) kill() {
 	<-s.exited
 }
 
+// cliTimeout bounds one CLI command. One that takes longer means wake
+// serve is stuck: its goroutines are dumped (SIGQUIT) into its output.
+const cliTimeout = 90 * time.Second
+
 // cli runs a wake command against this server, as a user would.
 func (s *server) cli(args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
-	cmd := exec.Command(wakeBin, append(args, "--server", "http://"+s.admin)...)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wakeBin, append(args, "--server", "http://"+s.admin)...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
+	if ctx.Err() != nil {
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		<-s.exited
+		s.t.Fatalf("wake %s did not finish in %v; wake serve's goroutines are in its output", strings.Join(args, " "), cliTimeout)
+	}
 	return out.String(), errb.String(), err
 }
 
