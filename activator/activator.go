@@ -86,22 +86,19 @@ func New(opts Options) *Activator {
 	return a
 }
 
-// Register makes a revision routable, or updates its settings. It must be
-// called before any route points at the revision.
+// Register makes a revision routable. It must be called before any route
+// points at the revision. Revisions are immutable, so registering one
+// again changes nothing.
 func (a *Activator) Register(rev *api.Revision) {
 	key := rev.Key()
 	fn := api.FunctionKey{Namespace: rev.Namespace, Name: rev.FunctionName()}
-	if v, ok := a.revisions.Load(key); ok {
-		rv := v.(*revision)
-		rv.mu.Lock()
-		rv.limit, rv.timeout, rv.h2c = rev.Spec.ConcurrencyLimit(), timeoutOf(rev), rev.Spec.H2C()
-		rv.mu.Unlock()
+	if _, ok := a.revisions.Load(key); ok {
 		return
 	}
 	rv := newRevision(key, fn, time.Now(), a.queueDepth)
 	rv.limit, rv.timeout, rv.h2c = rev.Spec.ConcurrencyLimit(), timeoutOf(rev), rev.Spec.H2C()
 	rv.metrics = a.metrics.forRevision(fn, key)
-	a.revisions.Store(key, rv)
+	a.revisions.LoadOrStore(key, rv)
 }
 
 func timeoutOf(rev *api.Revision) time.Duration {
@@ -174,8 +171,56 @@ func (a *Activator) lookup(key api.RevisionKey) *revision {
 // refused its connection (an instance that died but is not yet reported).
 const maxDialRetries = 3
 
-// ServeRevision forwards a request to an instance of rev, waiting for one
-// when none has room, until the revision's timeout.
+// exchange is one request as the activator serves it, whichever way it
+// came: through net/http (httpExchange) or the HTTP/1.1 fast path
+// (fastExchange).
+type exchange interface {
+	// wait returns the context a request waits for an instance in: it ends
+	// at deadline, or when the client goes away. Called only when the
+	// request has to wait; done releases what it holds.
+	wait(deadline time.Time) (ctx context.Context, done func())
+	// to sends the request to ep and relays the answer.
+	to(rv *revision, ep *endpoint) result
+	// refuse answers a request that got no instance, and returns the
+	// status for metrics.
+	refuse(rv *revision, err error) int
+}
+
+// serve takes a request from arrival to answer: an instance (waiting for
+// one if none has room), the forward, a retry elsewhere when the instance
+// refused the connection, and the metrics. It returns the last forward's
+// result.
+func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
+	var res result
+	for attempt := 0; ; attempt++ {
+		got, err := rv.acquire(start, x, a.waker)
+		if err != nil {
+			res = result{code: x.refuse(rv, err)}
+			break
+		}
+		res = x.to(rv, got.ep)
+		now := time.Now()
+		if res.refused && attempt < maxDialRetries {
+			rv.markBroken(got.ep, now)
+			continue
+		}
+		rv.release(got.ep, now)
+		if got.cold && !res.headerAt.IsZero() {
+			rv.metrics.coldDuration.Observe(res.headerAt.Sub(start).Seconds())
+		}
+		if res.err != nil {
+			a.log.Debug("forward failed", zap.String("revision", rv.key.Name), zap.String("instance", got.ep.ID), zap.Error(res.err))
+		}
+		break
+	}
+	rv.metrics.countRequest(res.code)
+	rv.metrics.duration.Observe(time.Since(start).Seconds())
+	return res
+}
+
+// ServeRevision forwards a request that came through net/http to an
+// instance of rev, waiting for one when none has room, until the
+// revision's timeout.
 func (a *Activator) ServeRevision(w http.ResponseWriter, r *http.Request, fn api.FunctionKey, key api.RevisionKey) {
 	start := time.Now()
 	rv := a.lookup(key)
@@ -185,40 +230,12 @@ func (a *Activator) ServeRevision(w http.ResponseWriter, r *http.Request, fn api
 	}
 	ctx, cancel := context.WithDeadline(r.Context(), start.Add(rv.timeout))
 	defer cancel()
-
-	p := newForward(r)
-	code := 0
-	for attempt := 0; ; attempt++ {
-		got, err := rv.acquire(ctx, start, a.waker)
-		if err != nil {
-			code = a.respondAcquireError(w, r, rv, err)
-			break
-		}
-		res := p.to(ctx, w, rv, got.ep, a.transportFor(rv))
-		now := time.Now()
-		if res.refused && attempt < maxDialRetries {
-			rv.markBroken(got.ep, now)
-			continue
-		}
-		rv.release(got.ep, now)
-		code = res.code
-		if got.cold && !res.headerAt.IsZero() {
-			rv.metrics.coldDuration.Observe(res.headerAt.Sub(start).Seconds())
-		}
-		if res.err != nil {
-			a.log.Debug("forward failed", zap.String("revision", key.Name), zap.String("instance", got.ep.ID), zap.Error(res.err))
-		}
-		if res.abort {
-			rv.metrics.countRequest(code)
-			rv.metrics.duration.Observe(time.Since(start).Seconds())
-			// The response was cut after its header went out: abort the
-			// connection so the client cannot mistake it for complete.
-			panic(http.ErrAbortHandler)
-		}
-		break
+	x := &httpExchange{w: w, r: r, ctx: ctx, f: newForward(r), rt: a.transportFor(rv)}
+	if res := a.serve(rv, start, x); res.abort {
+		// The response was cut after its header went out: abort the
+		// connection so the client cannot mistake it for complete.
+		panic(http.ErrAbortHandler)
 	}
-	rv.metrics.countRequest(code)
-	rv.metrics.duration.Observe(time.Since(start).Seconds())
 }
 
 func (a *Activator) transportFor(rv *revision) http.RoundTripper {
@@ -232,31 +249,35 @@ func (a *Activator) transportFor(rv *revision) http.RoundTripper {
 // left first, as nginx does.
 const statusClientClosed = 499
 
-// respondAcquireError answers a request that got no instance and returns
-// the status for metrics.
-func (a *Activator) respondAcquireError(w http.ResponseWriter, r *http.Request, rv *revision, err error) int {
+// refusal is how a request that got no instance is answered: its status,
+// message and Retry-After (seconds, "" for none). Both paths write it.
+type refusal struct {
+	code       int
+	msg        string
+	retryAfter string
+}
+
+// refusalFor explains an acquire error. A client that left gets
+// statusClientClosed and no message: nobody is there to read it.
+func refusalFor(rv *revision, err error, clientGone bool) refusal {
 	var failed *FailedError
 	switch {
-	case r.Context().Err() != nil:
-		return statusClientClosed
+	case clientGone:
+		return refusal{code: statusClientClosed}
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf(
-			"wake: timed out after %v waiting for an instance of revision %s\n", rv.timeout, rv.key.Name))
-		return http.StatusGatewayTimeout
+		return refusal{code: http.StatusGatewayTimeout, msg: fmt.Sprintf(
+			"wake: timed out after %v waiting for an instance of revision %s\n", rv.timeout, rv.key.Name)}
 	case errors.Is(err, ErrQueueFull):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
-			"wake: revision %s has %d requests waiting for an instance, the most it holds; retry later\n", rv.key.Name, rv.maxQueue))
-		return http.StatusServiceUnavailable
+		return refusal{code: http.StatusServiceUnavailable, retryAfter: "1", msg: fmt.Sprintf(
+			"wake: revision %s has %d requests waiting for an instance, the most it holds; retry later\n", rv.key.Name, rv.maxQueue)}
 	case errors.As(err, &failed):
+		r := refusal{code: http.StatusServiceUnavailable, msg: "wake: " + failed.Error() + "\n"}
 		if wait := time.Until(failed.Failure.RetryAt); wait > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+			r.retryAfter = fmt.Sprint(int(math.Ceil(wait.Seconds())))
 		}
-		writeError(w, http.StatusServiceUnavailable, "wake: "+failed.Error()+"\n")
-		return http.StatusServiceUnavailable
+		return r
 	default:
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("wake: revision %s is not available\n", rv.key.Name))
-		return http.StatusServiceUnavailable
+		return refusal{code: http.StatusServiceUnavailable, msg: fmt.Sprintf("wake: revision %s is not available\n", rv.key.Name)}
 	}
 }
 

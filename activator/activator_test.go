@@ -337,15 +337,15 @@ func TestSampleAveragesConcurrencyOverTime(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	rv := newRevision(revKey, fnKey, t0, 10)
 	rv.metrics = newMetrics(nil).forRevision(fnKey, revKey)
-	ep := &endpoint{Endpoint: runtime.Endpoint{ID: "i1"}, drained: make(chan struct{})}
+	ep := newEndpoint(runtime.Endpoint{ID: "i1"})
 	rv.endpoints = []*endpoint{ep}
 	// Two requests for the whole second, a third for its second half.
 	for range 2 {
-		if _, err := rv.acquire(context.Background(), t0, nil); err != nil {
+		if _, err := rv.acquire(t0, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := rv.acquire(context.Background(), t0.Add(500*time.Millisecond), nil); err != nil {
+	if _, err := rv.acquire(t0.Add(500*time.Millisecond), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	s := rv.sample(t0.Add(time.Second))

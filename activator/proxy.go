@@ -77,6 +77,32 @@ func newForward(r *http.Request) forward {
 	return f
 }
 
+// httpExchange is a request that came through net/http.
+type httpExchange struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context // the request's, bounded by the revision's timeout
+	f   forward
+	rt  http.RoundTripper
+}
+
+func (x *httpExchange) wait(time.Time) (context.Context, func()) { return x.ctx, func() {} }
+
+func (x *httpExchange) to(rv *revision, ep *endpoint) result {
+	return x.f.to(x.ctx, x.w, rv, ep, x.rt)
+}
+
+func (x *httpExchange) refuse(rv *revision, err error) int {
+	r := refusalFor(rv, err, x.r.Context().Err() != nil)
+	if r.msg != "" {
+		if r.retryAfter != "" {
+			x.w.Header().Set("Retry-After", r.retryAfter)
+		}
+		writeError(x.w, r.code, r.msg)
+	}
+	return r.code
+}
+
 // to sends the request to ep and copies the response back to w.
 func (f *forward) to(ctx context.Context, w http.ResponseWriter, rv *revision, ep *endpoint, rt http.RoundTripper) result {
 	if f.upgrade {

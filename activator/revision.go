@@ -54,6 +54,11 @@ type endpoint struct {
 	broken  bool
 	gone    bool
 	drained chan struct{} // closed once gone and idle
+	pool    *connPool     // the fast path's idle connections to it
+}
+
+func newEndpoint(e runtime.Endpoint) *endpoint {
+	return &endpoint{Endpoint: e, drained: make(chan struct{}), pool: newConnPool(e.Addr)}
 }
 
 // waiter is a request queued for an endpoint. Exactly one of: the
@@ -117,9 +122,10 @@ type acquireResult struct {
 }
 
 // acquire returns an endpoint with a slot counted for the caller, waiting
-// in the queue when none is free; the waker hears of every request that
-// queues. The caller must release the endpoint.
-func (rv *revision) acquire(ctx context.Context, now time.Time, wk waker) (acquireResult, error) {
+// in the queue when none is free, in the context x gives, until the
+// revision's timeout; the waker hears of every request that queues. The
+// caller must release the endpoint.
+func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult, error) {
 	rv.mu.Lock()
 	rv.arrived++
 	if rv.removed {
@@ -141,6 +147,7 @@ func (rv *revision) acquire(ctx context.Context, now time.Time, wk waker) (acqui
 		return acquireResult{}, ErrQueueFull
 	}
 	res := acquireResult{queued: true, cold: len(rv.endpoints) == 0}
+	deadline := now.Add(rv.timeout)
 	if res.cold && !rv.activating {
 		rv.activating = true
 		rv.metrics.coldStarts.Inc()
@@ -153,6 +160,8 @@ func (rv *revision) acquire(ctx context.Context, now time.Time, wk waker) (acqui
 
 	wk.Wake(rv.key)
 
+	ctx, done := x.wait(deadline)
+	defer done()
 	select {
 	case ep := <-w.ch:
 		if ep == nil {
@@ -265,10 +274,11 @@ func (rv *revision) setState(s runtime.State) {
 			delete(known, e.ID)
 			continue
 		}
-		next = append(next, &endpoint{Endpoint: e, drained: make(chan struct{})})
+		next = append(next, newEndpoint(e))
 	}
 	for _, ep := range known {
 		ep.gone = true
+		ep.pool.close()
 		if ep.inflight == 0 {
 			close(ep.drained)
 		} else {
@@ -325,4 +335,7 @@ func (rv *revision) remove() {
 	defer rv.mu.Unlock()
 	rv.removed = true
 	rv.failQueuedLocked(ErrRevisionGone)
+	for _, ep := range rv.endpoints {
+		ep.pool.close()
+	}
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -53,7 +54,25 @@ func (rt *Router) Table() *Table { return rt.table.Load() }
 
 // Resolve picks the revision a request for host goes to.
 func (rt *Router) Resolve(host string) (api.FunctionKey, api.RevisionKey, bool) {
-	e := rt.table.Load().lookup(NormalizeHost(host))
+	return rt.pick(rt.table.Load().lookup(NormalizeHost(host)))
+}
+
+// ResolveBytes is Resolve for a host still in a request's buffer; it does
+// not allocate unless the host has upper-case letters.
+func (rt *Router) ResolveBytes(host []byte) (api.FunctionKey, api.RevisionKey, bool) {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	host = bytes.TrimSuffix(host, []byte("."))
+	for _, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			return rt.Resolve(string(host))
+		}
+	}
+	return rt.pick(rt.table.Load().hosts[string(host)])
+}
+
+func (rt *Router) pick(e *entry) (api.FunctionKey, api.RevisionKey, bool) {
 	if e == nil {
 		return api.FunctionKey{}, api.RevisionKey{}, false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +40,7 @@ type serveOptions struct {
 	shutdownTimeout  time.Duration
 	logLevel         string
 	logFormat        string
+	fastPath         bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -64,6 +66,8 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time requests in flight have to finish when wake serve stops")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "console", "console or json")
+	f.BoolVar(&o.fastPath, "http1-fast-path", true,
+		"serve plain HTTP/1.1 requests without net/http (false sends every request through net/http)")
 	return cmd
 }
 
@@ -185,8 +189,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	scalerDone := make(chan error, 1)
 	go func() { scalerDone <- as.Run(compCtx) }()
 
-	data := newServer(rtr, log.Named("http"))
-	data.Protocols = dataProtocols()
+	dataOpts := router.ServerOptions{Router: rtr, ErrorLog: stdLog(log.Named("http"))}
+	if o.fastPath {
+		dataOpts.Fast = act
+	}
+	data := router.NewServer(dataOpts)
 	admin := newServer(controlplane.NewAdminHandler(controlplane.AdminOptions{
 		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"),
 		Info: controlplane.Info{HTTPAddr: dataLn.Addr().String(), Domain: o.domain, Version: version},
@@ -214,7 +221,7 @@ func serve(ctx context.Context, o serveOptions) error {
 // stopAll shuts down in order: stop taking requests and let those in
 // flight finish (instances still scale for them), stop scaling, stop the
 // instances, then the admin API. The store closes last, deferred by serve.
-func stopAll(log *zap.Logger, o serveOptions, data, admin *http.Server, stopComponents func(),
+func stopAll(log *zap.Logger, o serveOptions, data *router.Server, admin *http.Server, stopComponents func(),
 	scalerDone <-chan error, rt *process.Runtime) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
@@ -258,21 +265,21 @@ func applyAtStart(ctx context.Context, cp *controlplane.ControlPlane, paths []st
 	return nil
 }
 
-func dataProtocols() *http.Protocols {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &p
-}
-
-// newServer returns an HTTP server with limits on slow or idle clients.
+// newServer returns the admin API's server, with limits on slow or idle
+// clients.
 func newServer(h http.Handler, log *zap.Logger) *http.Server {
-	errLog, _ := zap.NewStdLogAt(log, zapcore.DebugLevel)
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          errLog,
+		ErrorLog:          stdLog(log),
 	}
+}
+
+// stdLog adapts zap for net/http's complaints (bad requests, TLS noise),
+// at debug level: they are the clients' problems, not wake's.
+func stdLog(log *zap.Logger) *stdlog.Logger {
+	l, _ := zap.NewStdLogAt(log, zapcore.DebugLevel)
+	return l
 }

@@ -1,0 +1,235 @@
+package activator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/h1"
+)
+
+// maxBufferedBody is the largest request body the fast path reads whole
+// before forwarding: such a request can be sent again when an idle
+// connection turns out to be closed. Larger bodies stream.
+const maxBufferedBody = 64 << 10
+
+// fastExchange is a request on the HTTP/1.1 fast path. Pooled: its
+// buffers outlive the request.
+type fastExchange struct {
+	ex       *h1.Exchange
+	head     []byte // the head to send, built once
+	body     []byte // the body, when buffered
+	buffered bool   // body holds the whole body (or there is none)
+	resp     h1.Response
+	out      []byte // the response head for the client
+}
+
+var fastPool = sync.Pool{New: func() any { return &fastExchange{head: make([]byte, 0, 1024), out: make([]byte, 0, 1024)} }}
+
+// ServeH1 serves a request from the router's fast path: HTTP/1.1 to the
+// instance over a pooled connection, the response relayed as it comes.
+// Costs beyond the two network round trips: two short lock holds (acquire
+// and release), one atomic pool operation each way, no allocation. It
+// returns false, having touched nothing, for a revision that speaks h2c:
+// the router then gives the connection to net/http, which has the
+// HTTP/2 transport.
+func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.RevisionKey) bool {
+	rv := a.lookup(key)
+	if rv == nil {
+		ex.WriteError(http.StatusServiceUnavailable, fmt.Sprintf("wake: revision %s is not available\n", key.Name), "")
+		return true
+	}
+	if rv.h2c {
+		return false
+	}
+	x := fastPool.Get().(*fastExchange)
+	defer fastPool.Put(x)
+	x.ex = ex
+	x.head = ex.Req.AppendOutbound(x.head[:0], ex.ClientIP)
+	ex.ConsumeHead()
+	x.buffered = true
+	if n := ex.BodyLeft(); n > 0 {
+		if err := x.readBody(rv, n); err != nil {
+			ex.Broken = true
+			rv.metrics.countRequest(statusClientClosed)
+			return true
+		}
+	}
+	a.serve(rv, ex.Start, x)
+	x.ex = nil
+	return true
+}
+
+// readBody reads a small body whole, so that it can be sent twice. A
+// large one is left to stream.
+func (x *fastExchange) readBody(rv *revision, n int64) error {
+	if n > maxBufferedBody {
+		x.buffered = false
+		return nil
+	}
+	if int64(cap(x.body)) < n {
+		x.body = make([]byte, n)
+	}
+	x.body = x.body[:n]
+	x.ex.Conn.SetReadDeadline(x.ex.Start.Add(rv.timeout))
+	if _, err := io.ReadFull(x.ex.In, x.body); err != nil {
+		return err
+	}
+	x.ex.BodyRead(n)
+	return nil
+}
+
+// wait bounds the wait by the deadline and by the client: one that
+// closes its connection gives its place in the queue up.
+func (x *fastExchange) wait(deadline time.Time) (context.Context, func()) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	if x.ex.BodyLeft() != 0 {
+		return ctx, cancel // a streamed body is still unread: cannot watch
+	}
+	stop := x.ex.WatchClose(cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func (x *fastExchange) refuse(rv *revision, err error) int {
+	r := refusalFor(rv, err, errors.Is(err, context.Canceled))
+	if r.code == statusClientClosed {
+		x.ex.Broken = true
+		return r.code
+	}
+	extra := ""
+	if r.retryAfter != "" {
+		extra = "Retry-After: " + r.retryAfter + "\r\n"
+	}
+	x.ex.WriteError(r.code, r.msg, extra)
+	return r.code
+}
+
+// to forwards to ep. A kept-alive connection the instance closed in the
+// meantime is replaced by a new one and the request sent again, when its
+// body is in hand.
+func (x *fastExchange) to(rv *revision, ep *endpoint) result {
+	fresh := false
+	for {
+		c, reused, err := ep.pool.get(fresh)
+		if err != nil {
+			if isRefused(err) { // nothing was sent: another instance may take it
+				return result{refused: true, err: err}
+			}
+			return x.badGateway(rv, ep, err)
+		}
+		res, stale := x.exchange(rv, ep, c)
+		if stale && reused && x.buffered {
+			fresh = true
+			continue
+		}
+		return res
+	}
+}
+
+// exchange sends the request on c and relays the response. stale says
+// the connection failed before any byte of a response came back: the
+// request may be sent again on another connection.
+func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (res result, stale bool) {
+	ex := x.ex
+	deadline := ex.Start.Add(rv.timeout)
+	c.nc.SetDeadline(deadline)
+	c.bw.Write(x.head)
+	var err error
+	if x.buffered {
+		c.bw.Write(x.body)
+	} else if n := ex.BodyLeft(); n > 0 {
+		ex.Conn.SetReadDeadline(deadline)
+		err = h1.Relay(c.bw, ex.In, n)
+		if err == nil {
+			ex.BodyRead(n)
+		}
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	var head []byte
+	for err == nil {
+		if head, err = h1.ReadHead(c.br); err != nil {
+			break
+		}
+		if err = x.resp.Parse(head, ex.Req.Head); err != nil || x.resp.Status >= 200 || x.resp.Status == 101 {
+			break
+		}
+		// An interim response (103 Early Hints): pass it on, read the next.
+		ex.Out.Write(head)
+		c.br.Discard(len(head))
+	}
+	if err != nil {
+		c.close()
+		if c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || isReset(err)) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			stale = true
+		}
+		if ex.BodyLeft() != 0 {
+			ex.Broken = true // the body was cut off midway
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			ex.WriteError(http.StatusGatewayTimeout, fmt.Sprintf(
+				"wake: revision %s did not answer within its timeout of %v\n", rv.key.Name, rv.timeout), "")
+			return result{code: http.StatusGatewayTimeout, err: err}, false
+		}
+		if stale && x.buffered {
+			return result{}, true
+		}
+		return x.badGateway(rv, ep, err), false
+	}
+	if x.resp.Status == 101 {
+		c.close()
+		return x.badGateway(rv, ep, errors.New("switching protocols without an upgrade")), false
+	}
+
+	closing := ex.Req.Close || x.resp.Framing == h1.UntilClose
+	x.out = x.resp.AppendClient(x.out[:0], closing)
+	c.br.Discard(len(head))
+	ex.Out.Write(x.out)
+	res = result{code: x.resp.Status, headerAt: time.Now()}
+	switch x.resp.Framing {
+	case h1.Length:
+		err = h1.Relay(ex.Out, c.br, x.resp.ContentLength)
+	case h1.Chunked:
+		err = h1.RelayChunked(ex.Out, c.br)
+	case h1.UntilClose:
+		err = h1.Relay(ex.Out, c.br, -1)
+	}
+	if err != nil {
+		// Cut after the head went out: the client must see a broken
+		// connection, not a short response.
+		c.close()
+		ex.Broken = true
+		res.err, res.abort = err, true
+		return res, false
+	}
+	if closing {
+		ex.Broken = true
+	}
+	if x.resp.Close {
+		c.close()
+	} else {
+		ep.pool.put(c)
+	}
+	return res, false
+}
+
+func (x *fastExchange) badGateway(rv *revision, ep *endpoint, err error) result {
+	x.ex.WriteError(http.StatusBadGateway, fmt.Sprintf(
+		"wake: instance %s of revision %s closed the connection before answering (it may have died): %v\n",
+		ep.ID, rv.key.Name, unwrapURLError(err)), "")
+	return result{code: http.StatusBadGateway, err: err}
+}
+
+// isReset tells a connection the instance closed: what a kept-alive
+// connection shows when the instance dropped it while it was idle.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,128 @@
+package h1
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Exchange is one request on a client connection of the fast path and the
+// means to answer it. The server reuses it for every request of the
+// connection.
+type Exchange struct {
+	Req      Request
+	In       *bufio.Reader // the client's bytes: the head, then the body
+	Out      *bufio.Writer // the response; the server flushes it
+	Conn     net.Conn
+	ClientIP string
+	// Start is when the request's head was read.
+	Start time.Time
+
+	headLeft int   // head bytes still in In
+	bodyLeft int64 // body bytes the handler has not read
+	// Broken says the connection cannot carry another request: a body
+	// left unread, a response cut short.
+	Broken bool
+}
+
+// Reset prepares the exchange for a request whose head Req has parsed.
+func (ex *Exchange) Reset(start time.Time) {
+	ex.Start = start
+	ex.headLeft = ex.Req.Len
+	ex.bodyLeft = ex.Req.ContentLength
+	ex.Broken = false
+}
+
+// ConsumeHead discards the request head from In; Req's slices are invalid
+// afterwards. The body can be read only after.
+func (ex *Exchange) ConsumeHead() {
+	if ex.headLeft > 0 {
+		ex.In.Discard(ex.headLeft)
+		ex.headLeft = 0
+	}
+}
+
+// BodyLeft is how much of the request body is still unread.
+func (ex *Exchange) BodyLeft() int64 { return ex.bodyLeft }
+
+// BodyRead records that n bytes of the body were consumed.
+func (ex *Exchange) BodyRead(n int64) { ex.bodyLeft -= n }
+
+// Finish discards the head if it is still there, and marks the connection
+// broken when the handler left body bytes unread: the next request would
+// start inside them.
+func (ex *Exchange) Finish() {
+	ex.ConsumeHead()
+	if ex.bodyLeft != 0 {
+		ex.Broken = true
+	}
+}
+
+// WriteError answers with a plain-text error. extra holds header lines
+// ("Retry-After: 1\r\n"), or is empty.
+func (ex *Exchange) WriteError(code int, msg, extra string) {
+	w := ex.Out
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(code))
+	w.WriteByte(' ')
+	w.WriteString(statusText(code))
+	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(msg)))
+	w.WriteString("\r\n")
+	w.WriteString(extra)
+	if ex.bodyLeft != 0 || ex.Req.Close {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+	if !ex.Req.Head {
+		w.WriteString(msg)
+	}
+}
+
+func statusText(code int) string {
+	switch code {
+	case 404:
+		return "Not Found"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	}
+	return "Error"
+}
+
+// WatchClose calls gone if the client closes the connection before stop
+// is called: a request waiting for an instance gives its place up when its
+// client leaves. It reads ahead on In in the background, so the request
+// body must have been read, or be empty, and In must not be used until
+// stop returns.
+func (ex *Exchange) WatchClose(gone func()) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		// Any byte is fine: a pipelined request stays buffered in In.
+		if _, err := ex.In.Peek(1); err != nil && !isTimeout(err) {
+			gone()
+		}
+	}()
+	return func() {
+		once.Do(func() {
+			// Wake the read with a deadline in the past, then clear it.
+			ex.Conn.SetReadDeadline(aLongTimeAgo)
+			<-done
+			ex.Conn.SetReadDeadline(time.Time{})
+		})
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}

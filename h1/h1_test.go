@@ -1,0 +1,308 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		name string
+		head string
+		want string // "" for ErrUnsupported, else the outbound head with client 10.0.0.1
+	}{
+		{
+			name: "plain GET",
+			head: "GET /a?b=1 HTTP/1.1\r\nHost: hello.default.localhost:8080\r\nUser-Agent: curl/8\r\n\r\n",
+			want: "GET /a?b=1 HTTP/1.1\r\nHost: hello.default.localhost:8080\r\nUser-Agent: curl/8\r\n" +
+				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: hello.default.localhost:8080\r\nX-Forwarded-Proto: http\r\n\r\n",
+		},
+		{
+			name: "hop-by-hop fields are not forwarded, nor those Connection names",
+			head: "POST / HTTP/1.1\r\nhost: h\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\n" +
+				"Proxy-Authorization: x\r\nContent-Length: 3\r\nX-Forwarded-Proto: https\r\nTE: trailers, deflate\r\n\r\n",
+			want: "POST / HTTP/1.1\r\nhost: h\r\nContent-Length: 3\r\n" +
+				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: h\r\nX-Forwarded-Proto: http\r\nTE: trailers\r\n\r\n",
+		},
+		{
+			name: "forwarded headers are appended to",
+			head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Host: outer\r\n\r\n",
+			want: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: outer\r\n" +
+				"X-Forwarded-For: 1.2.3.4, 10.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n",
+		},
+		{name: "HTTP/1.0 goes to net/http", head: "GET / HTTP/1.0\r\nHost: h\r\n\r\n"},
+		{name: "chunked body", head: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "both length and chunked", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "two lengths", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n"},
+		{name: "signed length", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\n"},
+		{name: "space before colon", head: "GET / HTTP/1.1\r\nHost : h\r\n\r\n"},
+		{name: "folded line", head: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n"},
+		{name: "bare LF", head: "GET / HTTP/1.1\nHost: h\n\r\n\r\n"},
+		{name: "no host", head: "GET / HTTP/1.1\r\nX-A: a\r\n\r\n"},
+		{name: "two hosts", head: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+		{name: "upgrade", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"},
+		{name: "expect", head: "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n"},
+		{name: "absolute target", head: "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "h2c preface", head: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"},
+		{name: "control byte in value", head: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01b\r\n\r\n"},
+		{name: "space in target", head: "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Request
+			err := r.Parse([]byte(tc.head))
+			if tc.want == "" {
+				if !errors.Is(err, ErrUnsupported) {
+					t.Fatalf("Parse = %v, want ErrUnsupported", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := string(r.AppendOutbound(nil, "10.0.0.1")); got != tc.want {
+				t.Errorf("outbound head\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRequestConnectionClose(t *testing.T) {
+	var r Request
+	if err := r.Parse([]byte("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")); err != nil || !r.Close {
+		t.Errorf("Close = %v, err %v; want true", r.Close, err)
+	}
+	if err := r.Parse([]byte("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil || r.Close || !r.Head {
+		t.Errorf("a reused Request kept Close, or HEAD was not seen")
+	}
+}
+
+func TestParseResponse(t *testing.T) {
+	tests := []struct {
+		name    string
+		head    string
+		toHead  bool
+		framing Framing
+		length  int64
+		close   bool
+		out     string // head for the client, "" to skip
+		wantErr bool
+	}{
+		{name: "length", head: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n",
+			framing: Length, length: 5, out: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n"},
+		{name: "chunked", head: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n", framing: Chunked},
+		{name: "chunked wins over length, which is dropped", head: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+			framing: Chunked, out: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "until close", head: "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n", framing: UntilClose, close: true},
+		{name: "HEAD has no body", head: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", toHead: true, framing: NoBody, length: 5},
+		{name: "204", head: "HTTP/1.1 204 No Content\r\n\r\n", framing: NoBody},
+		{name: "HTTP/1.0 closes", head: "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", framing: Length, length: 1, close: true},
+		{name: "connection close and the fields it names are dropped",
+			head:    "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: t\r\nContent-Length: 0\r\n\r\n",
+			framing: Length, close: true, out: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{name: "conflicting lengths", head: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", wantErr: true},
+		{name: "unknown coding", head: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", wantErr: true},
+		{name: "not HTTP", head: "SSH-2.0-OpenSSH\r\n\r\n", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Response
+			err := r.Parse([]byte(tc.head), tc.toHead)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Parse = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if r.Framing != tc.framing || r.ContentLength != tc.length || r.Close != tc.close {
+				t.Errorf("framing %v length %d close %v; want %v %d %v", r.Framing, r.ContentLength, r.Close, tc.framing, tc.length, tc.close)
+			}
+			if tc.out != "" {
+				if got := string(r.AppendClient(nil, r.Close)); got != tc.out {
+					t.Errorf("client head\n got %q\nwant %q", got, tc.out)
+				}
+			}
+		})
+	}
+}
+
+func TestReadHead(t *testing.T) {
+	const msg = "GET / HTTP/1.1\r\nHost: h\r\n\r\nNEXT"
+	// Delivered one byte at a time, the head is still found whole.
+	br := bufio.NewReaderSize(&trickle{s: msg}, 64)
+	head, err := ReadHead(br)
+	if err != nil || string(head) != msg[:len(msg)-4] {
+		t.Fatalf("ReadHead = %q, %v", head, err)
+	}
+	br.Discard(len(head))
+	if rest, _ := io.ReadAll(br); string(rest) != "NEXT" {
+		t.Errorf("after the head: %q", rest)
+	}
+	// A whole message in one read, and nothing after it: the head must
+	// come back without waiting for more.
+	pr, pw := io.Pipe()
+	go pw.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	if head, err := ReadHead(bufio.NewReader(pr)); err != nil || !strings.HasSuffix(string(head), "2\r\n\r\n") {
+		t.Errorf("ReadHead of a message read whole = %q, %v", head, err)
+	}
+	big := bufio.NewReaderSize(strings.NewReader("GET / HTTP/1.1\r\nX: "+strings.Repeat("a", 100)+"\r\n\r\n"), 32)
+	if _, err := ReadHead(big); !errors.Is(err, ErrHeadTooLarge) {
+		t.Errorf("a head larger than the buffer: %v, want ErrHeadTooLarge", err)
+	}
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("GET / HT"))); err != io.EOF {
+		t.Errorf("a cut head: %v, want io.EOF", err)
+	}
+}
+
+type trickle struct{ s string }
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if t.s == "" {
+		return 0, io.EOF
+	}
+	p[0], t.s = t.s[0], t.s[1:]
+	return 1, nil
+}
+
+func TestRelayChunked(t *testing.T) {
+	body := "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: done\r\n\r\n"
+	src := bufio.NewReaderSize(&trickle{s: body + "HTTP/1.1 200 OK"}, 32)
+	var out bytes.Buffer
+	dst := bufio.NewWriter(&out)
+	if err := RelayChunked(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	dst.Flush()
+	if out.String() != body {
+		t.Errorf("relayed %q, want it verbatim", out.String())
+	}
+	if next, _ := src.Peek(4); string(next) != "HTTP" {
+		t.Errorf("reader left at %q, want the next message", next)
+	}
+	for _, bad := range []string{"zz\r\n", "5\r\nhelloXX", "5\r\nhel", "1\nx\r\n0\r\n\r\n"} {
+		err := RelayChunked(bufio.NewWriter(io.Discard), bufio.NewReader(strings.NewReader(bad)))
+		if err == nil {
+			t.Errorf("RelayChunked(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestRelay(t *testing.T) {
+	src := bufio.NewReaderSize(strings.NewReader("0123456789rest"), 16)
+	var out bytes.Buffer
+	dst := bufio.NewWriter(&out)
+	if err := Relay(dst, src, 10); err != nil {
+		t.Fatal(err)
+	}
+	dst.Flush()
+	if out.String() != "0123456789" {
+		t.Errorf("relayed %q", out.String())
+	}
+	if err := Relay(dst, bufio.NewReader(strings.NewReader("abc")), 5); err != io.ErrUnexpectedEOF {
+		t.Errorf("short body: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// FuzzRequest checks the fast path never accepts a request that net/http
+// would read differently: same method, target, host and body length, or
+// the fast path declines it. A disagreement would let a request be framed
+// one way by wake and another way by the function (request smuggling).
+func FuzzRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+		"GET / HTTP/1.1\r\nHost: h\r\nConnection: close, X\r\nX: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0010\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		br := bufio.NewReaderSize(strings.NewReader(s), 4096)
+		head, err := ReadHead(br)
+		if err != nil {
+			return
+		}
+		var r Request
+		if r.Parse(head) != nil {
+			return
+		}
+		out := r.AppendOutbound(nil, "10.0.0.1")
+		std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("fast path took %q, net/http refuses it: %v", head, err)
+		}
+		if std.Method != string(r.Method) || std.RequestURI != string(r.Target) || std.Host != string(r.Host) ||
+			std.ContentLength != r.ContentLength || std.Close != r.Close {
+			t.Fatalf("%q: fast path %s %s host %q length %d close %v; net/http %s %s host %q length %d close %v", head,
+				r.Method, r.Target, r.Host, r.ContentLength, r.Close, std.Method, std.RequestURI, std.Host, std.ContentLength, std.Close)
+		}
+		// What we send on must be a request net/http reads the same way.
+		fwd, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
+		if err != nil || fwd.Host != std.Host || fwd.ContentLength != std.ContentLength || fwd.RequestURI != std.RequestURI {
+			t.Fatalf("outbound head %q reads as %v, %v", out, fwd, err)
+		}
+	})
+}
+
+// FuzzResponse checks that response framing never panics and agrees with
+// net/http where both accept the response.
+func FuzzResponse(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false)
+	f.Add("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", false)
+	f.Add("HTTP/1.0 200 OK\r\n\r\nbody", true)
+	f.Fuzz(func(t *testing.T, s string, toHead bool) {
+		br := bufio.NewReaderSize(strings.NewReader(s), 4096)
+		head, err := ReadHead(br)
+		if err != nil {
+			return
+		}
+		var r Response
+		if r.Parse(head, toHead) != nil {
+			return
+		}
+		br.Discard(len(head))
+		dst := bufio.NewWriter(io.Discard)
+		switch r.Framing {
+		case Chunked:
+			RelayChunked(dst, br)
+		case Length:
+			Relay(dst, br, r.ContentLength)
+		case UntilClose:
+			Relay(dst, br, -1)
+		}
+		method := "GET"
+		if toHead {
+			method = "HEAD"
+		}
+		std, err := http.ReadResponse(bufio.NewReader(strings.NewReader(s)), &http.Request{Method: method})
+		if err != nil {
+			return
+		}
+		if std.StatusCode != r.Status {
+			t.Fatalf("%q: status %d, net/http %d", head, r.Status, std.StatusCode)
+		}
+		if r.Framing == Length && std.ContentLength != r.ContentLength {
+			t.Fatalf("%q: length %d, net/http %d", head, r.ContentLength, std.ContentLength)
+		}
+	})
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	head := []byte("GET /api/orders?id=42 HTTP/1.1\r\nHost: hello.default.localhost:8080\r\nUser-Agent: wrk\r\n" +
+		"Accept: */*\r\nAccept-Encoding: gzip\r\nX-Request-Id: 0f8fad5b-d9cb-469f-a165-70867728950e\r\n\r\n")
+	var r Request
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Parse(head); err != nil {
+			b.Fatal(err)
+		}
+		buf = r.AppendOutbound(buf[:0], "127.0.0.1")
+	}
+}

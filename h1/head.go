@@ -1,0 +1,207 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+)
+
+var (
+	// ErrUnsupported says the fast path does not handle this message; the
+	// connection goes to net/http.
+	ErrUnsupported = errors.New("h1: message not handled by the fast path")
+	// ErrHeadTooLarge: the head does not fit the reader's buffer.
+	ErrHeadTooLarge = errors.New("h1: message head too large")
+	// ErrMalformed: the bytes are not HTTP/1.1.
+	ErrMalformed = errors.New("h1: malformed message")
+)
+
+// MaxFields bounds the header fields of one message.
+const MaxFields = 128
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// ReadHead waits until br holds a whole message head, up to and including
+// the blank line, and returns it without consuming it: the slice points
+// into br's buffer, valid until the caller's next read, and the caller
+// discards it once used. A head larger than br's buffer is ErrHeadTooLarge.
+func ReadHead(br *bufio.Reader) ([]byte, error) {
+	scan := 0
+	for {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				return nil, err
+			}
+		}
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf[scan:], crlfcrlf); i >= 0 {
+			return buf[:scan+i+4], nil
+		}
+		if len(buf) == br.Size() {
+			return nil, ErrHeadTooLarge
+		}
+		scan = max(0, len(buf)-3)
+		// Wait for more: bufio reads as much as the socket has.
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, ErrHeadTooLarge
+			}
+			return nil, err
+		}
+	}
+}
+
+// field is one header field, as slices of the head.
+type field struct {
+	name, value []byte
+	drop        bool // not forwarded (hop-by-hop, or rewritten by us)
+}
+
+// lines iterates the CRLF-terminated lines of a head after its first line.
+type lines struct {
+	rest []byte
+}
+
+// next returns the next line without its CRLF; ok is false at the blank
+// line that ends the head. A bare LF or CR is malformed.
+func (l *lines) next() (line []byte, ok bool, err error) {
+	i := bytes.IndexByte(l.rest, '\n')
+	if i < 1 || l.rest[i-1] != '\r' {
+		return nil, false, ErrMalformed
+	}
+	line, l.rest = l.rest[:i-1], l.rest[i+1:]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, false, ErrMalformed
+	}
+	return line, len(line) > 0, nil
+}
+
+// parseField splits "Name: value". Obsolete line folding, whitespace
+// before the colon (a request-smuggling vector) and control characters in
+// the value are refused.
+func parseField(line []byte) (field, error) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return field{}, ErrMalformed
+	}
+	v := trimOWS(line[colon+1:])
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return field{}, ErrMalformed
+		}
+	}
+	return field{name: line[:colon], value: v}, nil
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// tokenChars are the bytes of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// is compares a header name with a lower-case constant, ignoring case,
+// without allocating.
+func is(name []byte, lower string) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength reads a Content-Length: 1 to 18 digits, nothing else.
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// tokens calls fn with each comma-separated element of a list value.
+func tokens(v []byte, fn func(tok []byte)) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if tok = trimOWS(tok); len(tok) > 0 {
+			fn(tok)
+		}
+	}
+}
+
+// dropNamed marks the fields named by a Connection header: they apply to
+// one hop only (RFC 9110 section 7.6.1).
+func dropNamed(fields []field, connection []byte) {
+	if len(connection) == 0 {
+		return
+	}
+	tokens(connection, func(tok []byte) {
+		for i := range fields {
+			if bytes.EqualFold(fields[i].name, tok) {
+				fields[i].drop = true
+			}
+		}
+	})
+}
+
+// appendFields writes the fields that are not dropped.
+func appendFields(dst []byte, fields []field) []byte {
+	for _, f := range fields {
+		if f.drop {
+			continue
+		}
+		dst = append(dst, f.name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, f.value...)
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}

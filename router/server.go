@@ -1,0 +1,332 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/h1"
+)
+
+// FastHandler serves a routed HTTP/1.1 request on the fast path: the
+// activator. It must leave the exchange ready for the next request, or
+// mark it Broken. It returns false, having consumed nothing, to have the
+// connection served by net/http instead.
+type FastHandler interface {
+	ServeH1(ex *h1.Exchange, fn api.FunctionKey, rev api.RevisionKey) bool
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Router routes every request. Required.
+	Router *Router
+	// Fast serves HTTP/1.1 requests the fast path can take. nil sends every
+	// connection through net/http.
+	Fast FastHandler
+	// ReadHeaderTimeout bounds the reading of a request head; 0 means 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection; 0 means 120s.
+	IdleTimeout time.Duration
+	// ErrorLog receives net/http's complaints; nil means the log package.
+	ErrorLog *log.Logger
+}
+
+// BufferSize is the per-connection buffer of the fast path; a request head
+// larger than it goes to net/http, which allows up to 1 MiB.
+const BufferSize = 16 << 10
+
+// Server is the data plane's listener. Each connection starts on the fast
+// path: HTTP/1.1 requests are parsed in place and handed to the activator
+// with no net/http machinery in between. The first request the fast path
+// does not take (HTTP/2 with prior knowledge, HTTP/1.0, an upgrade, a
+// chunked body, anything odd) hands the connection, bytes already read
+// included, to a net/http server for the rest of its life.
+type Server struct {
+	router   *Router
+	fast     FastHandler
+	opts     ServerOptions
+	fallback *http.Server
+	handoff  *connQueue
+
+	mu       sync.Mutex
+	conns    map[*fastConn]struct{}
+	closing  atomic.Bool
+	listener net.Listener
+	done     sync.WaitGroup
+}
+
+// NewServer returns a Server; Serve starts it.
+func NewServer(opts ServerOptions) *Server {
+	if opts.ReadHeaderTimeout == 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 120 * time.Second
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &Server{
+		router: opts.Router,
+		fast:   opts.Fast,
+		opts:   opts,
+		fallback: &http.Server{
+			Handler:           opts.Router,
+			Protocols:         &p,
+			ReadHeaderTimeout: opts.ReadHeaderTimeout,
+			IdleTimeout:       opts.IdleTimeout,
+			MaxHeaderBytes:    1 << 20,
+			ErrorLog:          opts.ErrorLog,
+		},
+		handoff: newConnQueue(),
+		conns:   map[*fastConn]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	go s.fallback.Serve(s.handoff)
+	if s.fast == nil {
+		return s.fallback.Serve(ln)
+	}
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond) // out of file descriptors: let some close
+				continue
+			}
+			return err
+		}
+		c := s.track(nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// fastConn is a client connection on the fast path.
+type fastConn struct {
+	nc   net.Conn
+	idle atomic.Bool // waiting for a request: Shutdown may close it
+}
+
+func (s *Server) track(nc net.Conn) *fastConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	c := &fastConn{nc: nc}
+	s.conns[c] = struct{}{}
+	s.done.Add(1)
+	return c
+}
+
+func (s *Server) untrack(c *fastConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.done.Done()
+}
+
+var bufPool = sync.Pool{New: func() any {
+	return &connBufs{r: bufio.NewReaderSize(nil, BufferSize), w: bufio.NewWriterSize(nil, BufferSize)}
+}}
+
+type connBufs struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+// serveConn reads requests off one connection until it closes, breaks,
+// or needs net/http.
+func (s *Server) serveConn(c *fastConn) {
+	defer s.untrack(c)
+	bufs := bufPool.Get().(*connBufs)
+	bufs.r.Reset(c.nc)
+	bufs.w.Reset(c.nc)
+	ex := &h1.Exchange{In: bufs.r, Out: bufs.w, Conn: c.nc, ClientIP: clientIP(c.nc)}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.nc.Close()
+			bufs.r.Reset(nil)
+			bufs.w.Reset(nil)
+			bufPool.Put(bufs)
+		}
+	}()
+	for {
+		c.idle.Store(true)
+		if s.closing.Load() {
+			return
+		}
+		c.nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		if _, err := bufs.r.Peek(1); err != nil {
+			return
+		}
+		c.idle.Store(false)
+		c.nc.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout))
+		head, err := h1.ReadHead(bufs.r)
+		if err == nil {
+			err = ex.Req.Parse(head)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, h1.ErrUnsupported), errors.Is(err, h1.ErrHeadTooLarge):
+			// net/http takes the connection from here, these bytes included.
+			c.nc.SetReadDeadline(time.Time{})
+			handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
+			return
+		default:
+			return // cut off, or too slow: nothing to answer
+		}
+		ex.Reset(time.Now())
+		if fn, rev, ok := s.router.ResolveBytes(ex.Req.Host); ok {
+			if !s.fast.ServeH1(ex, fn, rev) {
+				c.nc.SetReadDeadline(time.Time{})
+				handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
+				return
+			}
+		} else {
+			ex.WriteError(http.StatusNotFound, fmt.Sprintf("wake: no function serves host %q\n", ex.Req.Host), "")
+		}
+		ex.Finish()
+		if err := bufs.w.Flush(); err != nil || ex.Broken || ex.Req.Close {
+			return
+		}
+	}
+}
+
+func clientIP(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for
+// requests in flight to finish, or ctx to end; net/http's connections are
+// shut down the same way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	s.mu.Unlock()
+	fallbackDone := make(chan error, 1)
+	go func() { fallbackDone <- s.fallback.Shutdown(ctx) }()
+	waited := make(chan struct{})
+	go func() { s.done.Wait(); close(waited) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-waited:
+			return <-fallbackDone
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle wakes connections waiting for their next request; they see
+// the server closing and end.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	return s.fallback.Close()
+}
+
+// bufferedConn is a connection whose first bytes were already read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// connQueue is a net.Listener fed with connections handed over by the fast
+// path.
+type connQueue struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConnQueue() *connQueue {
+	return &connQueue{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (q *connQueue) push(c net.Conn) bool {
+	select {
+	case q.conns <- c:
+		return true
+	case <-q.closed:
+		return false
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.closed) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return handoffAddr{} }
+
+type handoffAddr struct{}
+
+func (handoffAddr) Network() string { return "handoff" }
+func (handoffAddr) String() string  { return "fast-path-handoff" }
