@@ -184,6 +184,8 @@ type exchange interface {
 	// refuse answers a request that got no instance, and returns the
 	// status for metrics.
 	refuse(rv *revision, err error) int
+	// fail answers 502 for a request ep did not answer.
+	fail(rv *revision, ep *endpoint, err error) result
 }
 
 // serve takes a request from arrival to answer: an instance (waiting for
@@ -198,11 +200,17 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 			res = result{code: x.refuse(rv, err)}
 			break
 		}
-		res = x.to(rv, got.ep)
+		res = forwardTo(rv, got.ep, x)
 		now := time.Now()
-		if res.refused && attempt < maxDialRetries {
+		if res.refused {
+			// The instance died and the runtime has not said so yet: try
+			// another one, or wait in the queue for its replacement.
 			rv.markBroken(got.ep, now)
-			continue
+			if attempt < maxDialRetries {
+				continue
+			}
+			res = x.fail(rv, got.ep, res.err)
+			break
 		}
 		rv.release(got.ep, now)
 		if got.cold && !res.headerAt.IsZero() {
@@ -216,6 +224,18 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 	rv.metrics.countRequest(res.code)
 	rv.metrics.duration.Observe(time.Since(start).Seconds())
 	return res
+}
+
+// forwardTo forwards on ep, giving its slot back if the forward panics
+// (net/http aborts a broken upgrade with a panic) before passing the panic on.
+func forwardTo(rv *revision, ep *endpoint, x exchange) result {
+	defer func() {
+		if p := recover(); p != nil {
+			rv.release(ep, time.Now())
+			panic(p)
+		}
+	}()
+	return x.to(rv, ep)
 }
 
 // ServeRevision forwards a request that came through net/http to an

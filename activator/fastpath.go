@@ -124,19 +124,24 @@ func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 			}
 			return x.badGateway(rv, ep, err)
 		}
-		res, stale := x.exchange(rv, ep, c)
+		res, failed, stale := x.exchange(rv, ep, c)
+		if failed == nil {
+			return res
+		}
 		if stale && reused && x.buffered {
 			fresh = true
 			continue
 		}
-		return res
+		return x.badGateway(rv, ep, failed)
 	}
 }
 
-// exchange sends the request on c and relays the response. stale says
-// the connection failed before any byte of a response came back: the
-// request may be sent again on another connection.
-func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (res result, stale bool) {
+// exchange sends the request on c and relays the response. failed, when
+// not nil, says the connection failed before a response came back and
+// nothing was written to the client; stale says it failed the way a
+// kept-alive connection the instance closed fails, so the request may be
+// sent again on another connection.
+func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (res result, failed error, stale bool) {
 	ex := x.ex
 	deadline := ex.Start.Add(rv.timeout)
 	c.nc.SetDeadline(deadline)
@@ -177,16 +182,13 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			ex.WriteError(http.StatusGatewayTimeout, fmt.Sprintf(
 				"wake: revision %s did not answer within its timeout of %v\n", rv.key.Name, rv.timeout), "")
-			return result{code: http.StatusGatewayTimeout, err: err}, false
+			return result{code: http.StatusGatewayTimeout, err: err}, nil, false
 		}
-		if stale && x.buffered {
-			return result{}, true
-		}
-		return x.badGateway(rv, ep, err), false
+		return result{}, err, stale
 	}
 	if x.resp.Status == 101 {
 		c.close()
-		return x.badGateway(rv, ep, errors.New("switching protocols without an upgrade")), false
+		return result{}, errors.New("switching protocols without an upgrade"), false
 	}
 
 	closing := ex.Req.Close || x.resp.Framing == h1.UntilClose
@@ -208,7 +210,7 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 		c.close()
 		ex.Broken = true
 		res.err, res.abort = err, true
-		return res, false
+		return res, nil, false
 	}
 	if closing {
 		ex.Broken = true
@@ -218,8 +220,10 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	} else {
 		ep.pool.put(c)
 	}
-	return res, false
+	return res, nil, false
 }
+
+func (x *fastExchange) fail(rv *revision, ep *endpoint, err error) result { return x.badGateway(rv, ep, err) }
 
 func (x *fastExchange) badGateway(rv *revision, ep *endpoint, err error) result {
 	x.ex.WriteError(http.StatusBadGateway, fmt.Sprintf(

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -90,6 +91,10 @@ func (x *httpExchange) wait(time.Time) (context.Context, func()) { return x.ctx,
 
 func (x *httpExchange) to(rv *revision, ep *endpoint) result {
 	return x.f.to(x.ctx, x.w, rv, ep, x.rt)
+}
+
+func (x *httpExchange) fail(rv *revision, ep *endpoint, err error) result {
+	return badGateway(x.w, rv, ep, err)
 }
 
 func (x *httpExchange) refuse(rv *revision, err error) int {
@@ -174,11 +179,15 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 			"wake: revision %s did not answer within its timeout of %v\n", rv.key.Name, rv.timeout))
 		return result{code: http.StatusGatewayTimeout, err: err}
 	default:
-		writeError(w, http.StatusBadGateway, fmt.Sprintf(
-			"wake: instance %s of revision %s closed the connection before answering (it may have died): %v\n",
-			ep.ID, rv.key.Name, unwrapURLError(err)))
-		return result{code: http.StatusBadGateway, err: err}
+		return badGateway(w, rv, ep, err)
 	}
+}
+
+func badGateway(w http.ResponseWriter, rv *revision, ep *endpoint, err error) result {
+	writeError(w, http.StatusBadGateway, fmt.Sprintf(
+		"wake: instance %s of revision %s closed the connection before answering (it may have died): %v\n",
+		ep.ID, rv.key.Name, unwrapURLError(err)))
+	return result{code: http.StatusBadGateway, err: err}
 }
 
 // upgradeTo forwards a protocol upgrade through httputil.ReverseProxy,
@@ -221,9 +230,11 @@ func (g *replayGuard) Read(p []byte) (int, error) {
 
 func (g *replayGuard) Close() error { return nil }
 
+// isRefused tells a connection refused: nothing listens on the instance's
+// port any more, so it died or is stopping. Other dial errors (a timeout,
+// wake out of file descriptors) say nothing about the instance.
 func isRefused(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func unwrapURLError(err error) error {

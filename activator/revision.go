@@ -49,12 +49,14 @@ type revision struct {
 type endpoint struct {
 	runtime.Endpoint
 	inflight int
-	// broken is set when a connection to it was refused: it is skipped until
+	// brokenUntil is set when a connection to it was refused: it is skipped
+	// until then, by which time the runtime has normally reported the
+	// instance dead; if it has not, the instance gets another chance.
 	// the runtime reports the set again without it.
-	broken  bool
-	gone    bool
-	drained chan struct{} // closed once gone and idle
-	pool    *connPool     // the fast path's idle connections to it
+	brokenUntil time.Time
+	gone        bool
+	drained     chan struct{} // closed once gone and idle
+	pool        *connPool     // the fast path's idle connections to it
 }
 
 func newEndpoint(e runtime.Endpoint) *endpoint {
@@ -98,8 +100,14 @@ func (rv *revision) pickLocked() *endpoint {
 	var best *endpoint
 	for i := 0; i < n; i++ {
 		ep := rv.endpoints[(rv.next+i)%n]
-		if ep.broken || (rv.limit > 0 && ep.inflight >= rv.limit) {
+		if rv.limit > 0 && ep.inflight >= rv.limit {
 			continue
+		}
+		if !ep.brokenUntil.IsZero() {
+			if time.Now().Before(ep.brokenUntil) {
+				continue
+			}
+			ep.brokenUntil = time.Time{}
 		}
 		if best == nil || ep.inflight < best.inflight {
 			best = ep
@@ -215,18 +223,27 @@ func (rv *revision) release(ep *endpoint, now time.Time) {
 			close(ep.drained)
 			delete(rv.draining, ep.ID)
 		}
-	case !ep.broken && rv.queue.Len() > 0:
+	case rv.queue.Len() > 0:
 		rv.dispatchLocked()
 	}
 	rv.mu.Unlock()
 }
 
+// brokenFor is how long an endpoint that refused a connection is skipped.
+const brokenFor = time.Second
+
 // markBroken takes an endpoint that refused a connection out of rotation
 // and gives back the caller's slot.
 func (rv *revision) markBroken(ep *endpoint, now time.Time) {
 	rv.mu.Lock()
-	ep.broken = true
+	ep.brokenUntil = now.Add(brokenFor)
 	rv.mu.Unlock()
+	// Requests queued behind it get their chance when the time is up.
+	time.AfterFunc(brokenFor, func() {
+		rv.mu.Lock()
+		rv.dispatchLocked()
+		rv.mu.Unlock()
+	})
 	rv.release(ep, now)
 }
 
