@@ -505,3 +505,18 @@ func TestBrokenUpgradeGivesItsSlotBack(t *testing.T) {
 	}
 	waitFor(t, "the slot to be given back", func() bool { return h.act.Sample(revKey).InFlight == 0 })
 }
+
+func TestAfterBackOffRequestsWakeTheRevisionAgain(t *testing.T) {
+	h := newHarness(t, "fast", testRevision(0, 10, false), Options{})
+	// The command failed a while ago; the runtime's back-off is over and the
+	// revision went to zero. Someone fixed the command meanwhile.
+	h.act.Update(revKey, runtime.State{Failure: &runtime.Failure{
+		Reason: runtime.ReasonCrashLoopBackOff, Message: "exit 1", RetryAt: time.Now().Add(-time.Second)}})
+	done := make(chan int)
+	go func() { code, _, _ := h.get(t, context.Background(), "/"); done <- code }()
+	<-h.waker.woken
+	h.act.Update(revKey, runtime.State{Ready: []runtime.Endpoint{backend(t, "i1", http.HandlerFunc(hello))}})
+	if code := <-done; code != 200 {
+		t.Errorf("got %d, want the request held and served", code)
+	}
+}

@@ -146,7 +146,7 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 		rv.mu.Unlock()
 		return acquireResult{ep: ep}, nil
 	}
-	if err := rv.failFastLocked(); err != nil {
+	if err := rv.failFastLocked(now); err != nil {
 		rv.mu.Unlock()
 		return acquireResult{}, err
 	}
@@ -197,18 +197,15 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 }
 
 // failFastLocked returns an error for a request that would only wait for
-// an instance that cannot start: the command cannot be run, or it keeps
-// crashing and the runtime is backing off. Requests already queued were
-// failed when the failure was reported.
-func (rv *revision) failFastLocked() error {
-	if len(rv.endpoints) > 0 || rv.failure == nil {
+// an instance that cannot start now: the command cannot be run, or it
+// keeps crashing and the runtime is backing off. Once the back-off is
+// over, requests queue (and wake the revision) again, so a command fixed
+// meanwhile serves them.
+func (rv *revision) failFastLocked(now time.Time) error {
+	if len(rv.endpoints) > 0 || rv.failure == nil || !rv.failure.Backoff(now) {
 		return nil
 	}
-	switch rv.failure.Reason {
-	case "ExecFailed", "CrashLoopBackOff":
-		return &FailedError{Revision: rv.key, Failure: *rv.failure}
-	}
-	return nil
+	return &FailedError{Revision: rv.key, Failure: *rv.failure}
 }
 
 // release returns the caller's slot on ep. A queued request takes it over
@@ -310,7 +307,7 @@ func (rv *revision) setState(s runtime.State) {
 		rv.dispatchLocked()
 		return
 	}
-	if err := rv.failFastLocked(); err != nil {
+	if err := rv.failFastLocked(time.Now()); err != nil {
 		rv.failQueuedLocked(err)
 	}
 }

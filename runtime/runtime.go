@@ -65,10 +65,21 @@ type State struct {
 	Failure *Failure
 }
 
+// Failure reasons a runtime reports. Terminal says which leave a revision
+// unable to serve for now.
+const (
+	ReasonExecFailed        = "ExecFailed"        // the command could not be run
+	ReasonStartFailed       = "StartFailed"       // wake could not prepare the instance (port, log file)
+	ReasonExitedBeforeReady = "ExitedBeforeReady" // exited before its probe passed
+	ReasonCrashed           = "Crashed"           // exited after being ready
+	ReasonStartTimeout      = "StartTimeout"      // not ready within Options.StartTimeout
+	ReasonProbeFailed       = "ProbeFailed"       // a ready instance failed its probe
+	ReasonCrashLoopBackOff  = "CrashLoopBackOff"  // backing off after 2 or more failures
+)
+
 // Failure says why an instance failed.
 type Failure struct {
-	// Reason is a CamelCase word, e.g. ExecFailed, ExitedBeforeReady,
-	// Crashed, ProbeFailed, CrashLoopBackOff.
+	// Reason is one of the Reason constants.
 	Reason string
 	// Message is for people: what failed, with the exit status and the
 	// last lines the instance printed.
@@ -92,4 +103,12 @@ type Observer interface {
 // without the endpoint and before stopping the instance.
 type Drainer interface {
 	Drain(ctx context.Context, rev api.RevisionKey, ep Endpoint) error
+}
+
+// Backoff tells whether the runtime has stopped trying for now: the
+// command cannot be run, or it keeps crashing and the runtime waits until
+// RetryAt before the next attempt. A request for the revision would only
+// wait, so the activator answers it at once instead.
+func (f *Failure) Backoff(now time.Time) bool {
+	return (f.Reason == ReasonExecFailed || f.Reason == ReasonCrashLoopBackOff) && now.Before(f.RetryAt)
 }

@@ -177,13 +177,13 @@ func (in *instance) start() *proc {
 	rt, spec := r.rt, r.spec
 	port, err := rt.ports.take()
 	if err != nil {
-		r.failed(in, true, ReasonStartFailed, "no free loopback port: "+err.Error(), time.Time{})
+		r.failed(in, true, runtime.ReasonStartFailed, "no free loopback port: "+err.Error(), time.Time{})
 		return nil
 	}
 	id, lf, err := rt.logs.create(spec.key, in.seq)
 	if err != nil {
 		rt.ports.release(port)
-		r.failed(in, true, ReasonStartFailed, "creating the instance log: "+err.Error(), time.Time{})
+		r.failed(in, true, runtime.ReasonStartFailed, "creating the instance log: "+err.Error(), time.Time{})
 		return nil
 	}
 	r.mu.Lock()
@@ -201,7 +201,7 @@ func (in *instance) start() *proc {
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return fail(ReasonStartFailed, "creating the output pipe: "+err.Error())
+		return fail(runtime.ReasonStartFailed, "creating the output pipe: "+err.Error())
 	}
 	cmd := spec.cmd(port)
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -211,9 +211,9 @@ func (in *instance) start() *proc {
 	if err != nil {
 		pr.Close()
 		if errors.Is(err, ErrShutdown) {
-			return fail(ReasonStartFailed, err.Error())
+			return fail(runtime.ReasonStartFailed, err.Error())
 		}
-		return fail(ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", spec.command[0], err))
+		return fail(runtime.ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", spec.command[0], err))
 	}
 	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, start: startedAt, exited: make(chan struct{})}
 	// The record is written before wait can reap the leader, so its pid
@@ -270,7 +270,7 @@ func (in *instance) supervise(p *proc) {
 		case <-startC:
 			startC = nil
 			msg := fmt.Sprintf("not ready within %v; readiness probe: %v%s", rt.opts.StartTimeout, pr.lastError(), p.out.quote())
-			if !r.failed(in, true, ReasonStartTimeout, msg, time.Time{}) {
+			if !r.failed(in, true, runtime.ReasonStartTimeout, msg, time.Time{}) {
 				continue // being stopped anyway: stopCh is closed
 			}
 			cancel()
@@ -295,9 +295,9 @@ func (in *instance) exited(p *proc) {
 	r.mu.Lock()
 	everReady := in.everReady
 	r.mu.Unlock()
-	reason, msg := ReasonExitedBeforeReady, status+" before becoming ready"+p.out.quote()
+	reason, msg := runtime.ReasonExitedBeforeReady, status+" before becoming ready"+p.out.quote()
 	if everReady {
-		reason, msg = ReasonCrashed, status+" after being ready"+p.out.quote()
+		reason, msg = runtime.ReasonCrashed, status+" after being ready"+p.out.quote()
 	}
 	r.failed(in, false, reason, msg, readySince)
 	r.log.Info("instance stopped", zap.String("instance", in.endpoint().ID), zap.Int("pid", p.pid),

@@ -221,7 +221,7 @@ func TestCrashLeavesReadyAtOnceAndIsReplaced(t *testing.T) {
 	_, _ = tryGet(first.Addr, "/exit?code=3")
 
 	s := e.rec.waitFor(t, "a crash reported", func(s runtime.State) bool { return s.Failure != nil })
-	if s.Failure.Reason != ReasonCrashed || !strings.Contains(s.Failure.Message, "exited with status 3") || s.Failure.Restarts != 1 {
+	if s.Failure.Reason != runtime.ReasonCrashed || !strings.Contains(s.Failure.Message, "exited with status 3") || s.Failure.Restarts != 1 {
 		t.Errorf("failure = %+v, want Crashed, status 3, 1 restart", s.Failure)
 	}
 	if got := s.Failure.RetryAt.Sub(s.Failure.At); got != backoffInitial {
@@ -250,13 +250,13 @@ func TestExitAtStartBacksOff(t *testing.T) {
 	e.deploy(t, testRevision("loop-00001", "TESTFN_EXIT_AT_START=2"), 1)
 	s := e.rec.waitFor(t, "a failure", func(s runtime.State) bool { return s.Failure != nil })
 	f := s.Failure
-	if f.Reason != ReasonExitedBeforeReady || f.Restarts != 1 ||
+	if f.Reason != runtime.ReasonExitedBeforeReady || f.Restarts != 1 ||
 		!strings.HasPrefix(f.Message, "exited with status 2 before becoming ready; last output: ") ||
 		!strings.Contains(f.Message, "testfn: exiting at start as asked") {
 		t.Errorf("failure = %+v, want ExitedBeforeReady with the status and the last output", f)
 	}
 	s = e.rec.waitFor(t, "crash loop", func(s runtime.State) bool {
-		return s.Failure != nil && s.Failure.Reason == ReasonCrashLoopBackOff
+		return s.Failure != nil && s.Failure.Reason == runtime.ReasonCrashLoopBackOff
 	})
 	f2 := s.Failure
 	if f2.Restarts != 2 || f2.Message != f.Message || f2.RetryAt.Sub(f2.At) != 2*backoffInitial {
@@ -287,7 +287,7 @@ func TestExecFailed(t *testing.T) {
 			rev.Spec.Containers[0].Command = []string{tc.command}
 			e.deploy(t, rev, 1)
 			s := e.rec.waitFor(t, "a failure", func(s runtime.State) bool { return s.Failure != nil })
-			if s.Failure.Reason != ReasonExecFailed || !strings.Contains(s.Failure.Message, tc.command) ||
+			if s.Failure.Reason != runtime.ReasonExecFailed || !strings.Contains(s.Failure.Message, tc.command) ||
 				!strings.Contains(s.Failure.Message, tc.want) {
 				t.Errorf("failure = %+v, want ExecFailed naming %s and %q", s.Failure, tc.command, tc.want)
 			}
@@ -304,7 +304,7 @@ func TestStartTimeout(t *testing.T) {
 	rev.Spec.Containers[0].ReadinessProbe = &api.Probe{ProbeHandler: api.ProbeHandler{HTTPGet: &api.HTTPGetAction{Path: "/ready"}}}
 	e.deploy(t, rev, 1)
 	s := e.rec.waitFor(t, "a failure", func(s runtime.State) bool { return s.Failure != nil })
-	if s.Failure.Reason != ReasonStartTimeout || !strings.Contains(s.Failure.Message, "not ready within 500ms") ||
+	if s.Failure.Reason != runtime.ReasonStartTimeout || !strings.Contains(s.Failure.Message, "not ready within 500ms") ||
 		!strings.Contains(s.Failure.Message, "status 503") {
 		t.Errorf("failure = %+v, want StartTimeout with the probe's last error", s.Failure)
 	}
@@ -430,9 +430,9 @@ func TestBackoffScheduleOnFakeClock(t *testing.T) {
 		s := e.rec.waitFor(t, "failure "+strconv.Itoa(restarts), func(s runtime.State) bool {
 			return s.Failure != nil && s.Failure.Restarts == restarts
 		})
-		wantReason := ReasonCrashLoopBackOff
+		wantReason := runtime.ReasonCrashLoopBackOff
 		if restarts == 1 {
-			wantReason = ReasonExecFailed
+			wantReason = runtime.ReasonExecFailed
 		}
 		f := s.Failure
 		if f.Reason != wantReason || !f.At.Equal(clk.Now()) || f.RetryAt.Sub(f.At) != want {

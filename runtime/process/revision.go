@@ -10,17 +10,6 @@ import (
 	"github.com/wakefn/wake/runtime"
 )
 
-// Failure reasons, beyond the ones runtime.Failure documents.
-const (
-	ReasonExecFailed        = "ExecFailed"        // the command could not be run
-	ReasonStartFailed       = "StartFailed"       // wake could not prepare the instance (port, log file)
-	ReasonExitedBeforeReady = "ExitedBeforeReady" // exited before its probe passed
-	ReasonCrashed           = "Crashed"           // exited after being ready
-	ReasonStartTimeout      = "StartTimeout"      // not ready within Options.StartTimeout
-	ReasonProbeFailed       = "ProbeFailed"       // a ready instance failed its probe
-	ReasonCrashLoopBackOff  = "CrashLoopBackOff"  // backing off after 2 or more failures
-)
-
 // Why an instance was stopped, in the "instance stopped" log line.
 const (
 	reasonScaleDown    = "scale-down"
@@ -305,7 +294,7 @@ func (r *revision) becameUnready(in *instance, msg string) {
 	}
 	in.phase = phaseUnready
 	in.readySince = time.Time{}
-	r.failure = &runtime.Failure{Reason: ReasonProbeFailed, Message: msg, At: r.rt.clock.Now(), Restarts: r.failures}
+	r.failure = &runtime.Failure{Reason: runtime.ReasonProbeFailed, Message: msg, At: r.rt.clock.Now(), Restarts: r.failures}
 	r.report()
 }
 
@@ -355,7 +344,7 @@ func (r *revision) failed(in *instance, live bool, reason, msg string, readySinc
 	r.lastFailure = now
 	r.retryAt = now.Add(backoff(r.failures))
 	if r.failures >= 2 {
-		reason = ReasonCrashLoopBackOff
+		reason = runtime.ReasonCrashLoopBackOff
 	}
 	r.failure = &runtime.Failure{Reason: reason, Message: msg, At: now, Restarts: r.failures, RetryAt: r.retryAt}
 	r.report()
