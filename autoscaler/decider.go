@@ -117,6 +117,9 @@ func normalize(s api.Scaling) api.Scaling {
 	if s.Window < api.MinWindow {
 		s.Window = api.DefaultWindow
 	}
+	if s.MaxScale <= 0 || s.MaxScale > api.MaxScaleLimit {
+		s.MaxScale = api.MaxScaleLimit // "no bound" still stops somewhere
+	}
 	return s
 }
 

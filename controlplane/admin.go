@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +75,43 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil)
 	})
-	return r
+	return notFromBrowsers(r)
+}
+
+// notFromBrowsers refuses what a web page could send to the admin API
+// behind its user's back: a request carrying an Origin (browsers add it to
+// every cross-site or scripted write), a body typed as a form, or a Host
+// that is a name other than localhost (DNS rebinding points a site's name
+// at 127.0.0.1). The admin API applies manifests, which run commands: a
+// page must not be able to. The CLI sends none of these.
+func notFromBrowsers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			writeProblem(w, http.StatusForbidden, "the admin API takes no requests from web pages (Origin is set)", nil)
+			return
+		}
+		if !trustedHost(r.Host) {
+			writeProblem(w, http.StatusForbidden, fmt.Sprintf(
+				"the admin API answers only to an IP address or localhost, not %q", r.Host), nil)
+			return
+		}
+		switch ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct {
+		case "text/plain", "application/x-www-form-urlencoded", "multipart/form-data":
+			writeProblem(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+				"Content-Type %s is not taken: send application/yaml or application/json", ct), nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func trustedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return net.ParseIP(host) != nil || host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 type admin struct {
@@ -140,12 +179,9 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fns, err := a.cp.Apply(r.Context(), docs, ApplyOptions{BaseDir: q.Get("dir")})
-	if err != nil && fns == nil {
+	if err != nil {
 		a.writeError(w, err)
 		return
-	}
-	if err != nil {
-		a.log.Error("applied, but a revision could not be deployed", zap.Error(err))
 	}
 	writeJSON(w, http.StatusOK, functionList(fns))
 }

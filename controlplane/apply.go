@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/runtime"
 )
 
 // ApplyOptions qualify one apply.
@@ -104,12 +106,43 @@ func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traf
 // input of function i.
 func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, error) {
 	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	failed, err := c.store(ctx, fns, position)
+	c.writeMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// A revision the runtime would not take says so in its status, where
+	// `wake apply` waits for it.
+	for key, err := range failed {
+		c.Update(key, runtime.State{Failure: &runtime.Failure{Reason: "DeployFailed", Message: err.Error(), At: c.clock.Now()}})
+	}
+	c.publishRoutes()
+	out := make([]*api.Function, 0, len(fns))
+	for _, fn := range fns {
+		got, err := c.Function(fn.Key())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got)
+	}
+	return out, nil
+}
 
+// store writes the functions and the revisions they create, and brings
+// the new revisions up; it returns those the runtime refused. The caller
+// holds writeMu.
+func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position func(i int, errs field.ErrorList) api.Errors) (map[api.RevisionKey]error, error) {
 	now := c.now()
 	var problems api.Errors
 	var created []*api.Revision
 	c.mu.Lock()
+	owners := map[string]map[string]string{} // namespace → revision → function
+	for _, r := range c.revs {
+		if owners[r.Namespace] == nil {
+			owners[r.Namespace] = map[string]string{}
+		}
+		owners[r.Namespace][r.Name] = r.FunctionName()
+	}
 	for i, fn := range fns {
 		prev := c.fns[fn.Key()]
 		existing := c.revisionsOfLocked(fn.Key())
@@ -122,12 +155,16 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position 
 			}
 		}
 		fn.Status = api.FunctionStatus{}
-		change, ferr := planRevision(prev, fn, existing, now)
+		if owners[fn.Namespace] == nil {
+			owners[fn.Namespace] = map[string]string{}
+		}
+		change, ferr := planRevision(prev, fn, existing, owners[fn.Namespace], now)
 		if ferr != nil {
 			problems = append(problems, position(i, field.ErrorList{ferr})...)
 			continue
 		}
 		if change.created != nil {
+			owners[fn.Namespace][change.created.Name] = fn.Name
 			existing = append(existing, change.created)
 			created = append(created, change.created)
 		}
@@ -163,23 +200,15 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position 
 	}
 	c.mu.Unlock()
 
-	var errs []error
+	failed := map[api.RevisionKey]error{}
 	for _, rev := range created {
 		c.log.Info("revision created", zap.String("revision", rev.Key().String()))
-		if err := c.activate(ctx, rev, true); err != nil {
-			errs = append(errs, err)
+		if err := c.activate(ctx, rev, autoscaler.UpsertOptions{Initial: true}); err != nil {
+			c.log.Error("deploying a revision", zap.String("revision", rev.Key().String()), zap.Error(err))
+			failed[rev.Key()] = err
 		}
 	}
-	c.publishRoutes()
-	out := make([]*api.Function, 0, len(fns))
-	for _, fn := range fns {
-		got, err := c.Function(fn.Key())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got)
-	}
-	return out, errors.Join(errs...)
+	return failed, nil
 }
 
 func sameSpec(a, b *api.Function) bool {
@@ -192,7 +221,7 @@ func equalTraffic(a, b []api.TrafficTarget) bool {
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if x.Tag != y.Tag || x.RevisionName != y.RevisionName || deref(x.Percent) != deref(y.Percent) ||
+		if x.Tag != y.Tag || x.RevisionName != y.RevisionName || x.PercentOrZero() != y.PercentOrZero() ||
 			(x.LatestRevision != nil && *x.LatestRevision) != (y.LatestRevision != nil && *y.LatestRevision) {
 			return false
 		}
@@ -200,27 +229,44 @@ func equalTraffic(a, b []api.TrafficTarget) bool {
 	return true
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
 
 // DeleteFunction removes a function and its revisions. Its host stops
 // answering at once; requests in flight finish (the runtime drains each
-// instance), then the instances stop.
+// instance, up to the revision's timeout), then the instances stop. The
+// drain runs on its own: a client that gives up on the delete does not
+// cut it short.
 func (c *ControlPlane) DeleteFunction(ctx context.Context, key api.FunctionKey) error {
+	revs, err := c.forget(key)
+	if err != nil {
+		return err
+	}
+	c.publishRoutes()
+
+	stopCtx := context.WithoutCancel(ctx)
+	var errs []error
+	for _, r := range revs {
+		c.opts.Autoscaler.Forget(r.Key())
+		if err := c.opts.Runtime.Remove(stopCtx, r.Key()); err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", r.Name, err))
+		}
+		c.opts.Activator.Unregister(r.Key())
+	}
+	c.log.Info("function deleted", zap.String("function", key.String()), zap.Int("revisions", len(revs)))
+	return errors.Join(errs...)
+}
+
+// forget deletes a function and its revisions from the store and memory,
+// and returns the revisions.
+func (c *ControlPlane) forget(key api.FunctionKey) ([]*api.Revision, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.mu.Lock()
-	if _, ok := c.fns[key]; !ok {
-		c.mu.Unlock()
-		return fmt.Errorf("function %s: %w", key, ErrNotFound)
-	}
+	_, ok := c.fns[key]
 	revs := c.revisionsOfLocked(key)
 	c.mu.Unlock()
-
+	if !ok {
+		return nil, fmt.Errorf("function %s: %w", key, ErrNotFound)
+	}
 	err := c.opts.Store.Update(func(tx Tx) error {
 		for _, r := range revs {
 			if err := tx.DeleteRevision(r.Key()); err != nil {
@@ -230,25 +276,14 @@ func (c *ControlPlane) DeleteFunction(ctx context.Context, key api.FunctionKey) 
 		return tx.DeleteFunction(key)
 	})
 	if err != nil {
-		return fmt.Errorf("deleting %s: %w", key, err)
+		return nil, fmt.Errorf("deleting %s: %w", key, err)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.fns, key)
 	for _, r := range revs {
 		delete(c.revs, r.Key())
 		delete(c.state, r.Key())
 	}
-	c.mu.Unlock()
-	c.publishRoutes()
-
-	var errs []error
-	for _, r := range revs {
-		c.opts.Autoscaler.Forget(r.Key())
-		if err := c.opts.Runtime.Remove(ctx, r.Key()); err != nil {
-			errs = append(errs, fmt.Errorf("stopping %s: %w", r.Name, err))
-		}
-		c.opts.Activator.Unregister(r.Key())
-	}
-	c.log.Info("function deleted", zap.String("function", key.String()), zap.Int("revisions", len(revs)))
-	return errors.Join(errs...)
+	return revs, nil
 }

@@ -65,7 +65,8 @@ type ControlPlane struct {
 	log   *zap.Logger
 	clock clock.PassiveClock
 
-	writeMu sync.Mutex // serializes applies and deletes
+	writeMu   sync.Mutex // serializes writes to the store
+	publishMu sync.Mutex // serializes route publishing
 
 	mu    sync.Mutex // guards the maps below
 	fns   map[api.FunctionKey]*api.Function
@@ -123,7 +124,8 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, rev := range revs {
-		if err := c.activate(ctx, rev, false); err != nil {
+		// Cold, after a restart: at min-scale, not initial-scale.
+		if err := c.activate(ctx, rev, autoscaler.UpsertOptions{}); err != nil {
 			return err
 		}
 	}
@@ -134,54 +136,56 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 
 // activate makes a revision serve: routable in the activator first (a
 // route may point at it next), known to the runtime, then scaled.
-func (c *ControlPlane) activate(ctx context.Context, rev *api.Revision, initial bool) error {
+func (c *ControlPlane) activate(ctx context.Context, rev *api.Revision, opts autoscaler.UpsertOptions) error {
 	c.opts.Activator.Register(rev)
 	if err := c.opts.Runtime.Deploy(ctx, rev); err != nil {
 		return fmt.Errorf("deploying %s: %w", rev.Name, err)
 	}
-	c.opts.Autoscaler.Upsert(rev, autoscaler.UpsertOptions{Initial: initial})
+	c.opts.Autoscaler.Upsert(rev, opts)
 	return nil
 }
 
 // Update receives the runtime's report on a revision (runtime.Observer).
 // The activator hears first: a held request is waiting on it. Then the
-// revision's Ready condition follows, and the routes when it changed.
+// revision's conditions follow, and the routes when its readiness changed.
 func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 	c.opts.Activator.Update(key, s)
 
 	c.mu.Lock()
-	c.state[key] = s
 	rev, ok := c.revs[key]
 	if !ok {
 		c.mu.Unlock()
 		return
 	}
-	cond := api.Condition{Type: api.ConditionReady}
-	switch {
-	case len(s.Ready) > 0:
-		cond.Status = api.ConditionTrue
-	case s.Failure != nil:
-		cond.Status, cond.Reason, cond.Message = api.ConditionFalse, s.Failure.Reason, s.Failure.Message
-	default:
-		c.mu.Unlock()
-		return // scaled to zero, or starting: Ready stays as it was
-	}
-	old := api.GetCondition(rev.Status.Conditions, api.ConditionReady)
-	if old != nil && old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message {
-		c.mu.Unlock()
+	c.state[key] = s
+	conds, readyChanged := observe(rev.Status.Conditions, s, c.now())
+	c.mu.Unlock()
+	if conds == nil {
 		return
 	}
-	next := rev.DeepCopy()
-	next.Status.Conditions = api.SetCondition(next.Status.Conditions, cond, c.now())
-	c.revs[key] = next
-	c.mu.Unlock()
 
-	if err := c.opts.Store.Update(func(tx Tx) error { return tx.PutRevision(next) }); err != nil {
-		c.log.Error("saving revision status", zap.String("revision", key.String()), zap.Error(err))
+	// Under writeMu, and only if the revision is still there: a report
+	// racing a delete must not write the revision back.
+	c.writeMu.Lock()
+	c.mu.Lock()
+	rev, ok = c.revs[key]
+	var next *api.Revision
+	if ok {
+		next = rev.DeepCopy()
+		next.Status.Conditions = conds
+		c.revs[key] = next
 	}
-	if old == nil || old.Status != cond.Status {
+	c.mu.Unlock()
+	if ok {
+		if err := c.opts.Store.Update(func(tx Tx) error { return tx.PutRevision(next) }); err != nil {
+			c.log.Error("saving revision status", zap.String("revision", key.String()), zap.Error(err))
+		}
+	}
+	c.writeMu.Unlock()
+	if ok && readyChanged {
+		ready := api.GetCondition(conds, api.ConditionReady)
 		c.log.Info("revision readiness", zap.String("revision", key.String()),
-			zap.String("ready", string(cond.Status)), zap.String("reason", cond.Reason))
+			zap.String("ready", string(ready.Status)), zap.String("reason", ready.Reason))
 		c.publishRoutes()
 	}
 }
@@ -189,6 +193,10 @@ func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 // publishRoutes builds the route table from memory and hands it to the
 // router.
 func (c *ControlPlane) publishRoutes() {
+	// One publisher at a time, from building to SetTable: a table built
+	// from older state must not land after a newer one.
+	c.publishMu.Lock()
+	defer c.publishMu.Unlock()
 	c.mu.Lock()
 	routes := make([]router.Route, 0, len(c.fns))
 	for _, fn := range c.fns {
@@ -258,17 +266,37 @@ func (c *ControlPlane) Functions(namespace string) []*api.Function {
 // Revision returns a revision with its status, or ErrNotFound.
 func (c *ControlPlane) Revision(key api.RevisionKey) (*api.Revision, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rev, ok := c.revs[key]
+	if ok {
+		rev = c.revisionWithStatusLocked(rev)
+	}
+	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("revision %s: %w", key, ErrNotFound)
 	}
-	return c.revisionWithStatusLocked(rev), nil
+	c.setDesired(rev)
+	return rev, nil
+}
+
+// setDesired fills in the autoscaler's count. Outside c.mu: the control
+// plane holds no lock while calling into another package.
+func (c *ControlPlane) setDesired(rev *api.Revision) {
+	if n, ok := c.opts.Autoscaler.Desired(rev.Key()); ok {
+		rev.Status.DesiredReplicas = int32(n)
+	}
 }
 
 // Revisions lists revisions of a namespace ("" for all), optionally of one
 // function, by function then age.
 func (c *ControlPlane) Revisions(namespace, function string) []*api.Revision {
+	out := c.revisions(namespace, function)
+	for _, r := range out {
+		c.setDesired(r)
+	}
+	return out
+}
+
+func (c *ControlPlane) revisions(namespace, function string) []*api.Revision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*api.Revision
@@ -324,9 +352,6 @@ func (c *ControlPlane) withStatusLocked(stored *api.Function) *api.Function {
 
 func (c *ControlPlane) revisionWithStatusLocked(stored *api.Revision) *api.Revision {
 	rev := stored.DeepCopy()
-	if n, ok := c.opts.Autoscaler.Desired(rev.Key()); ok {
-		rev.Status.DesiredReplicas = int32(n)
-	}
 	rev.Status.ActualReplicas = int32(len(c.state[rev.Key()].Ready))
 	return rev
 }

@@ -13,6 +13,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/router"
+	"github.com/wakefn/wake/runtime"
 )
 
 // This file holds the rules that turn functions into revisions and routes.
@@ -32,11 +33,16 @@ func templateChanged(prev, next *api.Function) bool {
 }
 
 // planRevision returns the revision that applying fn creates, if any, given
-// the function as stored (nil if new) and its existing revisions. An
-// explicit revision name that already exists with another template is an
-// error: revisions are immutable.
-func planRevision(prev, fn *api.Function, existing []*api.Revision, now metav1.Time) (revisionChange, *field.Error) {
+// the function as stored (nil if new), its existing revisions, and the
+// owners of every revision name in the namespace. An explicit revision
+// name that already exists with another template is an error: revisions
+// are immutable; so is one that belongs to another function.
+func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[string]string, now metav1.Time) (revisionChange, *field.Error) {
 	name := fn.Spec.Template.Name
+	if owner, ok := owners[name]; name != "" && ok && owner != fn.Name {
+		return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
+			fmt.Sprintf("is a revision of function %s; choose another name", owner))
+	}
 	if name != "" {
 		for _, r := range existing {
 			if r.Name != name {
@@ -53,7 +59,12 @@ func planRevision(prev, fn *api.Function, existing []*api.Revision, now metav1.T
 		return revisionChange{}, nil
 	}
 	if name == "" {
-		name = api.RevisionName(fn.Name, nextRevisionNumber(fn.Name, existing))
+		// Another function may own NAME-0000N by an explicit name: skip it.
+		n := nextRevisionNumber(fn.Name, existing)
+		for _, taken := owners[api.RevisionName(fn.Name, n)]; taken; _, taken = owners[api.RevisionName(fn.Name, n)] {
+			n++
+		}
+		name = api.RevisionName(fn.Name, n)
 	}
 	rev := &api.Revision{
 		TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindRevision},
@@ -178,10 +189,7 @@ func resolveTraffic(fn *api.Function, revs []*api.Revision, urlOf func(api.Funct
 			}
 			name = ready.Name
 		}
-		pct := int64(0)
-		if t.Percent != nil {
-			pct = *t.Percent
-		}
+		pct := t.PercentOrZero()
 		route.Targets = append(route.Targets, router.Target{Revision: name, Percent: int(pct), Tag: t.Tag})
 		st := api.TrafficTarget{Tag: t.Tag, RevisionName: name, LatestRevision: t.LatestRevision, Percent: &pct}
 		if t.Tag != "" && urlOf != nil {
@@ -212,4 +220,51 @@ func resolvePaths(fn *api.Function, dir string) {
 			c.WorkingDir = filepath.Join(dir, c.WorkingDir)
 		}
 	}
+}
+
+// ConditionContainerHealthy reports, for a revision that has served, that
+// its instances keep failing. Its Ready condition stays True: a revision
+// once ready does not lose its traffic to an older one because an
+// instance crashed (Knative's rule too); requests meanwhile get a 503
+// naming the failure.
+const ConditionContainerHealthy = "ContainerHealthy"
+
+// observe returns a revision's conditions after a runtime report, or nil
+// when nothing changed, and whether Ready changed. Before it first becomes
+// ready, a failure makes Ready False with the runtime's reason. After, a
+// failure shows in ContainerHealthy only.
+func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Condition, bool) {
+	ready := api.GetCondition(conds, api.ConditionReady)
+	wasReady := ready != nil && ready.Status == api.ConditionTrue
+	var want []api.Condition
+	switch {
+	case len(s.Ready) > 0:
+		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue})
+		if api.GetCondition(conds, ConditionContainerHealthy) != nil {
+			want = append(want, api.Condition{Type: ConditionContainerHealthy, Status: api.ConditionTrue})
+		}
+	case s.Failure != nil && wasReady:
+		want = append(want, api.Condition{Type: ConditionContainerHealthy, Status: api.ConditionFalse,
+			Reason: s.Failure.Reason, Message: s.Failure.Message})
+	case s.Failure != nil:
+		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse,
+			Reason: s.Failure.Reason, Message: s.Failure.Message})
+	default:
+		return nil, false // scaled to zero, or starting: as it was
+	}
+	changed := false
+	out := append([]api.Condition(nil), conds...)
+	for _, w := range want {
+		old := api.GetCondition(out, w.Type)
+		if old != nil && old.Status == w.Status && old.Reason == w.Reason && old.Message == w.Message {
+			continue
+		}
+		changed = true
+		out = api.SetCondition(out, w, now)
+	}
+	if !changed {
+		return nil, false
+	}
+	newReady := api.GetCondition(out, api.ConditionReady)
+	return out, ready == nil || newReady.Status != ready.Status
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/runtime"
 )
 
 var t0 = metav1.NewTime(time.Unix(1_700_000_000, 0))
@@ -48,6 +49,7 @@ func TestPlanRevision(t *testing.T) {
 		prev    *api.Function
 		next    *api.Function
 		revs    []*api.Revision
+		owners  map[string]string
 		want    string // name of the created revision, "" for none
 		wantErr bool
 	}{
@@ -67,6 +69,11 @@ func TestPlanRevision(t *testing.T) {
 				return r
 			}()},
 			next: func() *api.Function { f := function("hola"); f.Spec.Template.Name = "hello-blue"; return f }()},
+		{name: "an explicit name owned by another function is refused", prev: v1, wantErr: true,
+			owners: map[string]string{"hello-blue": "hello-blue-fn"},
+			next:   func() *api.Function { f := function("hola"); f.Spec.Template.Name = "hello-blue"; return f }()},
+		{name: "a generated name another function owns is skipped", prev: v1, revs: existing, want: "hello-00003",
+			owners: map[string]string{"hello-00001": "hello", "hello-00002": "other"}, next: function("hola")},
 		{name: "an explicit name reused with the same template creates none", prev: v1,
 			revs: []*api.Revision{func() *api.Revision {
 				r := revision("hello-blue", "1", api.ConditionTrue)
@@ -77,7 +84,7 @@ func TestPlanRevision(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			change, err := planRevision(tc.prev, tc.next, tc.revs, t0)
+			change, err := planRevision(tc.prev, tc.next, tc.revs, tc.owners, t0)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
 			}
@@ -96,7 +103,7 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationWindow: "10s"}
 	fn.Spec.Template.Labels = map[string]string{"team": "a"}
-	change, err := planRevision(nil, fn, nil, t0)
+	change, err := planRevision(nil, fn, nil, nil, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +129,7 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 func TestInitialScaleZeroIsReadyAtOnce(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationInitialScale: "0"}
-	change, _ := planRevision(nil, fn, nil, t0)
+	change, _ := planRevision(nil, fn, nil, nil, t0)
 	if !api.IsReady(change.created.Status.Conditions) {
 		t.Errorf("with initial-scale 0 nothing starts, so the revision is ready at once; got %+v", change.created.Status.Conditions)
 	}
@@ -187,5 +194,40 @@ func TestResolvePaths(t *testing.T) {
 	resolvePaths(fn, "/srv/fns")
 	if c.Command[0] != "python3" || c.WorkingDir != "/srv/fns/app" {
 		t.Errorf("bare command became %q, workingDir %q; want PATH lookup kept and dir resolved", c.Command[0], c.WorkingDir)
+	}
+}
+
+func TestObserve(t *testing.T) {
+	ready := runtime.State{Ready: []runtime.Endpoint{{ID: "a", Addr: "x"}}}
+	crash := runtime.State{Failure: &runtime.Failure{Reason: runtime.ReasonCrashLoopBackOff, Message: "exit 1"}}
+	var conds []api.Condition
+	step := func(s runtime.State) (ready, healthy string, readyChanged bool) {
+		next, changed := observe(conds, s, t0)
+		if next != nil {
+			conds = next
+		}
+		get := func(typ string) string {
+			if c := api.GetCondition(conds, typ); c != nil {
+				return string(c.Status) + " " + c.Reason
+			}
+			return ""
+		}
+		return get(api.ConditionReady), get(ConditionContainerHealthy), changed
+	}
+	if r, h, ch := step(crash); r != "False CrashLoopBackOff" || h != "" || !ch {
+		t.Errorf("failing before ever ready: Ready %q, ContainerHealthy %q, changed %v", r, h, ch)
+	}
+	if r, _, ch := step(ready); r != "True " || !ch {
+		t.Errorf("first ready: Ready %q changed %v", r, ch)
+	}
+	// Once it has served, a crash does not take its traffic away.
+	if r, h, ch := step(crash); r != "True " || h != "False CrashLoopBackOff" || ch {
+		t.Errorf("failing after ready: Ready %q, ContainerHealthy %q, ready changed %v", r, h, ch)
+	}
+	if r, h, _ := step(ready); r != "True " || h != "True " {
+		t.Errorf("recovered: Ready %q, ContainerHealthy %q", r, h)
+	}
+	if next, _ := observe(conds, runtime.State{}, t0); next != nil {
+		t.Errorf("scaled to zero changed the conditions: %+v", next)
 	}
 }

@@ -66,3 +66,11 @@ func (s *RevisionSpec) Timeout() int64 {
 	}
 	return *s.TimeoutSeconds
 }
+
+// PercentOrZero is the target's percent; an unset one is 0.
+func (t *TrafficTarget) PercentOrZero() int64 {
+	if t.Percent == nil {
+		return 0
+	}
+	return *t.Percent
+}

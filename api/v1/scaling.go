@@ -34,6 +34,10 @@ const (
 	MinWindow           = time.Second
 	MaxWindow           = time.Hour
 	MinTarget           = 0.01
+	// MaxScaleLimit bounds every instance count one revision can ask for
+	// (Knative's max-scale-limit): a manifest cannot make wake fork
+	// without end. A revision with no max-scale stops there too.
+	MaxScaleLimit = 1000
 	// TargetUtilization is the share of the target the autoscaler aims at,
 	// leaving headroom for bursts (Knative's 70% default).
 	TargetUtilization = 0.7
@@ -77,11 +81,21 @@ func ParseScaling(annotations map[string]string, containerConcurrency int64, pat
 			errs = append(errs, field.Invalid(path.Key(key), v, "must be a whole number of instances, 0 or more"))
 			continue
 		}
+		if n > MaxScaleLimit {
+			errs = append(errs, field.Invalid(path.Key(key), v, fmt.Sprintf("must be at most %d (the max-scale-limit)", MaxScaleLimit)))
+			continue
+		}
 		*a.dst = int32(n)
 	}
 	if s.MaxScale > 0 && s.MinScale > s.MaxScale {
 		errs = append(errs, field.Invalid(path.Key(AnnotationMinScale), s.MinScale,
 			fmt.Sprintf("must be at most max-scale (%d)", s.MaxScale)))
+	}
+	_, _, targetSet, _ := lookup(annotations, AnnotationTarget, path)
+	if !targetSet && containerConcurrency > 0 {
+		// As in Knative: with no target, an instance is asked to hold what
+		// it accepts.
+		s.Target = float64(containerConcurrency)
 	}
 	if _, v, ok, _ := lookup(annotations, AnnotationTarget, path); ok {
 		t, err := strconv.ParseFloat(v, 64)

@@ -82,6 +82,10 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 	defer tick.Stop()
 	for {
 		r, err := c.revision(ctx, rev)
+		if err != nil && ctx.Err() != nil {
+			clearLine(out, tty)
+			return fmt.Errorf("%s: revision %s was not ready after %.0fs", fn.Name, rev.Name, time.Since(start).Seconds())
+		}
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/controlplane"
@@ -49,8 +50,14 @@ func (c *client) url(path string, q url.Values) string {
 	return u
 }
 
+// callTimeout bounds one admin API call (streams excepted): wake serve
+// answers in milliseconds, and a stuck call should say so, not hang.
+const callTimeout = time.Minute
+
 // do sends a request and decodes a JSON answer into out (when not nil).
 func (c *client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	res, err := c.send(ctx, method, path, q, body)
 	if err != nil {
 		return err
@@ -71,7 +78,13 @@ func (c *client) send(ctx context.Context, method, path string, q url.Values, bo
 	if err != nil {
 		return nil, err
 	}
+	if t, ok := body.(typedBody); ok {
+		req.Header.Set("Content-Type", t.contentType)
+	}
 	res, err := c.http.Do(req)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%s %s: no answer from wake serve at %s: %w", method, path, c.server, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach wake serve at %s (is it running? --server or WAKE_SERVER selects another): %w", c.server, err)
 	}
@@ -87,10 +100,16 @@ func (c *client) send(ctx context.Context, method, path string, q url.Values, bo
 	return res, nil
 }
 
+// typedBody is a request body with its Content-Type.
+type typedBody struct {
+	io.Reader
+	contentType string
+}
+
 func (c *client) apply(ctx context.Context, m manifestFile) (*api.FunctionList, error) {
 	out := &api.FunctionList{}
 	q := url.Values{"source": {m.Source}, "dir": {m.Dir}}
-	return out, c.do(ctx, http.MethodPost, "/apply", q, bytes.NewReader(m.Data), out)
+	return out, c.do(ctx, http.MethodPost, "/apply", q, typedBody{bytes.NewReader(m.Data), "application/yaml"}, out)
 }
 
 func (c *client) function(ctx context.Context, key api.FunctionKey) (*api.Function, error) {
@@ -112,17 +131,13 @@ func (c *client) revision(ctx context.Context, key api.RevisionKey) (*api.Revisi
 	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/revisions/"+key.Name, nil, nil, out)
 }
 
-func (c *client) revisions(ctx context.Context, namespace, function string) (*api.RevisionList, error) {
+func (c *client) revisions(ctx context.Context, namespace string) (*api.RevisionList, error) {
 	out := &api.RevisionList{}
 	path := "/revisions"
 	if namespace != "" {
 		path = "/namespaces/" + namespace + "/revisions"
 	}
-	var q url.Values
-	if function != "" {
-		q = url.Values{"function": {function}}
-	}
-	return out, c.do(ctx, http.MethodGet, path, q, nil, out)
+	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
 }
 
 func (c *client) setTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
@@ -131,7 +146,8 @@ func (c *client) setTraffic(ctx context.Context, key api.FunctionKey, traffic []
 		return nil, err
 	}
 	out := &api.Function{}
-	return out, c.do(ctx, http.MethodPut, "/namespaces/"+key.Namespace+"/functions/"+key.Name+"/traffic", nil, bytes.NewReader(b), out)
+	return out, c.do(ctx, http.MethodPut, "/namespaces/"+key.Namespace+"/functions/"+key.Name+"/traffic", nil,
+		typedBody{bytes.NewReader(b), "application/json"}, out)
 }
 
 func (c *client) deleteFunction(ctx context.Context, key api.FunctionKey) error {

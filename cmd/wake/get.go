@@ -93,10 +93,24 @@ func getFunctions(cmd *cobra.Command, c *client, o *getOptions, name string) err
 	return tw.Flush()
 }
 
-func getRevisions(cmd *cobra.Command, c *client, o *getOptions, function string) error {
-	list, err := c.revisions(cmd.Context(), o.ns(), function)
+// getRevisions lists revisions; NAME selects a revision by its name, or
+// all the revisions of a function by the function's.
+func getRevisions(cmd *cobra.Command, c *client, o *getOptions, name string) error {
+	list, err := c.revisions(cmd.Context(), o.ns())
 	if err != nil {
 		return err
+	}
+	if name != "" {
+		items := list.Items[:0]
+		for _, r := range list.Items {
+			if r.Name == name || r.FunctionName() == name {
+				items = append(items, r)
+			}
+		}
+		if len(items) == 0 {
+			return fmt.Errorf("no revision or function named %s in namespace %s", name, o.namespace)
+		}
+		list.Items = items
 	}
 	if o.output != "table" {
 		return printObject(cmd.OutOrStdout(), o.output, list)
@@ -110,7 +124,7 @@ func getRevisions(cmd *cobra.Command, c *client, o *getOptions, function string)
 	for _, fn := range fns.Items {
 		for _, t := range fn.Status.Traffic {
 			k := api.RevisionKey{Namespace: fn.Namespace, Name: t.RevisionName}
-			s := fmt.Sprintf("%d%%", deref(t.Percent))
+			s := fmt.Sprintf("%d%%", t.PercentOrZero())
 			if t.Tag != "" {
 				s += " #" + t.Tag
 			}
@@ -131,22 +145,18 @@ func getRevisions(cmd *cobra.Command, c *client, o *getOptions, function string)
 	return tw.Flush()
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-// readiness is the Ready condition's status, and its reason and message
-// when it is not True.
+// readiness is the Ready condition's status, and the reason and message
+// of the first condition that is not True.
 func readiness(conds []api.Condition) (string, string) {
 	c := api.GetCondition(conds, api.ConditionReady)
 	if c == nil {
 		return string(api.ConditionUnknown), ""
 	}
+	status := string(c.Status)
 	if c.Status == api.ConditionTrue {
-		return string(c.Status), ""
+		if c = notTrue(conds); c == nil {
+			return status, ""
+		}
 	}
 	reason := c.Reason
 	if c.Message != "" {
@@ -156,7 +166,16 @@ func readiness(conds []api.Condition) (string, string) {
 		}
 		reason += ": " + msg
 	}
-	return string(c.Status), reason
+	return status, reason
+}
+
+func notTrue(conds []api.Condition) *api.Condition {
+	for i := range conds {
+		if conds[i].Status != api.ConditionTrue {
+			return &conds[i]
+		}
+	}
+	return nil
 }
 
 func age(t time.Time) string {

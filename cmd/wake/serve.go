@@ -71,6 +71,21 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
+// passedEnv are the variables of wake's own environment that instances
+// get, as a local process would expect them; nothing else of it (tokens,
+// cloud credentials) reaches a function unless its manifest says so.
+var passedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"}
+
+func instanceEnv() []string {
+	env := []string{}
+	for _, k := range passedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
 // defaultStateDir follows the XDG base directory convention.
 func defaultStateDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
@@ -168,6 +183,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		Drainer:                act,
 		Logger:                 log.Named("runtime"),
 		TerminationGracePeriod: o.terminationGrace,
+		Env:                    instanceEnv(),
 	})
 	if err != nil {
 		return err

@@ -126,7 +126,7 @@ func printTraffic(cmd *cobra.Command, fn *api.Function) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "traffic of %s/%s:\n", fn.Namespace, fn.Name)
 	for _, t := range fn.Status.Traffic {
-		line := fmt.Sprintf("  %3d%%  %s", deref(t.Percent), t.RevisionName)
+		line := fmt.Sprintf("  %3d%%  %s", t.PercentOrZero(), t.RevisionName)
 		if t.LatestRevision != nil && *t.LatestRevision {
 			line += " (latest)"
 		}

@@ -22,8 +22,8 @@ import (
 )
 
 func TestScaleOneServesWithEnv(t *testing.T) {
-	t.Setenv("WAKE_PROCESS_TEST_INHERITED", "from-wake")
-	e := newEnv(t, Options{})
+	t.Setenv("WAKE_PROCESS_TEST_LEAKED", "secret")
+	e := newEnv(t, Options{Env: []string{"PATH=/usr/bin:/bin", "BASE=from-options"}})
 	rev := testRevision("hello-00001", "GREETING=hi", "FROM_PORT=port-$(PORT)", "PORT=overridden")
 	rev.Spec.Containers[0].Ports = []api.ContainerPort{{ContainerPort: 8080}} // ignored locally
 	e.deploy(t, rev, 1)
@@ -44,13 +44,14 @@ func TestScaleOneServesWithEnv(t *testing.T) {
 		t.Errorf("GET / = %q", got)
 	}
 	for k, want := range map[string]string{
-		"PORT":                        port,
-		"K_SERVICE":                   "hello",
-		"K_CONFIGURATION":             "hello",
-		"K_REVISION":                  "hello-00001",
-		"GREETING":                    "hi",
-		"FROM_PORT":                   "port-" + port,
-		"WAKE_PROCESS_TEST_INHERITED": "from-wake",
+		"PORT":                     port,
+		"K_SERVICE":                "hello",
+		"K_CONFIGURATION":          "hello",
+		"K_REVISION":               "hello-00001",
+		"GREETING":                 "hi",
+		"FROM_PORT":                "port-" + port,
+		"BASE":                     "from-options",
+		"WAKE_PROCESS_TEST_LEAKED": "", // wake's own environment is not passed on
 	} {
 		if got := strings.TrimSpace(get(t, ep.Addr, "/env?k="+k)); got != want {
 			t.Errorf("$%s = %q, want %q", k, got, want)

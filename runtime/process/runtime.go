@@ -45,6 +45,11 @@ type Options struct {
 	// let the next New kill what a SIGKILLed wake left behind. Required; one
 	// Runtime at a time may use it.
 	StateDir string
+	// Env is the environment every instance starts from, as "NAME=value";
+	// the manifest's env and PORT, K_SERVICE, K_CONFIGURATION, K_REVISION
+	// come on top. nil means DefaultEnv: wake's own environment (and its
+	// secrets) is not passed on unless the caller chooses to.
+	Env []string
 	// Observer is told about every change of every revision. Required.
 	Observer runtime.Observer
 	// Drainer waits for a ready instance's in-flight requests before it is
@@ -86,6 +91,10 @@ type Options struct {
 // instance is drained only after the Observer has returned from the Update
 // that took it out of Ready, so a Remove or Shutdown called from inside
 // Update waits, for that instance, until the revision's timeoutSeconds.
+// DefaultEnv is the environment of instances when Options.Env is nil: a
+// PATH, as a container image would set.
+var DefaultEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
 type Runtime struct {
 	opts    Options
 	log     *zap.Logger
@@ -185,7 +194,11 @@ func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 	if rev == nil {
 		return errors.New("deploying: nil revision")
 	}
-	spec, err := newRevSpec(rev)
+	env := r.opts.Env
+	if env == nil {
+		env = DefaultEnv
+	}
+	spec, err := newRevSpec(rev, env)
 	if err != nil {
 		return fmt.Errorf("deploying %s: %w", rev.Key(), err)
 	}
@@ -349,6 +362,7 @@ type revSpec struct {
 	args       []string
 	workingDir string
 	env        []api.EnvVar
+	baseEnv    []string // the environment instances start from
 	probe      probeSpec
 	timeout    time.Duration // the revision's timeoutSeconds: bounds a drain
 }
@@ -358,7 +372,7 @@ var (
 	revisionSuffix = regexp.MustCompile(`-[0-9]{5}$`)
 )
 
-func newRevSpec(rev *api.Revision) (*revSpec, error) {
+func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 	key := rev.Key()
 	if !validName.MatchString(key.Name) || strings.Contains(key.Name, "..") {
 		return nil, fmt.Errorf("metadata.name %q: must be a lowercase DNS name", key.Name)
@@ -384,6 +398,7 @@ func newRevSpec(rev *api.Revision) (*revSpec, error) {
 		args:       append([]string(nil), c.Args...),
 		workingDir: c.WorkingDir,
 		env:        append([]api.EnvVar(nil), c.Env...),
+		baseEnv:    baseEnv,
 		probe:      newProbeSpec(c.ReadinessProbe),
 		timeout:    time.Duration(rev.Spec.Timeout()) * time.Second,
 	}, nil

@@ -96,7 +96,7 @@ func (s *spawner) stop() {
 
 // cmd returns the command of an instance listening on port: the
 // container's command and args ($(VAR) expanded as Kubernetes does), in
-// its working directory, with wake's environment, then the manifest's,
+// its working directory, with the base environment, then the manifest's,
 // then PORT and the K_* variables. It runs in a process group of its own
 // and is SIGKILLed if the forking thread dies.
 func (s *revSpec) cmd(port int) *exec.Cmd {
@@ -110,7 +110,7 @@ func (s *revSpec) cmd(port int) *exec.Cmd {
 	for _, kv := range injected {
 		vars[kv[0]] = kv[1]
 	}
-	env := os.Environ()
+	env := append([]string(nil), s.baseEnv...)
 	for _, e := range s.env {
 		v := expand(e.Value, vars)
 		if _, reserved := vars[e.Name]; !reserved {
