@@ -223,7 +223,9 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	return res, nil, false
 }
 
-func (x *fastExchange) fail(rv *revision, ep *endpoint, err error) result { return x.badGateway(rv, ep, err) }
+func (x *fastExchange) fail(rv *revision, ep *endpoint, err error) result {
+	return x.badGateway(rv, ep, err)
+}
 
 func (x *fastExchange) badGateway(rv *revision, ep *endpoint, err error) result {
 	x.ex.WriteError(http.StatusBadGateway, fmt.Sprintf(

@@ -229,7 +229,6 @@ func equalTraffic(a, b []api.TrafficTarget) bool {
 	return true
 }
 
-
 // DeleteFunction removes a function and its revisions. Its host stops
 // answering at once; requests in flight finish (the runtime drains each
 // instance, up to the revision's timeout), then the instances stop. The
