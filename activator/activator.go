@@ -193,6 +193,7 @@ type exchange interface {
 // refused the connection, and the metrics. It returns the last forward's
 // result.
 func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
+	rv.arrived.Add(1)
 	var res result
 	for attempt := 0; ; attempt++ {
 		got, err := rv.acquire(start, x, a.waker)

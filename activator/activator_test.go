@@ -384,10 +384,12 @@ func TestSampleAveragesConcurrencyOverTime(t *testing.T) {
 	rv.endpoints = []*endpoint{ep}
 	// Two requests for the whole second, a third for its second half.
 	for range 2 {
+		rv.arrived.Add(1) // as serve counts it
 		if _, err := rv.acquire(t0, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	rv.arrived.Add(1)
 	if _, err := rv.acquire(t0.Add(500*time.Millisecond), nil, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -42,7 +43,7 @@ type revision struct {
 	lastChange  time.Time
 	area        float64 // request-seconds since periodStart
 	periodStart time.Time
-	arrived     int64
+	arrived     atomic.Int64 // requests since the last sample, retries not counted again
 }
 
 // endpoint is a ready instance and its requests in flight.
@@ -135,7 +136,6 @@ type acquireResult struct {
 // caller must release the endpoint.
 func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult, error) {
 	rv.mu.Lock()
-	rv.arrived++
 	if rv.removed {
 		rv.mu.Unlock()
 		return acquireResult{}, ErrRevisionGone
@@ -335,11 +335,11 @@ func (rv *revision) sample(now time.Time) Stats {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	rv.changeLocked(now, 0)
-	s := Stats{InFlight: rv.current, Requests: rv.arrived, Queued: rv.queue.Len(), Ready: len(rv.endpoints)}
+	s := Stats{InFlight: rv.current, Requests: rv.arrived.Swap(0), Queued: rv.queue.Len(), Ready: len(rv.endpoints)}
 	if d := now.Sub(rv.periodStart).Seconds(); d > 0 {
 		s.Concurrency = rv.area / d
 	}
-	rv.area, rv.arrived, rv.periodStart = 0, 0, now
+	rv.area, rv.periodStart = 0, now
 	return s
 }
 

@@ -212,9 +212,7 @@ func (c *ControlPlane) publishRoutes() {
 }
 
 // host is a function's host name: NAME.NAMESPACE.DOMAIN.
-func (c *ControlPlane) host(fn api.FunctionKey) string {
-	return fmt.Sprintf("%s.%s.%s", fn.Name, fn.Namespace, c.opts.Domain)
-}
+func (c *ControlPlane) host(fn api.FunctionKey) string { return router.Host(fn, c.opts.Domain) }
 
 // url is how a user reaches a function (or, with TAG-NAME, a tag).
 func (c *ControlPlane) url(fn api.FunctionKey) string {

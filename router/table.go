@@ -1,7 +1,6 @@
 package router
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -79,10 +78,14 @@ func NewTable(domain string, routes []Route) *Table {
 	return t
 }
 
-// Host is the host a function answers on: NAME.NAMESPACE.DOMAIN.
-func (t *Table) Host(fn api.FunctionKey) string {
-	return fmt.Sprintf("%s.%s.%s", fn.Name, fn.Namespace, t.domain)
+// Host is the host a function answers on under domain:
+// NAME.NAMESPACE.DOMAIN. A tag's host is the host of "TAG-NAME".
+func Host(fn api.FunctionKey, domain string) string {
+	return fn.Name + "." + fn.Namespace + "." + domain
 }
+
+// Host is the host a function answers on in this table.
+func (t *Table) Host(fn api.FunctionKey) string { return Host(fn, t.domain) }
 
 // Len is the number of hosts in the table.
 func (t *Table) Len() int { return len(t.hosts) }

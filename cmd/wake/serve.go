@@ -218,8 +218,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	go func() { serveErr <- data.Serve(dataLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
 
+	p := &platform{log: log, data: data, admin: admin, stopComponents: stopComponents, scalerDone: scalerDone, runtime: rt}
 	if err := applyAtStart(compCtx, cp, o.files); err != nil {
-		stopAll(log, o, data, admin, stopComponents, scalerDone, rt)
+		p.stopAll(o)
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wake %s: functions on http://%s (Host NAME.NAMESPACE.%s), admin API on http://%s, state in %s\n",
@@ -231,33 +232,42 @@ func serve(ctx context.Context, o serveOptions) error {
 	case err := <-serveErr:
 		log.Error("a listener failed; stopping", zap.Error(err))
 	}
-	return stopAll(log, o, data, admin, stopComponents, scalerDone, rt)
+	return p.stopAll(o)
 }
 
-// stopAll shuts down in order: stop taking requests and let those in
+// stopAll shuts the platform down in order: stop taking requests and let those in
 // flight finish (instances still scale for them), stop scaling, stop the
 // instances, then the admin API. The store closes last, deferred by serve.
-func stopAll(log *zap.Logger, o serveOptions, data *router.Server, admin *http.Server, stopComponents func(),
-	scalerDone <-chan error, rt *process.Runtime) error {
+func (p *platform) stopAll(o serveOptions) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	var errs []error
-	if err := data.Shutdown(ctx); err != nil {
+	if err := p.data.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("requests still in flight after %v: %w", o.shutdownTimeout, err))
-		data.Close()
+		p.data.Close()
 	}
-	stopComponents()
-	<-scalerDone
+	p.stopComponents()
+	<-p.scalerDone
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), o.terminationGrace+5*time.Second)
 	defer cancelStop()
-	if err := rt.Shutdown(stopCtx); err != nil {
+	if err := p.runtime.Shutdown(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping instances: %w", err))
 	}
-	if err := admin.Shutdown(ctx); err != nil {
-		admin.Close()
+	if err := p.admin.Shutdown(ctx); err != nil {
+		p.admin.Close()
 	}
-	log.Info("stopped")
+	p.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// platform is what serve started and stopAll stops.
+type platform struct {
+	log            *zap.Logger
+	data           *router.Server
+	admin          *http.Server
+	stopComponents func()
+	scalerDone     <-chan error
+	runtime        *process.Runtime
 }
 
 // applyAtStart applies the -f manifests of wake serve.
