@@ -78,7 +78,7 @@ func (x *fastExchange) readBody(rv *revision, n int64) error {
 		x.body = make([]byte, n)
 	}
 	x.body = x.body[:n]
-	x.ex.Conn.SetReadDeadline(x.ex.Start.Add(rv.timeout))
+	x.ex.SetReadDeadline(x.ex.Start.Add(rv.timeout))
 	if _, err := io.ReadFull(x.ex.In, x.body); err != nil {
 		return err
 	}
@@ -144,13 +144,13 @@ func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (res result, failed error, stale bool) {
 	ex := x.ex
 	deadline := ex.Start.Add(rv.timeout)
-	c.nc.SetDeadline(deadline)
+	c.setDeadline(deadline)
 	c.bw.Write(x.head)
 	var err error
 	if x.buffered {
 		c.bw.Write(x.body)
 	} else if n := ex.BodyLeft(); n > 0 {
-		ex.Conn.SetReadDeadline(deadline)
+		ex.SetReadDeadline(deadline)
 		err = h1.Relay(c.bw, ex.In, n)
 		if err == nil {
 			ex.BodyRead(n)

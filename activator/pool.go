@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/wakefn/wake/h1"
 )
 
 // The fast path keeps its own idle connections to each instance, as
@@ -30,9 +32,20 @@ type upstreamConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	deadline  time.Time // the deadline set on nc
 }
 
 func (c *upstreamConn) close() { c.nc.Close() }
+
+// setDeadline bounds the exchange to come, unless the deadline already
+// set is within h1.DeadlineSlack of t (see Exchange.SetReadDeadline).
+func (c *upstreamConn) setDeadline(t time.Time) {
+	if d := t.Sub(c.deadline); -h1.DeadlineSlack < d && d < h1.DeadlineSlack {
+		return
+	}
+	c.deadline = t
+	c.nc.SetDeadline(t)
+}
 
 // connPool holds an endpoint's idle connections. get and put are a
 // non-blocking channel receive and send: no lock, no goroutine.

@@ -20,11 +20,33 @@ type Exchange struct {
 	// Start is when the request's head was read.
 	Start time.Time
 
-	headLeft int   // head bytes still in In
-	bodyLeft int64 // body bytes the handler has not read
+	deadline time.Time // the read deadline set on Conn
+	headLeft int       // head bytes still in In
+	bodyLeft int64     // body bytes the handler has not read
 	// Broken says the connection cannot carry another request: a body
 	// left unread, a response cut short.
 	Broken bool
+}
+
+// DeadlineSlack: a deadline this close to the one already set is left as
+// it is. Setting one updates a runtime timer; on a kept-alive connection
+// most requests would move it by microseconds.
+const DeadlineSlack = time.Second
+
+// SetReadDeadline sets Conn's read deadline unless it is within
+// DeadlineSlack of the one set already. Every read deadline of the
+// connection goes through here, so the one remembered is the one set.
+func (ex *Exchange) SetReadDeadline(t time.Time) {
+	if t.Equal(ex.deadline) || (!t.IsZero() && !ex.deadline.IsZero() && near(t, ex.deadline)) {
+		return
+	}
+	ex.deadline = t
+	ex.Conn.SetReadDeadline(t)
+}
+
+func near(a, b time.Time) bool {
+	d := a.Sub(b)
+	return -DeadlineSlack < d && d < DeadlineSlack
 }
 
 // Reset prepares the exchange for a request whose head Req has parsed.
@@ -113,9 +135,9 @@ func (ex *Exchange) WatchClose(gone func()) (stop func()) {
 	return func() {
 		once.Do(func() {
 			// Wake the read with a deadline in the past, then clear it.
-			ex.Conn.SetReadDeadline(aLongTimeAgo)
+			ex.SetReadDeadline(aLongTimeAgo)
 			<-done
-			ex.Conn.SetReadDeadline(time.Time{})
+			ex.SetReadDeadline(time.Time{})
 		})
 	}
 }

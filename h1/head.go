@@ -51,6 +51,12 @@ func ReadHead(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// HeadBuffered tells whether br already holds a whole head.
+func HeadBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	return bytes.Contains(buf, crlfcrlf)
+}
+
 // field is one header field, as slices of the head.
 type field struct {
 	name, value []byte

@@ -179,12 +179,15 @@ func (s *Server) serveConn(c *fastConn) {
 		if s.closing.Load() {
 			return
 		}
-		c.nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		ex.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		if _, err := bufs.r.Peek(1); err != nil {
 			return
 		}
 		c.idle.Store(false)
-		c.nc.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout))
+		if !h1.HeadBuffered(bufs.r) {
+			// The head came in pieces: the rest must not take long.
+			ex.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout))
+		}
 		head, err := h1.ReadHead(bufs.r)
 		if err == nil {
 			err = ex.Req.Parse(head)
@@ -193,7 +196,7 @@ func (s *Server) serveConn(c *fastConn) {
 		case err == nil:
 		case errors.Is(err, h1.ErrUnsupported), errors.Is(err, h1.ErrHeadTooLarge):
 			// net/http takes the connection from here, these bytes included.
-			c.nc.SetReadDeadline(time.Time{})
+			ex.SetReadDeadline(time.Time{})
 			handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
 			return
 		default:
@@ -202,7 +205,7 @@ func (s *Server) serveConn(c *fastConn) {
 		ex.Reset(time.Now())
 		if fn, rev, ok := s.router.ResolveBytes(ex.Req.Host); ok {
 			if !s.fast.ServeH1(ex, fn, rev) {
-				c.nc.SetReadDeadline(time.Time{})
+				ex.SetReadDeadline(time.Time{})
 				handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
 				return
 			}
