@@ -2,7 +2,6 @@ package autoscaler
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,9 +40,9 @@ type Options struct {
 	// Logger gets one line per change of a revision's count. nil means no
 	// logs.
 	Logger *zap.Logger
-	// Registerer, when set, gets the gauge
-	// wake_desired_instances{namespace,function,revision}. nil means no
-	// metrics.
+	// Registerer, when set, gets the per-revision gauges
+	// wake_desired_instances, wake_autoscaler_panic and
+	// wake_autoscaler_observed{window}. nil means no metrics.
 	Registerer prometheus.Registerer
 	// SampleInterval is how often every revision is sampled. 0 means
 	// DefaultSampleInterval (1s, the width of a window bucket).
@@ -53,11 +52,16 @@ type Options struct {
 	// a whole number of sample intervals, at least one. 0 means
 	// DefaultDecisionInterval (2s, as Knative's tick).
 	DecisionInterval time.Duration
-	// ScaleToZeroGracePeriod is how long an idle revision keeps one
-	// instance after its window empties. 0 means
-	// DefaultScaleToZeroGracePeriod (30s).
-	ScaleToZeroGracePeriod time.Duration
+	// Config is the server-wide defaults of every revision's settings.
+	// nil means DefaultConfig().
+	Config *Config
+	// History is how many decisions that changed something are kept per
+	// revision for Status. 0 means DefaultHistory.
+	History int
 }
+
+// DefaultHistory is how many changing decisions each revision keeps.
+const DefaultHistory = 20
 
 // UpsertOptions say how a revision joins the autoscaler.
 type UpsertOptions struct {
@@ -77,10 +81,11 @@ type Autoscaler struct {
 	scaler     Scaler
 	clock      clock.WithTicker
 	log        *zap.Logger
-	gauge      *prometheus.GaugeVec // nil: no metrics
+	metrics    *metrics // nil: no metrics
 	sampleTick time.Duration
 	decideTick int // decide on every decideTick-th sample tick
-	grace      time.Duration
+	config     Config
+	history    int
 
 	// revs maps api.RevisionKey to *revision. A sync.Map because Wake reads
 	// it on the request path, from every core, while revisions come and go
@@ -98,15 +103,17 @@ type Autoscaler struct {
 
 // revision is the autoscaler's state for one revision.
 type revision struct {
-	key    api.RevisionKey
-	name   string           // key.String(), for logs
-	gauge  prometheus.Gauge // nil: no metrics
-	labels []string         // the gauge's: namespace, function, revision
-	woken  atomic.Bool      // a Wake is pending; coalesces Wakes until the loop samples
+	key     api.RevisionKey
+	name    string          // key.String(), for logs
+	metrics *revisionGauges // nil: no metrics
+	woken   atomic.Bool     // a Wake is pending; coalesces Wakes until the loop samples
 
 	mu        sync.Mutex
 	decider   *Decider
 	desired   int
+	last      Decision   // the latest decision, changed or not
+	history   []Decision // ring of the latest decisions that changed something
+	next      int        // where the ring writes next, once full
 	forgotten bool
 
 	// scaleMu is held across a Scale call, so Forget can wait one out.
@@ -130,9 +137,13 @@ func New(opts Options) *Autoscaler {
 		clock:      opts.Clock,
 		log:        opts.Logger,
 		sampleTick: opts.SampleInterval,
-		grace:      opts.ScaleToZeroGracePeriod,
+		config:     DefaultConfig(),
+		history:    opts.History,
 		kick:       make(chan struct{}, 1),
 		barrier:    make(chan chan struct{}),
+	}
+	if opts.Config != nil {
+		a.config = *opts.Config
 	}
 	if a.clock == nil {
 		a.clock = clock.RealClock{}
@@ -148,36 +159,16 @@ func New(opts Options) *Autoscaler {
 		decide = DefaultDecisionInterval
 	}
 	a.decideTick = max(1, int((decide+a.sampleTick/2)/a.sampleTick))
-	if a.grace <= 0 {
-		a.grace = DefaultScaleToZeroGracePeriod
+	if a.history <= 0 {
+		a.history = DefaultHistory
 	}
-	a.gauge = newGauge(opts.Registerer, a.log)
+	a.metrics = newMetrics(opts.Registerer, a.log)
 	return a
 }
 
-// newGauge registers wake_desired_instances. A second Autoscaler on the
-// same registry shares the first one's gauge rather than failing.
-func newGauge(reg prometheus.Registerer, log *zap.Logger) *prometheus.GaugeVec {
-	if reg == nil {
-		return nil
-	}
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "wake_desired_instances",
-		Help: "Instances the autoscaler wants for a revision.",
-	}, []string{"namespace", "function", "revision"})
-	err := reg.Register(g)
-	if err == nil {
-		return g
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
-			return existing
-		}
-	}
-	log.Error("autoscaler metrics disabled", zap.Error(err))
-	return nil
-}
+// Spec is what the autoscaler runs a revision with: its annotations over
+// the server's defaults.
+func (a *Autoscaler) Spec(rev *api.Revision) Spec { return a.config.Spec(rev.Scaling()) }
 
 // Upsert starts managing a revision; its starting count (see
 // UpsertOptions) is sent to the Scaler by the loop at once. Upserting a
@@ -185,29 +176,26 @@ func newGauge(reg prometheus.Registerer, log *zap.Logger) *prometheus.GaugeVec {
 // idle clock stay, and no Scale call follows, so a reconciler may upsert on
 // every pass.
 func (a *Autoscaler) Upsert(rev *api.Revision, opts UpsertOptions) {
-	key, s := rev.Key(), rev.Scaling()
+	key, spec := rev.Key(), a.Spec(rev)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if v, ok := a.revs.Load(key); ok {
 		r := v.(*revision)
 		r.mu.Lock()
-		r.decider.SetScaling(s)
+		r.decider.SetSpec(spec)
 		r.mu.Unlock()
 		return
 	}
-	d := NewDecider(DeciderOptions{Scaling: s, Grace: a.grace, Now: a.clock.Now(), Initial: opts.Initial})
+	d := NewDecider(spec, a.clock.Now(), opts.Initial)
 	r := &revision{key: key, name: key.String(), decider: d, desired: d.Desired(), applied: -1}
-	if a.gauge != nil {
-		r.labels = []string{rev.Namespace, rev.FunctionName(), rev.Name}
-		r.gauge = a.gauge.WithLabelValues(r.labels...)
-		r.gauge.Set(float64(r.desired))
-	}
+	r.metrics = a.metrics.forRevision(rev.Namespace, rev.FunctionName(), rev.Name)
+	r.metrics.set(Decision{Desired: r.desired})
 	a.revs.Store(key, r)
 	a.log.Debug("revision added", zap.String("revision", r.name), zap.Int("desired", r.desired), zap.Bool("initial", opts.Initial))
 	a.enqueue(r)
 }
 
-// Forget stops managing a revision and drops its gauge. It does not scale
+// Forget stops managing a revision and drops its gauges. It does not scale
 // the revision down (removing it is the runtime's job, and the caller may
 // call runtime.Remove as soon as Forget returns): if a Scale call for the
 // revision is under way, Forget waits for it, and none starts after.
@@ -222,11 +210,9 @@ func (a *Autoscaler) Forget(key api.RevisionKey) {
 	r.mu.Lock()
 	r.forgotten = true
 	r.mu.Unlock()
-	if a.gauge != nil {
-		// Under a.mu, so an Upsert re-adding the revision sets its gauge
-		// after this delete, never before.
-		a.gauge.DeleteLabelValues(r.labels...)
-	}
+	// Under a.mu, so an Upsert re-adding the revision sets its gauges
+	// after this delete, never before.
+	r.metrics.delete()
 	a.mu.Unlock()
 	r.scaleMu.Lock()
 	r.scaleMu.Unlock() //nolint:staticcheck // waiting out a Scale in progress is the point
@@ -259,14 +245,39 @@ func (a *Autoscaler) Wake(key api.RevisionKey) {
 // Desired is the count last decided for a revision; false when the
 // revision is not managed.
 func (a *Autoscaler) Desired(key api.RevisionKey) (int, bool) {
+	st, ok := a.Status(key, false)
+	return st.Desired, ok
+}
+
+// Status is what the autoscaler knows of a revision, for status, `wake get
+// revisions -o wide` and `wake describe revision`.
+type Status struct {
+	Spec      Spec
+	Desired   int
+	Panicking bool
+	Last      Decision   // the latest decision; zero before the first
+	History   []Decision // oldest first: the latest decisions that changed the count or the panic mode
+}
+
+// Status returns a revision's autoscaling state; history says whether to
+// copy the decision history too. False when the revision is not managed.
+func (a *Autoscaler) Status(key api.RevisionKey, history bool) (Status, bool) {
 	v, ok := a.revs.Load(key)
 	if !ok {
-		return 0, false
+		return Status{}, false
 	}
 	r := v.(*revision)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.desired, !r.forgotten
+	st := Status{Spec: r.decider.Spec(), Desired: r.desired, Panicking: r.decider.Panicking(), Last: r.last}
+	if history {
+		n := len(r.history)
+		st.History = make([]Decision, 0, n)
+		for i := range n {
+			st.History = append(st.History, r.history[(r.next+i)%n])
+		}
+	}
+	return st, !r.forgotten
 }
 
 func (a *Autoscaler) enqueue(r *revision) {

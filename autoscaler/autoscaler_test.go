@@ -77,6 +77,19 @@ func (f *fakeScaler) Scale(_ context.Context, rev api.RevisionKey, n int) error 
 	return nil
 }
 
+// last is the count the Scaler last accepted for rev: the instances that
+// are ready, for a runtime that starts them at once.
+func (f *fakeScaler) last(rev api.RevisionKey) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.calls) - 1; i >= 0; i-- {
+		if f.calls[i].Rev == rev.Name {
+			return f.calls[i].N
+		}
+	}
+	return 0
+}
+
 func (f *fakeScaler) got() []scaleCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,7 +118,13 @@ func newHarness(t *testing.T) *harness {
 		reg:    prometheus.NewRegistry(),
 	}
 	h.a = New(Options{
-		Sample:     h.act.Sample,
+		Sample: func(rev api.RevisionKey) Sample {
+			s := h.act.Sample(rev)
+			if s.Ready == 0 {
+				s.Ready = h.scaler.last(rev)
+			}
+			return s
+		},
 		Scaler:     h.scaler,
 		Clock:      clk,
 		Logger:     zap.New(core),
@@ -335,19 +354,53 @@ func TestOneLogLinePerChange(t *testing.T) {
 	h.act.set(keyA, Sample{InFlight: 1})
 	h.a.Wake(keyA)
 	h.flush()
-	h.a.Wake(keyA) // no change: no line
+	h.a.Wake(keyA) // no change: a debug line, not seen at info
 	h.flush()
-	lines := h.logs.FilterMessage("scaled").AllUntimed()
+	lines := h.logs.FilterMessage("decision").AllUntimed()
 	if len(lines) != 1 {
-		t.Fatalf("%d scaled lines, want 1: %v", len(lines), lines)
+		t.Fatalf("%d decision lines at info, want 1: %v", len(lines), lines)
 	}
 	got := lines[0].ContextMap()
 	want := map[string]any{
-		"revision": "default/hello-00001", "from": int64(0), "to": int64(1),
-		"reason": "activation: 1 in flight / target 70 → 1, had 0",
+		"revision": "default/hello-00001", "from": int64(0), "to": int64(1), "ready": int64(0), "inFlight": int64(1),
+		"metric": "concurrency", "stable": 0.0, "panic": 0.0, "target": 70.0, "panicking": false, "activation": true,
+		"reason": "activation: 1 waiting / target 70 = 1 wanted, 0 ready → 1",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("scaled line (-want +got):\n%s", diff)
+		t.Errorf("decision line (-want +got):\n%s", diff)
+	}
+}
+
+// Status keeps the latest decision and a bounded history of changes.
+func TestStatusHistory(t *testing.T) {
+	h := newHarness(t)
+	h.a.history = 3
+	h.run()
+	h.a.Upsert(revA, UpsertOptions{Initial: true})
+	h.flush()
+	for _, c := range []float64{140, 350, 700, 1400} { // 2, 5, 10, 20 instances, a change each
+		h.act.set(keyA, Sample{Concurrency: c, InFlight: int(c)})
+		h.advance(2 * time.Second)
+		h.act.set(keyA, Sample{Concurrency: c, InFlight: int(c), Ready: int(c / 70)})
+		h.advance(60 * time.Second)
+	}
+	st, ok := h.a.Status(keyA, true)
+	if !ok || st.Desired != 20 || st.Last.At.IsZero() {
+		t.Fatalf("Status = %+v, %v; want 20 with a last decision", st, ok)
+	}
+	if len(st.History) != 3 {
+		t.Fatalf("history of %d, want the 3 kept", len(st.History))
+	}
+	for i := 1; i < len(st.History); i++ {
+		if !st.History[i].At.After(st.History[i-1].At) {
+			t.Errorf("history not oldest first: %v then %v", st.History[i-1].At, st.History[i].At)
+		}
+	}
+	if last := st.History[2]; last.Desired != 20 {
+		t.Errorf("newest change in history: %s, want the one to 20", last.Reason())
+	}
+	if st, _ := h.a.Status(keyA, false); st.History != nil {
+		t.Error("history copied when not asked for")
 	}
 }
 

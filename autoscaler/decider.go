@@ -1,7 +1,7 @@
 package autoscaler
 
 import (
-	"fmt"
+	"math"
 	"time"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -13,79 +13,72 @@ import (
 // requests a little longer than the window.
 const DefaultScaleToZeroGracePeriod = 30 * time.Second
 
+// initialScaleDeadline is how long initial-scale holds when the revision
+// never reaches it (Knative's progress deadline, 600s, plus its 10s
+// buffer): a revision whose instances cannot start is not kept trying at
+// full size for ever.
+const initialScaleDeadline = 610 * time.Second
+
 // Sample is what the activator saw for one revision since the previous
 // sample.
 type Sample struct {
 	Concurrency float64 // time-weighted average of (in flight + queued) over the sampled period
 	InFlight    int     // in flight + queued right now
 	Requests    int64   // requests that arrived during the period
+	Ready       int     // instances ready to take requests now
 }
 
-// Decision is a desired instance count and why.
-type Decision struct {
-	Desired int
-	// Reason is for people and logs, e.g.
-	// "average concurrency 12.4 over 1m0s / target 70 → 1".
-	Reason string
-}
-
-// DeciderOptions configure a Decider.
-type DeciderOptions struct {
-	Scaling api.Scaling // the revision's settings, from (*api.Revision).Scaling()
-	// Grace is how long an idle revision keeps an instance once its window
-	// has seen no activity. 0 means DefaultScaleToZeroGracePeriod.
-	Grace time.Duration
-	// Now is when watching starts: the window, and the idle clock, begin
-	// here.
-	Now time.Time
-	// Initial says the revision was just created: it starts at
-	// InitialScale (at least MinScale, at most MaxScale) and holds that as a
-	// floor for its first window, the time the window needs before its
-	// average means anything; instances asked for at creation are not taken
-	// back before they could serve. False (e.g. a revision wake adopted
-	// after a restart) starts at MinScale.
-	Initial bool
-}
-
-// Decider is one revision's scaling decision: state and math only. It
-// reads no clock and starts no goroutine; every method takes the time, so
-// tests drive it in simulated time. It is not safe for concurrent use.
+// Decider is one revision's scaling decision, Knative's KPA: state and
+// math only. It reads no clock and starts no goroutine; every method takes
+// the time, so tests and the simulator drive it in simulated time. It is
+// not safe for concurrent use.
 //
-// Between decisions it remembers the window of samples, when the revision
-// was last active (the idle clock), how many requests were in flight at the
-// last sample, and the count it last decided (which Activate only raises).
+// Per decision (Knative's pkg/autoscaler/scaling, then its KPA scaler):
+//
+//  1. stable and panic averages of the metric (concurrency, or requests
+//     per second) over the stable window and the panic window;
+//  2. wanted = ceil(average / TargetValue) for each, kept within one
+//     step's rates: at most ceil(MaxScaleUpRate × ready), at least
+//     floor(ready / MaxScaleDownRate), ready counted as 1 when 0; any
+//     load asks for at least ActivationScale;
+//  3. panic begins when panic-wanted / ready ≥ PanicThreshold and lasts
+//     until a whole stable window has passed without crossing it; while
+//     panicking the count is the larger of both wants and never drops;
+//  4. with ScaleDownDelay, the count is the highest of the trailing delay;
+//  5. bounds: MinScale (or InitialScale until first reached), MaxScale;
+//  6. zero only when scale to zero is enabled, nothing is in flight, and
+//     the revision has been idle for StableWindow + max(grace, retention);
+//     until then one instance stays.
 type Decider struct {
-	scaling    api.Scaling
-	grace      time.Duration
-	start      time.Time // creation: the initial floor lasts one window from here
-	initial    int       // floor during the first window; 0 when not a new revision
-	window     *window
-	since      time.Time // the window holds data from here on
-	lastRecord time.Time // end of the last sampled period
-	lastActive time.Time // idle clock: the last instant a request was seen starting, running or ending
-	inFlight   int       // in flight + queued at the last sample or activation
-	desired    int
+	spec    Spec
+	start   time.Time
+	window  *window // of the spec's metric
+	since   time.Time
+	delay   *maxWindow // nil without ScaleDownDelay
+	carried int64      // requests of a sample with no elapsed time, for the next
+
+	recorded       bool      // a sample arrived: there is data to scale on
+	lastRecord     time.Time // end of the last sampled period
+	lastActive     time.Time // idle clock: the last instant a request was seen starting, running or ending
+	inFlight       int       // in flight + queued at the last sample or activation
+	ready          int       // ready instances at the last sample
+	initialReached bool      // ready reached InitialScale once (or there was none to reach)
+	panicTime      time.Time // zero: not panicking; else the last time the panic threshold was crossed
+	maxPanic       int       // highest count decided in this panic
+	desired        int
 }
 
-// NewDecider returns a Decider for a revision, at its starting count.
-func NewDecider(o DeciderOptions) *Decider {
-	if o.Grace <= 0 {
-		o.Grace = DefaultScaleToZeroGracePeriod
-	}
-	o.Scaling = normalize(o.Scaling)
-	d := &Decider{
-		scaling:    o.Scaling,
-		grace:      o.Grace,
-		start:      o.Now,
-		window:     newWindow(o.Scaling.Window, o.Now),
-		since:      o.Now,
-		lastRecord: o.Now,
-		lastActive: o.Now, // an untouched revision idles from its creation
-	}
-	d.desired = d.clamp(int(o.Scaling.MinScale))
-	if o.Initial {
-		d.initial = d.clamp(max(int(o.Scaling.InitialScale), int(o.Scaling.MinScale)))
-		d.desired = d.initial
+// NewDecider returns a Decider for a revision. initial says the revision
+// was just created: it starts at InitialScale and holds it as a floor until
+// that many instances were ready once. Otherwise (a revision wake adopted
+// after a restart) it starts at MinScale.
+func NewDecider(spec Spec, now time.Time, initial bool) *Decider {
+	d := &Decider{start: now, lastRecord: now, lastActive: now}
+	d.setSpec(spec.normalize())
+	d.desired = d.spec.MinScale
+	d.initialReached = !initial || d.spec.InitialScale <= d.spec.MinScale
+	if initial {
+		d.desired = max(d.spec.InitialScale, d.spec.MinScale)
 	}
 	return d
 }
@@ -94,33 +87,29 @@ func NewDecider(o DeciderOptions) *Decider {
 // any decision).
 func (d *Decider) Desired() int { return d.desired }
 
-// SetScaling changes the settings, keeping what was observed. A changed
-// window starts empty: its buckets have another size. Revisions are
-// immutable, so Upsert calls this with the same settings on every
-// reconcile, which changes nothing.
-func (d *Decider) SetScaling(s api.Scaling) {
-	s = normalize(s)
-	if s.Window != d.scaling.Window {
-		d.window = newWindow(s.Window, d.start)
+// Spec is the settings in force.
+func (d *Decider) Spec() Spec { return d.spec }
+
+// Panicking reports whether the last decision left the revision in panic
+// mode.
+func (d *Decider) Panicking() bool { return !d.panicTime.IsZero() }
+
+// SetSpec changes the settings, keeping what was observed where it still
+// means the same: a changed window or metric starts an empty window.
+func (d *Decider) SetSpec(s Spec) { d.setSpec(s.normalize()) }
+
+func (d *Decider) setSpec(s Spec) {
+	if d.window == nil || s.StableWindow != d.spec.StableWindow || s.Metric != d.spec.Metric {
+		d.window = newWindow(s.StableWindow, d.start)
 		d.since = d.lastRecord
 	}
-	d.scaling = s
-}
-
-// normalize puts defaults where a Scaling that never went through
-// api.ParseScaling (a zero value in a test, a hand-built one) has holes, so
-// the math never divides by zero or averages over nothing.
-func normalize(s api.Scaling) api.Scaling {
-	if !(s.Target >= api.MinTarget) {
-		s.Target = api.DefaultTarget
+	if s.ScaleDownDelay != d.spec.ScaleDownDelay || (d.delay == nil) != (s.ScaleDownDelay <= 0) {
+		d.delay = nil
+		if s.ScaleDownDelay > 0 {
+			d.delay = &maxWindow{size: s.ScaleDownDelay}
+		}
 	}
-	if s.Window < api.MinWindow {
-		s.Window = api.DefaultWindow
-	}
-	if s.MaxScale <= 0 || s.MaxScale > api.MaxScaleLimit {
-		s.MaxScale = api.MaxScaleLimit // "no bound" still stops somewhere
-	}
-	return s
+	d.spec = s
 }
 
 // Record adds a sample covering the period since the previous Record (or
@@ -131,102 +120,190 @@ func normalize(s api.Scaling) api.Scaling {
 // rather than killing one early.
 func (d *Decider) Record(now time.Time, s Sample) {
 	if now.After(d.lastRecord) {
-		d.window.record(d.lastRecord, now, s.Concurrency)
+		v := s.Concurrency
+		if d.spec.Metric == api.MetricRPS {
+			v = float64(s.Requests+d.carried) / now.Sub(d.lastRecord).Seconds()
+			d.carried = 0
+		}
+		d.window.record(d.lastRecord, now, v)
 		d.lastRecord = now
+	} else {
+		d.carried += s.Requests
 	}
+	d.recorded = true
 	d.inFlight = max(s.InFlight, 0)
+	d.ready = max(s.Ready, 0)
+	if d.ready >= d.spec.InitialScale {
+		d.initialReached = true
+	}
 	if s.Concurrency > 0 || s.InFlight > 0 || s.Requests > 0 {
 		d.lastActive = later(d.lastActive, now)
 	}
 }
 
-// Decide returns the count for the revision from what the window observed
-// up to now, and remembers it.
-//
-//	desired = ceil(average / (Target × TargetUtilization)), at least the
-//	requests in flight now over the same target, clamped to [MinScale,
-//	MaxScale].
-//
-// The in-flight floor keeps Decide from undoing an activation: after a
-// burst of 200 requests at zero the window's average is still small, and
-// dropping the 3 instances Activate asked for would only queue the burst
-// again (Knative's panic window answers the same problem; it replaces this
-// floor when the KPA lands). While MinScale is 0, a revision with
-// instances keeps one until nothing is in flight and no activity has been
-// seen for Window + Grace; then desired is 0.
+// Decide returns the count for the revision from what was observed up to
+// now, and remembers it. See Decider for the rules.
 func (d *Decider) Decide(now time.Time) Decision {
-	tgt := d.target()
-	avg, span := d.window.average(now, d.since)
-	want := ceilRatio(avg, tgt)
-	reason := fmt.Sprintf("average concurrency %.1f over %v / target %.4g → %d", avg, span.Round(time.Second), tgt, want)
-	if n := ceilRatio(float64(d.inFlight), tgt); n > want {
-		want = n
-		reason += fmt.Sprintf("; %d in flight now → %d", d.inFlight, n)
+	sp := d.spec
+	dec := Decision{At: now, Previous: d.desired, Ready: d.ready, InFlight: d.inFlight,
+		Metric: sp.Metric, TargetValue: sp.TargetValue, StableWindow: sp.StableWindow, PanicWindow: sp.PanicWindow}
+	if !d.recorded {
+		// Knative's "no data to scale on yet": keep the count.
+		dec.Desired, dec.Steps = d.desired, StepNoData
+		dec.Panicking = d.Panicking()
+		return dec
 	}
-	if d.initial > want && now.Before(d.start.Add(d.scaling.Window)) {
-		want = d.initial
-		reason += fmt.Sprintf("; initial scale %d held for the first window", d.initial)
-	}
-	if c := d.clamp(want); c != want {
-		want = c
-		reason += fmt.Sprintf("; clamped to [%d, %s]", d.scaling.MinScale, maxString(d.scaling.MaxScale))
-	}
-	if want == 0 && d.desired > 0 {
-		zeroAt := d.lastActive.Add(d.scaling.Window + d.grace)
-		switch {
-		case d.inFlight > 0:
-			want = 1
-			reason += fmt.Sprintf("; %d in flight, keeping 1", d.inFlight)
-		case now.Before(zeroAt):
-			want = 1
-			reason += fmt.Sprintf("; idle %v, keeping 1 until %v idle", now.Sub(d.lastActive).Round(time.Second), d.scaling.Window+d.grace)
-		default:
-			reason += fmt.Sprintf("; idle %v ≥ window %v + grace %v → 0", now.Sub(d.lastActive).Round(time.Second), d.scaling.Window, d.grace)
+	dec.Stable, dec.StableSpan = d.window.average(now, d.since, sp.StableWindow)
+	dec.Panic, dec.PanicSpan = d.window.average(now, d.since, sp.PanicWindow)
+	dec.StableWant = ceilRatio(dec.Stable, sp.TargetValue)
+	dec.PanicWant = ceilRatio(dec.Panic, sp.TargetValue)
+
+	readyF := math.Max(1, float64(d.ready))
+	dec.MaxUp = int(math.Min(math.Ceil(sp.MaxScaleUpRate*readyF), math.MaxInt32))
+	dec.MaxDown = int(math.Floor(readyF / sp.MaxScaleDownRate))
+	stable := dec.rateLimit(dec.StableWant)
+	panic := min(max(dec.PanicWant, dec.MaxDown), dec.MaxUp)
+	if sp.ActivationScale > 1 {
+		if dec.StableWant > 0 && stable < sp.ActivationScale {
+			stable, dec.Steps = sp.ActivationScale, dec.Steps|StepActivationScale
+		}
+		if dec.PanicWant > 0 && panic < sp.ActivationScale {
+			panic = sp.ActivationScale
 		}
 	}
-	d.desired = want
-	return Decision{Desired: want, Reason: reason}
-}
 
-// Activate is the Wake path: a request arrived and found no instance, or
-// every instance full, with inFlight requests in flight and queued. It
-// never lowers the count, asks for at least one instance, and enough for
-// everything waiting at once — a burst of 200 at zero with target 100
-// (70 after utilization) starts 3 instances, not one after another. It
-// restarts the idle clock.
-func (d *Decider) Activate(now time.Time, inFlight int) Decision {
-	inFlight = max(inFlight, 0)
-	d.inFlight = max(d.inFlight, inFlight)
-	d.lastActive = later(d.lastActive, now)
-	tgt := d.target()
-	need := ceilRatio(float64(inFlight), tgt)
-	want := max(d.desired, 1, need)
-	reason := fmt.Sprintf("activation: %d in flight / target %.4g → %d, had %d", inFlight, tgt, need, d.desired)
-	if m := int(d.scaling.MaxScale); m > 0 && want > m {
-		want = m
-		reason += fmt.Sprintf("; clamped to max-scale %d", m)
+	over := float64(dec.PanicWant)/readyF >= sp.PanicThreshold
+	switch {
+	case over && d.panicTime.IsZero():
+		d.panicTime, dec.Steps = now, dec.Steps|StepPanicEnter
+	case over:
+		d.panicTime = now
+	case !d.panicTime.IsZero() && d.panicTime.Add(sp.StableWindow).Before(now):
+		d.panicTime, d.maxPanic, dec.Steps = time.Time{}, 0, dec.Steps|StepPanicExit
 	}
-	d.desired = want
-	return Decision{Desired: want, Reason: reason}
+	want := stable
+	if !d.panicTime.IsZero() {
+		dec.Panicking = true
+		want = max(stable, panic)
+		if want < d.maxPanic {
+			dec.Steps |= StepPanicHold
+		}
+		d.maxPanic = max(d.maxPanic, want)
+		want = d.maxPanic
+	}
+	want = d.delayed(now, want, &dec)
+	d.desired = d.finish(now, want, &dec)
+	dec.Desired = d.desired
+	return dec
 }
 
-// target is the concurrency per instance the decision aims at.
-// Scaling.Target is already capped by containerConcurrency.
-func (d *Decider) target() float64 { return d.scaling.Target * api.TargetUtilization }
-
-func (d *Decider) clamp(n int) int {
-	n = max(n, int(d.scaling.MinScale))
-	if m := int(d.scaling.MaxScale); m > 0 {
-		n = min(n, m)
+// rateLimit keeps a stable want within one decision's rates.
+func (dec *Decision) rateLimit(n int) int {
+	switch {
+	case n > dec.MaxUp:
+		dec.Steps |= StepScaleUpRate
+		return dec.MaxUp
+	case n < dec.MaxDown:
+		dec.Steps |= StepScaleDownRate
+		return dec.MaxDown
 	}
 	return n
 }
 
-func maxString(m int32) string {
-	if m == 0 {
-		return "∞"
+// delayed applies scale-down-delay: the count is the highest wanted over
+// the trailing delay.
+func (d *Decider) delayed(now time.Time, want int, dec *Decision) int {
+	if d.delay == nil {
+		return want
 	}
-	return fmt.Sprint(m)
+	d.delay.record(now, want)
+	if m := d.delay.max(now); m > want {
+		dec.Steps |= StepScaleDownDelay
+		dec.BeforeDelay = want
+		return m
+	}
+	return want
+}
+
+// finish applies the bounds and the scale-to-zero rules, the last steps
+// of both Decide and Activate.
+func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
+	sp := d.spec
+	lo := sp.MinScale
+	if !d.initialReached && now.Sub(d.start) < initialScaleDeadline && sp.InitialScale > lo {
+		lo = sp.InitialScale
+		if want < lo {
+			dec.Steps |= StepInitialScale
+		}
+	}
+	switch {
+	case want < lo:
+		want = lo
+		if lo == sp.MinScale {
+			dec.Steps |= StepMinScale
+		}
+	case want > sp.MaxScale:
+		want, dec.Steps = sp.MaxScale, dec.Steps|StepMaxScale
+	}
+	if want > 0 || d.desired == 0 {
+		return want
+	}
+	dec.IdleFor = now.Sub(d.lastActive)
+	dec.ZeroAfter = sp.StableWindow + max(sp.Grace, sp.Retention)
+	switch {
+	case !sp.ScaleToZero:
+		dec.Steps |= StepNoScaleToZero
+	case d.inFlight > 0:
+		dec.Steps |= StepInFlight
+	case dec.IdleFor < dec.ZeroAfter:
+		dec.Steps |= StepIdleWait
+	default:
+		dec.Steps |= StepToZero
+		return 0
+	}
+	return 1
+}
+
+// Activate is the Wake path: a request arrived and found no instance, or
+// every instance full, with inFlight requests in flight and queued. It
+// never lowers the count, asks for at least ActivationScale instances, and
+// enough for everything waiting at once — a burst of 200 at zero with
+// target 100 (70 after utilization) starts 3 instances, not one after
+// another. Waiting requests far above what is ready (past the panic
+// threshold) start panic mode, as the activator's burst does in Knative,
+// so the next decisions do not take the instances back before the stable
+// window has seen the burst. It restarts the idle clock.
+func (d *Decider) Activate(now time.Time, inFlight int) Decision {
+	sp := d.spec
+	inFlight = max(inFlight, 0)
+	d.inFlight = max(d.inFlight, inFlight)
+	d.lastActive = later(d.lastActive, now)
+	dec := Decision{At: now, Previous: d.desired, Ready: d.ready, InFlight: inFlight, Activation: true,
+		Metric: sp.Metric, TargetValue: sp.TargetValue, StableWindow: sp.StableWindow, PanicWindow: sp.PanicWindow}
+	// Requests waiting now: concurrency, or (for rps) arrivals within about
+	// a second.
+	dec.PanicWant = ceilRatio(float64(inFlight), sp.TargetValue)
+	readyF := math.Max(1, float64(d.ready))
+	dec.MaxUp = int(math.Min(math.Ceil(sp.MaxScaleUpRate*readyF), math.MaxInt32))
+	want := max(d.desired, 1, sp.ActivationScale, min(dec.PanicWant, dec.MaxUp))
+	if dec.PanicWant > dec.MaxUp && want == dec.MaxUp {
+		dec.Steps |= StepScaleUpRate
+	}
+	if float64(dec.PanicWant)/readyF >= sp.PanicThreshold {
+		if d.panicTime.IsZero() {
+			dec.Steps |= StepPanicEnter
+		}
+		d.panicTime = now
+	}
+	if !d.panicTime.IsZero() {
+		dec.Panicking = true
+		d.maxPanic = max(d.maxPanic, want)
+		want = d.maxPanic
+	}
+	want = d.delayed(now, want, &dec)
+	d.desired = max(d.desired, d.finish(now, want, &dec))
+	dec.Desired = d.desired
+	return dec
 }
 
 func later(a, b time.Time) time.Time {

@@ -15,14 +15,21 @@ import (
 // t0 is an arbitrary start; nothing depends on it being round.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 300_000_000, time.UTC)
 
-// scaling parses annotations as a stored revision would have them.
-func scaling(t testing.TB, ann map[string]string, containerConcurrency int64) api.Scaling {
+// spec resolves annotations over the default config, changed by the
+// given config keys (key, value, key, value...), as Upsert does.
+func spec(t testing.TB, ann map[string]string, containerConcurrency int64, config ...string) Spec {
 	t.Helper()
 	s, errs := api.ParseScaling(ann, containerConcurrency, field.NewPath("metadata", "annotations"))
 	if len(errs) > 0 {
 		t.Fatalf("ParseScaling(%v): %v", ann, errs)
 	}
-	return s
+	c := DefaultConfig()
+	for i := 0; i+1 < len(config); i += 2 {
+		if err := c.Set(config[i], config[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.Spec(s)
 }
 
 // change is a new desired count and when it was decided, as an offset from
@@ -32,25 +39,32 @@ type change struct {
 	To int
 }
 
-// simulation drives a Decider in simulated time: a sample and a decision at
-// every whole second (so "not a tick before" is checked to the second), and
+// simulation drives a Decider in simulated time with the real loop's
+// rhythm: a sample every second, a decision every 2 seconds, and
 // activations at the instants given.
 type simulation struct {
-	scaling api.Scaling
+	spec    Spec
 	initial bool
 	until   time.Duration
-	// load is the sample for the period ending at at; nil means idle.
+	// load is the sample for the period ending at at; nil means idle. Its
+	// Ready is filled in from ready.
 	load func(at time.Duration) Sample
-	// wakes activates the decider with that many requests in flight; a
-	// wake at a whole second comes before that second's sample.
+	// ready is how many instances are ready at at, given the count last
+	// decided; nil means every instance asked for is ready at once.
+	ready func(at time.Duration, desired int) int
+	// wakes activates the decider with that many requests waiting; a wake
+	// at a whole second comes before that second's sample.
 	wakes map[time.Duration]int
 }
 
-// run returns the starting count (At 0) and every change after.
-func (s simulation) run() []change {
-	d := NewDecider(DeciderOptions{Scaling: s.scaling, Now: t0, Initial: s.initial})
+// run returns the starting count (At 0) and every change after, and the
+// decisions made.
+func (s simulation) run() ([]change, []Decision) {
+	d := NewDecider(s.spec, t0, s.initial)
 	got := []change{{0, d.Desired()}}
+	var decisions []Decision
 	note := func(at time.Duration, dec Decision) {
+		decisions = append(decisions, dec)
 		if last := got[len(got)-1]; dec.Desired != last.To {
 			got = append(got, change{at, dec.Desired})
 		}
@@ -69,10 +83,16 @@ func (s simulation) run() []change {
 		if s.load != nil {
 			sample = s.load(at)
 		}
+		sample.Ready = d.Desired()
+		if s.ready != nil {
+			sample.Ready = s.ready(at, d.Desired())
+		}
 		d.Record(t0.Add(at), sample)
-		note(at, d.Decide(t0.Add(at)))
+		if at%(2*time.Second) == 0 {
+			note(at, d.Decide(t0.Add(at)))
+		}
 	}
-	return got
+	return got, decisions
 }
 
 // steady is a constant load of c requests, each in flight for a while.
@@ -102,129 +122,184 @@ func oneRequest(at time.Duration) func(time.Duration) Sample {
 	}
 }
 
+// phases is c[i] from the ith boundary on: phases([]time.Duration{10s}, 210, 70)
+// is 210 up to 10s and 70 after.
+func phases(bounds []time.Duration, c ...float64) func(time.Duration) Sample {
+	return func(at time.Duration) Sample {
+		i := sort.Search(len(bounds), func(i int) bool { return at <= bounds[i] })
+		return Sample{Concurrency: c[i], InFlight: int(c[i]), Requests: 1}
+	}
+}
+
 func TestDecider(t *testing.T) {
 	s := time.Second
-	defaults := scaling(t, nil, 0) // target 100 → 70 after utilization, window 60s
-	short := scaling(t, map[string]string{api.AnnotationWindow: "6s"}, 0)
+	defaults := spec(t, nil, 0) // target 100 → 70 after utilization, window 60s, panic window 6s
+	short := spec(t, map[string]string{api.AnnotationWindow: "6s"}, 0)
 	tests := []struct {
 		name string
 		sim  simulation
 		want []change
 	}{{
 		name: "steady load",
-		sim:  simulation{scaling: defaults, initial: true, until: 120 * s, load: steady(140)},
-		want: []change{{0, 1}, {1 * s, 2}},
+		sim:  simulation{spec: defaults, initial: true, until: 120 * s, load: steady(140)},
+		want: []change{{0, 1}, {2 * s, 2}},
 	}, {
 		name: "steady load just over a multiple of the target",
-		sim:  simulation{scaling: defaults, initial: true, until: 120 * s, load: steady(141)},
-		want: []change{{0, 1}, {1 * s, 3}},
+		sim:  simulation{spec: defaults, initial: true, until: 120 * s, load: steady(141)},
+		want: []change{{0, 1}, {2 * s, 3}},
 	}, {
-		name: "ramp up follows the window average",
-		sim: simulation{scaling: short, until: 40 * s, load: func(at time.Duration) Sample {
-			c := 70.0 * float64(1+min(int(at-1)/int(10*s), 2)) // 70, 140, 210, by 10s
-			return Sample{Concurrency: c, InFlight: int(c)}
-		}},
-		// 11s: (5×70 + 140)/6 = 81.7 → 2; 21s: (5×140 + 210)/6 = 151.7 → 3.
-		want: []change{{0, 0}, {1 * s, 1}, {11 * s, 2}, {21 * s, 3}},
-	}, {
-		name: "ramp down lags by the window",
-		sim: simulation{scaling: short, until: 40 * s, load: func(at time.Duration) Sample {
-			if at <= 10*s {
-				return Sample{Concurrency: 210, InFlight: 210}
-			}
-			return Sample{Concurrency: 70, InFlight: 70}
-		}},
-		// 12s: (4×210 + 2×70)/6 = 163.3 → 3; 13s: 140 → 2; 15s: 93.3 → 2; 16s: 70 → 1.
-		want: []change{{0, 0}, {1 * s, 3}, {13 * s, 2}, {16 * s, 1}},
-	}, {
-		name: "clamped to max-scale",
-		sim:  simulation{scaling: scaling(t, map[string]string{api.AnnotationMaxScale: "3"}, 0), initial: true, until: 10 * s, load: steady(700)},
-		want: []change{{0, 1}, {1 * s, 3}},
-	}, {
-		name: "clamped to min-scale, never zero",
-		sim:  simulation{scaling: scaling(t, map[string]string{api.AnnotationMinScale: "2"}, 0), initial: true, until: 600 * s, load: oneRequest(5 * s)},
-		want: []change{{0, 2}},
+		name: "target-utilization-percentage",
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationTargetUtilization: "50"}, 0), initial: true,
+			until: 10 * s, load: steady(140)},
+		want: []change{{0, 1}, {2 * s, 3}}, // 140 / 50
 	}, {
 		name: "containerConcurrency caps the target",
 		// target 100 capped to 10 → 7 after utilization; 21 / 7 = 3.
-		sim:  simulation{scaling: scaling(t, nil, 10), initial: true, until: 10 * s, load: steady(21)},
-		want: []change{{0, 1}, {1 * s, 3}},
+		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationTarget: "100"}, 10), initial: true, until: 10 * s, load: steady(21)},
+		want: []change{{0, 1}, {2 * s, 3}},
 	}, {
-		name: "scale to zero exactly after window + grace, not a tick before",
-		// Last activity seen at the 5s sample; 5s + 60s + 30s = 95s.
-		sim:  simulation{scaling: defaults, initial: true, until: 300 * s, load: oneRequest(5 * s)},
-		want: []change{{0, 1}, {95 * s, 0}},
+		name: "rps metric",
+		// 420 requests a second / (200 × 0.7) = 3.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMetric: "rps"}, 0), initial: true, until: 10 * s,
+			load: func(time.Duration) Sample { return Sample{Concurrency: 0.5, Requests: 420} }},
+		want: []change{{0, 1}, {2 * s, 3}},
 	}, {
-		name: "activity during the grace period cancels it",
-		// The window empties at 65s; a request at 80s, inside the grace,
-		// restarts the idle clock: 80s + 90s = 170s.
-		sim: simulation{scaling: defaults, initial: true, until: 300 * s, load: func(at time.Duration) Sample {
+		name: "a window shorter than the data forgets what is older",
+		// Panic at 2s (3 wanted from 0 ready) holds 3 until 10s. Then the
+		// 6s window: 12s (4×210 + 2×70)/6 = 163 → 3; 14s 117 → 2; 16s 70 → 1.
+		sim:  simulation{spec: short, until: 40 * s, load: phases([]time.Duration{10 * s}, 210, 70)},
+		want: []change{{0, 0}, {2 * s, 3}, {14 * s, 2}, {16 * s, 1}},
+	}, {
+		name: "panic: entered on the panic window, no scale-down inside, left a stable window after the last crossing",
+		// 35 (1 instance), a burst of 350 from 20s to 30s, then 35.
+		// 22s: panic window (16s,22s] averages 140 → 2 wanted / 1 ready: panic → 2.
+		// 24s: 245 → 4 / 2 ready crosses again (panic now lasts to 84s) → 4.
+		// 26s: 350 → 5 (5/4 does not cross; still panicking) → 5, held after.
+		// 86s: panic over; stable 56 → 1 but max-scale-down-rate 2 allows 2.
+		// 88s: 1.
+		sim:  simulation{spec: defaults, initial: true, until: 100 * s, load: phases([]time.Duration{20 * s, 30 * s}, 35, 350, 35)},
+		want: []change{{0, 1}, {22 * s, 2}, {24 * s, 4}, {26 * s, 5}, {86 * s, 2}, {88 * s, 1}},
+	}, {
+		name: "max-scale-up-rate",
+		sim: simulation{spec: spec(t, nil, 0, "max-scale-up-rate", "2"), initial: true, until: 10 * s,
+			load: steady(700)},
+		want: []change{{0, 1}, {2 * s, 2}, {4 * s, 4}, {6 * s, 8}, {8 * s, 10}},
+	}, {
+		name: "scale-down-delay holds the highest count of the trailing delay",
+		// As the short window above, but started at 3 (no panic), and the
+		// 3 wanted last at 12s held for 20s.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationWindow: "6s", api.AnnotationScaleDownDelay: "20s",
+			api.AnnotationInitialScale: "3"}, 0), initial: true, until: 60 * s, load: phases([]time.Duration{10 * s}, 210, 70)},
+		want: []change{{0, 3}, {32 * s, 2}, {34 * s, 1}},
+	}, {
+		name: "clamped to max-scale",
+		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationMaxScale: "3"}, 0), initial: true, until: 10 * s, load: steady(700)},
+		want: []change{{0, 1}, {2 * s, 3}},
+	}, {
+		name: "clamped to min-scale, never zero",
+		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationMinScale: "2"}, 0), initial: true, until: 600 * s, load: oneRequest(5 * s)},
+		want: []change{{0, 2}},
+	}, {
+		name: "initial scale below min-scale starts at min-scale",
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "1", api.AnnotationMinScale: "2"}, 0),
+			initial: true, until: 300 * s},
+		want: []change{{0, 2}},
+	}, {
+		name: "initial scale 0 starts at zero and stays there untouched",
+		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "0"}, 0), initial: true, until: 300 * s},
+		want: []change{{0, 0}},
+	}, {
+		name: "initial scale holds until reached, then the usual rules",
+		// Instances ready at 20s; then the down rate (3 → 1) and zero at
+		// 60s + 30s idle.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), initial: true, until: 300 * s,
+			ready: func(at time.Duration, desired int) int {
+				if at < 20*s {
+					return 0
+				}
+				return desired
+			}},
+		want: []change{{0, 3}, {20 * s, 1}, {90 * s, 0}},
+	}, {
+		name: "initial scale never reached is given up after the progress deadline",
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), initial: true, until: 700 * s,
+			ready: func(time.Duration, int) int { return 0 }},
+		want: []change{{0, 3}, {610 * s, 0}},
+	}, {
+		name: "adopted revision starts at min-scale and stays at zero untouched",
+		sim:  simulation{spec: defaults, until: 300 * s},
+		want: []change{{0, 0}},
+	}, {
+		name: "scale to zero after window + grace, at the first decision after",
+		// Last activity at the 5s sample; 5s + 60s + 30s = 95s; decided at 96s.
+		sim:  simulation{spec: defaults, initial: true, until: 300 * s, load: oneRequest(5 * s)},
+		want: []change{{0, 1}, {96 * s, 0}},
+	}, {
+		name: "scale-to-zero-pod-retention-period longer than the grace",
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationScaleToZeroPodRetention: "2m"}, 0), initial: true,
+			until: 300 * s, load: oneRequest(5 * s)},
+		want: []change{{0, 1}, {186 * s, 0}}, // 5s + 60s + 120s
+	}, {
+		name: "scale-to-zero-grace-period from the config",
+		sim:  simulation{spec: spec(t, nil, 0, "scale-to-zero-grace-period", "5s"), initial: true, until: 300 * s},
+		want: []change{{0, 1}, {66 * s, 0}},
+	}, {
+		name: "enable-scale-to-zero false keeps one",
+		sim:  simulation{spec: spec(t, nil, 0, "enable-scale-to-zero", "false"), initial: true, until: 300 * s},
+		want: []change{{0, 1}},
+	}, {
+		name: "activity during the grace period restarts the idle clock",
+		sim: simulation{spec: defaults, initial: true, until: 300 * s, load: func(at time.Duration) Sample {
 			return max2(oneRequest(5*s)(at), oneRequest(80*s)(at))
 		}},
 		want: []change{{0, 1}, {170 * s, 0}},
 	}, {
-		name: "a request in flight blocks zero",
-		// One request in flight from 0s to 300s; zero 90s after it ends.
-		sim:  simulation{scaling: defaults, initial: true, until: 600 * s, load: during(0, 300*s, 1)},
+		name: "a request in flight blocks zero; the clock starts when it ends",
+		sim:  simulation{spec: defaults, initial: true, until: 600 * s, load: during(0, 300*s, 1)},
 		want: []change{{0, 1}, {390 * s, 0}},
 	}, {
 		name: "in flight without measured concurrency still blocks zero",
-		sim: simulation{scaling: defaults, initial: true, until: 200 * s, load: func(at time.Duration) Sample {
+		sim: simulation{spec: defaults, initial: true, until: 200 * s, load: func(at time.Duration) Sample {
 			return Sample{InFlight: 1}
 		}},
 		want: []change{{0, 1}},
 	}, {
 		name: "activation from zero",
-		sim: simulation{scaling: defaults, until: 300 * s, wakes: map[time.Duration]int{10*s + s/2: 1},
+		sim: simulation{spec: defaults, until: 300 * s, wakes: map[time.Duration]int{10*s + s/2: 1},
 			load: oneRequest(11 * s)},
-		want: []change{{0, 0}, {10*s + s/2, 1}, {101 * s, 0}},
+		want: []change{{0, 0}, {10*s + s/2, 1}, {102 * s, 0}},
 	}, {
-		name: "burst activation starts every instance it needs at once",
-		// 200 queued at zero, target 70: ceil(200/70) = 3, and the next
-		// decisions hold 3 while the burst is still in flight.
-		sim: simulation{scaling: defaults, until: 20 * s, wakes: map[time.Duration]int{10*s + s/2: 200},
+		name: "burst activation starts every instance it needs at once and panics",
+		// 200 waiting, target 70: 3 at once; panic holds them to 70.5s,
+		// then the stable 27 → 1, and zero 90s after the burst ended.
+		sim: simulation{spec: defaults, until: 200 * s, wakes: map[time.Duration]int{10*s + s/2: 200},
 			load: during(10*s, 20*s, 200)},
+		want: []change{{0, 0}, {10*s + s/2, 3}, {72 * s, 1}, {110 * s, 0}},
+	}, {
+		name: "activation-scale",
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationActivationScale: "3"}, 0), until: 30 * s,
+			wakes: map[time.Duration]int{10*s + s/2: 1}, load: during(10*s, 30*s, 35)},
 		want: []change{{0, 0}, {10*s + s/2, 3}},
 	}, {
 		name: "burst activation clamped to max-scale",
-		sim: simulation{scaling: scaling(t, map[string]string{api.AnnotationMaxScale: "2"}, 0), until: 11 * s,
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMaxScale: "2"}, 0), until: 11 * s,
 			wakes: map[time.Duration]int{10 * s: 200}, load: during(9*s, 11*s, 200)},
 		want: []change{{0, 0}, {10 * s, 2}},
 	}, {
 		name: "activation never lowers the count",
-		sim: simulation{scaling: defaults, until: 2 * s, load: steady(350),
-			wakes: map[time.Duration]int{1*s + s/2: 1}},
-		want: []change{{0, 0}, {1 * s, 5}},
-	}, {
-		name: "untouched new revision goes to zero after window + grace",
-		sim:  simulation{scaling: defaults, initial: true, until: 300 * s},
-		want: []change{{0, 1}, {90 * s, 0}},
-	}, {
-		name: "initial scale held for the first window, then one for the grace, then zero",
-		sim:  simulation{scaling: scaling(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), initial: true, until: 300 * s},
-		want: []change{{0, 3}, {60 * s, 1}, {90 * s, 0}},
-	}, {
-		name: "initial scale below min-scale starts at min-scale",
-		sim: simulation{scaling: scaling(t, map[string]string{api.AnnotationInitialScale: "1", api.AnnotationMinScale: "2"}, 0),
-			initial: true, until: 300 * s},
-		want: []change{{0, 2}},
-	}, {
-		name: "initial scale 0 starts at zero",
-		sim:  simulation{scaling: scaling(t, map[string]string{api.AnnotationInitialScale: "0"}, 0), initial: true, until: 300 * s},
-		want: []change{{0, 0}},
-	}, {
-		name: "adopted revision starts at min-scale and stays at zero untouched",
-		sim:  simulation{scaling: defaults, until: 300 * s},
-		want: []change{{0, 0}},
-	}, {
-		name: "short window scales to zero sooner",
-		// 6s + 30s after the last activity at 5s.
-		sim:  simulation{scaling: short, initial: true, until: 100 * s, load: oneRequest(5 * s)},
-		want: []change{{0, 1}, {41 * s, 0}},
+		sim: simulation{spec: defaults, until: 3 * s, load: steady(350),
+			wakes: map[time.Duration]int{2*s + s/2: 1}},
+		want: []change{{0, 0}, {2 * s, 5}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, tt.sim.run()); diff != "" {
+			got, decisions := tt.sim.run()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				for _, d := range decisions {
+					if d.Changed() {
+						t.Log(d.At.Sub(t0), d.Reason())
+					}
+				}
 				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 		})
@@ -235,55 +310,90 @@ func max2(a, b Sample) Sample {
 	return Sample{Concurrency: max(a.Concurrency, b.Concurrency), InFlight: max(a.InFlight, b.InFlight), Requests: max(a.Requests, b.Requests)}
 }
 
-func TestDeciderGrace(t *testing.T) {
-	d := NewDecider(DeciderOptions{Scaling: scaling(t, nil, 0), Grace: 5 * time.Second, Now: t0, Initial: true})
-	if got := d.Decide(t0.Add(64 * time.Second)).Desired; got != 1 {
-		t.Errorf("at 64s: desired %d, want 1", got)
+// Time after the last sample counts as zero load, and a revision watched
+// for less than a window averages over what it has.
+func TestDeciderAverages(t *testing.T) {
+	d := NewDecider(spec(t, map[string]string{api.AnnotationWindow: "10s"}, 0), t0, true)
+	for i := 1; i <= 3; i++ {
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Concurrency: 140, Ready: 1})
 	}
-	if got := d.Decide(t0.Add(65 * time.Second)).Desired; got != 0 {
-		t.Errorf("at 65s (60s window + 5s grace): desired %d, want 0", got)
+	dec := d.Decide(t0.Add(3 * time.Second))
+	if dec.Stable != 140 || dec.StableSpan != 3*time.Second {
+		t.Errorf("after 3s of data: stable %v over %v, want 140 over 3s", dec.Stable, dec.StableSpan)
+	}
+	for i := 4; i <= 10; i++ {
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Concurrency: 140, Ready: 1})
+	}
+	// No sample from 10s to 14s: four missing seconds count as zero.
+	dec = d.Decide(t0.Add(14 * time.Second))
+	if want := 140.0 * 6 / 10; dec.Stable != want || dec.StableSpan != 10*time.Second {
+		t.Errorf("4s after the last sample: stable %v over %v, want %v over 10s", dec.Stable, dec.StableSpan, want)
+	}
+	if dec.Panic != 0 {
+		t.Errorf("panic window (1s) after the last sample: %v, want 0", dec.Panic)
+	}
+}
+
+func TestDeciderNoData(t *testing.T) {
+	d := NewDecider(spec(t, map[string]string{api.AnnotationInitialScale: "2"}, 0), t0, true)
+	dec := d.Decide(t0.Add(10 * time.Second))
+	if dec.Desired != 2 || dec.Steps&StepNoData == 0 {
+		t.Errorf("Decide before any sample = %d (%s), want 2 kept for lack of data", dec.Desired, dec.Reason())
 	}
 }
 
 func TestDeciderReason(t *testing.T) {
-	d := NewDecider(DeciderOptions{Scaling: scaling(t, nil, 0), Now: t0, Initial: true})
+	d := NewDecider(spec(t, nil, 0), t0, true)
 	for i := 1; i <= 60; i++ {
-		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Concurrency: 12.4})
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Concurrency: 12.4, Ready: 1})
 	}
-	got := d.Decide(t0.Add(60 * time.Second))
-	want := Decision{Desired: 1, Reason: "average concurrency 12.4 over 1m0s / target 70 → 1"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Decide (-want +got):\n%s", diff)
+	if got, want := d.Decide(t0.Add(60*time.Second)).Reason(), "stable: 1m0s avg 12.4 / target 70 = 1 wanted, 1 ready → 1"; got != want {
+		t.Errorf("stable reason\n got %q\nwant %q", got, want)
 	}
-	idle := d.Decide(t0.Add(200 * time.Second))
-	if idle.Desired != 0 || !strings.Contains(idle.Reason, "grace") {
-		t.Errorf("idle Decide = %+v, want 0 with a reason naming the grace period", idle)
+
+	d = NewDecider(spec(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), t0, true)
+	for i := 1; i <= 60; i++ {
+		c := 0.0
+		if i > 54 {
+			c = 480
+		}
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Concurrency: c, Ready: 3})
 	}
-	act := NewDecider(DeciderOptions{Scaling: scaling(t, nil, 0), Now: t0}).Activate(t0, 200)
-	want = Decision{Desired: 3, Reason: "activation: 200 in flight / target 70 → 3, had 0"}
-	if diff := cmp.Diff(want, act); diff != "" {
-		t.Errorf("Activate (-want +got):\n%s", diff)
+	if got, want := d.Decide(t0.Add(60*time.Second)).Reason(),
+		"panic: 6s avg 480 / target 70 = 7 wanted, 3 ready; entered panic (6s avg 480 wants 7) → 7"; got != want {
+		t.Errorf("panic reason\n got %q\nwant %q", got, want)
+	}
+
+	act := NewDecider(spec(t, nil, 0), t0, false).Activate(t0, 200)
+	if got, want := act.Reason(), "activation: 200 waiting / target 70 = 3 wanted, 0 ready; entered panic → 3"; got != want {
+		t.Errorf("activation reason\n got %q\nwant %q", got, want)
+	}
+
+	idle := NewDecider(spec(t, nil, 0), t0, true)
+	idle.Record(t0.Add(time.Second), Sample{Ready: 1})
+	if r := idle.Decide(t0.Add(200 * time.Second)).Reason(); !strings.Contains(r, "to zero") {
+		t.Errorf("idle reason %q, want it to say it goes to zero", r)
 	}
 }
 
-// A Scaling that never went through ParseScaling must not divide by zero.
-func TestDeciderZeroScaling(t *testing.T) {
-	d := NewDecider(DeciderOptions{Now: t0, Initial: true})
-	d.Record(t0.Add(time.Second), Sample{Concurrency: 150, InFlight: 150})
+// A hand-built Spec with holes must not divide by zero.
+func TestDeciderZeroSpec(t *testing.T) {
+	d := NewDecider(Spec{}, t0, true)
+	d.Record(t0.Add(time.Second), Sample{Concurrency: 150, InFlight: 150, Ready: 3})
 	if got := d.Decide(t0.Add(time.Second)).Desired; got != 3 {
-		t.Errorf("desired %d, want 3 (defaults: target 100, window 60s)", got)
+		t.Errorf("desired %d, want 3 (defaults: target 100 × 0.7, window 60s)", got)
 	}
 }
 
-func TestDeciderSetScaling(t *testing.T) {
-	d := NewDecider(DeciderOptions{Scaling: scaling(t, nil, 0), Now: t0, Initial: true})
-	d.Record(t0.Add(time.Second), Sample{Concurrency: 70, InFlight: 70})
-	d.SetScaling(scaling(t, map[string]string{api.AnnotationMinScale: "4"}, 0))
-	if got := d.Decide(t0.Add(time.Second)).Desired; got != 4 {
-		t.Errorf("desired %d after min-scale 4, want 4", got)
+func TestDeciderSetSpec(t *testing.T) {
+	d := NewDecider(spec(t, nil, 0), t0, false)
+	d.Record(t0.Add(time.Second), Sample{Concurrency: 70, InFlight: 70, Ready: 1})
+	d.SetSpec(spec(t, map[string]string{api.AnnotationMinScale: "4"}, 0))
+	if got := d.Decide(t0.Add(time.Second)); got.Desired != 4 || got.Steps&StepMinScale == 0 {
+		t.Errorf("desired %d (%s) after min-scale 4, want 4 for min-scale", got.Desired, got.Reason())
 	}
-	d.SetScaling(scaling(t, map[string]string{api.AnnotationTarget: "10", api.AnnotationWindow: "10s"}, 0))
-	d.Record(t0.Add(2*time.Second), Sample{Concurrency: 21, InFlight: 0})
+	d.SetSpec(spec(t, map[string]string{api.AnnotationTarget: "10", api.AnnotationWindow: "10s"}, 0))
+	d.Record(t0.Add(2*time.Second), Sample{Concurrency: 21, Ready: 4})
 	if got := d.Decide(t0.Add(2 * time.Second)).Desired; got != 3 {
 		t.Errorf("desired %d after target 10 and a new window, want 3 (21 / 7)", got)
 	}

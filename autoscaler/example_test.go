@@ -16,32 +16,32 @@ import (
 // then idle until it goes back to zero.
 func ExampleDecider() {
 	s, _ := api.ParseScaling(nil, 0, field.NewPath("metadata", "annotations"))
+	spec := autoscaler.DefaultConfig().Spec(s)
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(sec int) time.Time { return start.Add(time.Duration(sec) * time.Second) }
-	d := autoscaler.NewDecider(autoscaler.DeciderOptions{Scaling: s, Now: start})
+	d := autoscaler.NewDecider(spec, start, false)
 
-	fmt.Println(d.Activate(at(0), 200).Reason)
+	fmt.Println(d.Activate(at(0), 200).Reason())
 	// The activator is sampled every second, the decision made every two.
 	for sec := 1; sec <= 120; sec++ {
-		sample := autoscaler.Sample{}
+		sample := autoscaler.Sample{Ready: d.Desired()}
 		if sec <= 3 { // the burst takes 3s to serve
-			sample = autoscaler.Sample{Concurrency: 200, InFlight: 200}
+			sample.Concurrency, sample.InFlight = 200, 200
 		}
 		d.Record(at(sec), sample)
 		if sec%2 == 0 {
-			if before, dec := d.Desired(), d.Decide(at(sec)); dec.Desired != before {
-				fmt.Printf("%ds: %s\n", sec, dec.Reason)
+			if dec := d.Decide(at(sec)); dec.Changed() {
+				fmt.Printf("%ds: %s\n", sec, dec.Reason())
 			}
 		}
 	}
-	// Last activity at 3s; zero is due at 3s + 60s + 30s = 93s, taken at the
-	// next decision.
+	// The burst panicked the revision: its 3 instances stay for a stable
+	// window. The last activity was at 3s; zero is due at 3s + 60s + 30s.
 
 	// Output:
-	// activation: 200 in flight / target 70 → 3, had 0
-	// 6s: average concurrency 100.0 over 6s / target 70 → 2
-	// 10s: average concurrency 60.0 over 10s / target 70 → 1
-	// 94s: average concurrency 0.0 over 1m0s / target 70 → 0; idle 1m31s ≥ window 1m0s + grace 30s → 0
+	// activation: 200 waiting / target 70 = 3 wanted, 0 ready; entered panic → 3
+	// 62s: stable: 1m0s avg 3.333 / target 70 = 1 wanted, 3 ready; left panic after a 1m0s stable window below the threshold → 1
+	// 94s: stable: 1m0s avg 0 / target 70 = 0 wanted, 1 ready; idle 1m31s ≥ 1m30s: to zero → 0
 }
 
 // Wiring in a server: the activator supplies samples and wakes, the runtime

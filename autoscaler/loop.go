@@ -112,7 +112,9 @@ const (
 
 // step samples r (outside r's lock: Sample is the activator's code and
 // may take its locks), feeds the sample to the Decider and, unless only
-// recording, runs the decision. A change is logged and put on the gauge.
+// recording, runs the decision. Every decision goes on the gauges and is
+// one log line: at info when it changed the count or the panic mode (and
+// into the revision's history), at debug otherwise.
 func (a *Autoscaler) step(r *revision, mode stepMode) {
 	s := a.sample(r.key)
 	now := a.clock.Now()
@@ -132,15 +134,41 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 	case stepActivate:
 		dec = r.decider.Activate(now, s.InFlight)
 	}
-	from := r.desired
 	r.desired = dec.Desired
-	if r.gauge != nil && from != dec.Desired {
-		// Under r.mu, so it cannot land after Forget deleted the series.
-		r.gauge.Set(float64(dec.Desired))
+	r.last = dec
+	changed := dec.Changed()
+	if changed {
+		r.remember(dec, a.history)
 	}
+	// Under r.mu, so it cannot land after Forget deleted the series.
+	r.metrics.set(dec)
 	r.mu.Unlock()
-	if from != dec.Desired {
-		a.log.Info("scaled", zap.String("revision", r.name), zap.Int("from", from), zap.Int("to", dec.Desired), zap.String("reason", dec.Reason))
+	level := zap.DebugLevel
+	if changed {
+		level = zap.InfoLevel
+	}
+	if ce := a.log.Check(level, "decision"); ce != nil {
+		ce.Write(decisionFields(r.name, dec)...)
+	}
+}
+
+// remember puts a decision in r's history ring. Under r.mu.
+func (r *revision) remember(d Decision, size int) {
+	if len(r.history) < size {
+		r.history = append(r.history, d)
+		return
+	}
+	r.history[r.next] = d
+	r.next = (r.next + 1) % size
+}
+
+// decisionFields are a decision's structured log fields.
+func decisionFields(rev string, d Decision) []zap.Field {
+	return []zap.Field{
+		zap.String("revision", rev), zap.Int("from", d.Previous), zap.Int("to", d.Desired),
+		zap.Int("ready", d.Ready), zap.Int("inFlight", d.InFlight), zap.String("metric", d.Metric),
+		zap.Float64("stable", d.Stable), zap.Float64("panic", d.Panic), zap.Float64("target", d.TargetValue),
+		zap.Bool("panicking", d.Panicking), zap.Bool("activation", d.Activation), zap.String("reason", d.Reason()),
 	}
 }
 

@@ -10,16 +10,15 @@ import (
 // of window (61 for the default 60s).
 const bucketWidth = time.Second
 
-// window is a ring of 1-second buckets holding concurrency-seconds: a
-// sample whose concurrency c covered d seconds adds c×d, spread over the
-// buckets the period overlaps. Averaging concurrency-seconds over time gives
-// the time-weighted mean concurrency whatever the sampling rhythm: a late
-// tick, two samples in one second (a Wake samples between ticks) or a
+// window is a ring of 1-second buckets holding a rate integrated over
+// time — concurrency-seconds, or requests: a sample whose value c covered d
+// seconds adds c×d, spread over the buckets the period overlaps. Averaging
+// over time gives the time-weighted mean whatever the sampling rhythm: a
+// late tick, two samples in one second (a Wake samples between ticks) or a
 // sample interval longer than a bucket all count each instant once.
 //
 // Buckets are numbered by whole seconds since epoch (the decider's start),
 // not by wall-clock second, so any time.Time works, the zero one included.
-// A KPA port keeps this type and runs two of them (stable and panic).
 type window struct {
 	size    time.Duration
 	epoch   time.Time
@@ -58,17 +57,18 @@ func (w *window) record(from, to time.Time, c float64) {
 	}
 }
 
-// average is the time-weighted mean concurrency over (now-size, now],
-// counting only time after since (when watching began). Time nothing was
-// recorded for counts as 0.
+// average is the time-weighted mean over (now-size, now], counting only
+// time after since (when watching began); size is at most the window's
+// (the stable window; the panic window is a shorter span of the same
+// buckets). Time nothing was recorded for counts as 0.
 //
 // Before the revision has been watched for a whole window it averages over
 // the elapsed part only: dividing one busy second by 60 would hide a new
 // revision's first burst for most of a minute, and Knative averages over
 // the data it has too. It returns the average and the span it covers.
-func (w *window) average(now, since time.Time) (float64, time.Duration) {
+func (w *window) average(now, since time.Time, size time.Duration) (float64, time.Duration) {
 	n := now.Sub(w.epoch)
-	lo := max(n-w.size, since.Sub(w.epoch))
+	lo := max(n-min(size, w.size), since.Sub(w.epoch))
 	if n <= lo {
 		return 0, 0
 	}
@@ -119,4 +119,38 @@ func ceilRatio(x, y float64) int {
 		return math.MaxInt32
 	}
 	return max(int(r), 0)
+}
+
+// maxWindow is the highest value recorded over the trailing size: the
+// scale-down delay. It keeps only values that can still be the maximum
+// (each newer than, and above, every later one), so record and max are
+// amortized O(1) and memory is one entry per decision at worst.
+type maxWindow struct {
+	size    time.Duration
+	entries []timedCount // times increasing, values decreasing
+}
+
+type timedCount struct {
+	at time.Time
+	n  int
+}
+
+func (m *maxWindow) record(now time.Time, n int) {
+	for len(m.entries) > 0 && m.entries[len(m.entries)-1].n <= n {
+		m.entries = m.entries[:len(m.entries)-1]
+	}
+	m.entries = append(m.entries, timedCount{now, n})
+}
+
+// max is the highest value recorded in (now-size, now]; record(now) must
+// have been called first, so there is one.
+func (m *maxWindow) max(now time.Time) int {
+	cut := 0
+	for cut < len(m.entries)-1 && !m.entries[cut].at.After(now.Add(-m.size)) {
+		cut++
+	}
+	if cut > 0 {
+		m.entries = append(m.entries[:0], m.entries[cut:]...)
+	}
+	return m.entries[0].n
 }

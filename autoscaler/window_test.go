@@ -61,7 +61,7 @@ func TestWindowAverage(t *testing.T) {
 			for _, r := range tt.recs {
 				w.record(t0.Add(r.from), t0.Add(r.to), r.c)
 			}
-			got, span := w.average(t0.Add(tt.now), t0)
+			got, span := w.average(t0.Add(tt.now), t0, tt.size)
 			if math.Abs(got-tt.want) > 1e-9 || span != tt.wantSpan {
 				t.Errorf("average = %v over %v, want %v over %v", got, span, tt.want, tt.wantSpan)
 			}
@@ -73,7 +73,7 @@ func TestWindowAverage(t *testing.T) {
 func TestWindowZeroEpoch(t *testing.T) {
 	w := newWindow(2*time.Second, time.Time{})
 	w.record(time.Time{}, time.Time{}.Add(3*time.Second), 5)
-	if got, _ := w.average(time.Time{}.Add(3*time.Second), time.Time{}); got != 5 {
+	if got, _ := w.average(time.Time{}.Add(3*time.Second), time.Time{}, 2*time.Second); got != 5 {
 		t.Errorf("average = %v, want 5", got)
 	}
 }
@@ -100,5 +100,35 @@ func TestCeilRatio(t *testing.T) {
 				t.Errorf("ceilRatio(%v, %v) = %d, want %d", tt.x, tt.y, got, tt.want)
 			}
 		})
+	}
+}
+
+// The panic window is the newest part of the same buckets.
+func TestWindowShorterSpan(t *testing.T) {
+	w := newWindow(10*time.Second, t0)
+	w.record(t0, t0.Add(8*time.Second), 10)
+	w.record(t0.Add(8*time.Second), t0.Add(10*time.Second), 40)
+	if got, span := w.average(t0.Add(10*time.Second), t0, 2*time.Second); got != 40 || span != 2*time.Second {
+		t.Errorf("2s of a 10s window: %v over %v, want 40 over 2s", got, span)
+	}
+	if got, _ := w.average(t0.Add(10*time.Second), t0, time.Hour); got != 16 {
+		t.Errorf("a span longer than the window: %v, want the whole window's 16", got)
+	}
+}
+
+func TestMaxWindow(t *testing.T) {
+	m := maxWindow{size: 10 * time.Second}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	steps := []struct {
+		at, n, want int
+	}{{0, 3, 3}, {2, 5, 5}, {4, 1, 5}, {11, 2, 5}, {12, 1, 2}, {13, 0, 2}, {21, 0, 1}, {22, 0, 0}, {23, 0, 0}} // (now-size, now]: at 21s the 2 of 11s is out
+	for _, s := range steps {
+		m.record(at(s.at), s.n)
+		if got := m.max(at(s.at)); got != s.want {
+			t.Errorf("at %ds after recording %d: max %d, want %d", s.at, s.n, got, s.want)
+		}
+	}
+	if len(m.entries) > 2 {
+		t.Errorf("%d entries kept, want only those that can still be the maximum", len(m.entries))
 	}
 }

@@ -253,9 +253,11 @@ func (a *admin) listRevisions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, revisionList(a.cp.Revisions(mux.Vars(r)["namespace"], r.URL.Query().Get("function"))))
 }
 
+// getRevision returns one revision; ?decisions=true adds the autoscaler's
+// recent decisions to its status.
 func (a *admin) getRevision(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
-	rev, err := a.cp.Revision(api.RevisionKey{Namespace: v["namespace"], Name: v["name"]})
+	rev, err := a.cp.Revision(api.RevisionKey{Namespace: v["namespace"], Name: v["name"]}, r.URL.Query().Get("decisions") == "true")
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -289,7 +291,7 @@ func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	var revs []api.RevisionKey
 	if name := q.Get("revision"); name != "" {
-		rev, err := a.cp.Revision(api.RevisionKey{Namespace: key.Namespace, Name: name})
+		rev, err := a.cp.Revision(api.RevisionKey{Namespace: key.Namespace, Name: name}, false)
 		if err != nil || rev.FunctionName() != fn.Name {
 			writeProblem(w, http.StatusNotFound, fmt.Sprintf("%s is not a revision of %s", name, key), nil)
 			return

@@ -158,7 +158,7 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position 
 		if owners[fn.Namespace] == nil {
 			owners[fn.Namespace] = map[string]string{}
 		}
-		change, ferr := planRevision(prev, fn, existing, owners[fn.Namespace], now)
+		change, ferr := planRevision(prev, fn, existing, owners[fn.Namespace], c.initialScale, now)
 		if ferr != nil {
 			problems = append(problems, position(i, field.ErrorList{ferr})...)
 			continue

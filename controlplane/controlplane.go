@@ -32,7 +32,8 @@ type activator interface {
 type scaler interface {
 	Upsert(rev *api.Revision, opts autoscaler.UpsertOptions)
 	Forget(rev api.RevisionKey)
-	Desired(rev api.RevisionKey) (int, bool)
+	Status(rev api.RevisionKey, history bool) (autoscaler.Status, bool)
+	Spec(rev *api.Revision) autoscaler.Spec
 }
 
 // Options configure a ControlPlane.
@@ -261,8 +262,9 @@ func (c *ControlPlane) Functions(namespace string) []*api.Function {
 	return out
 }
 
-// Revision returns a revision with its status, or ErrNotFound.
-func (c *ControlPlane) Revision(key api.RevisionKey) (*api.Revision, error) {
+// Revision returns a revision with its status, or ErrNotFound; decisions
+// adds the autoscaler's recent decisions to it.
+func (c *ControlPlane) Revision(key api.RevisionKey, decisions bool) (*api.Revision, error) {
 	c.mu.Lock()
 	rev, ok := c.revs[key]
 	if ok {
@@ -272,16 +274,42 @@ func (c *ControlPlane) Revision(key api.RevisionKey) (*api.Revision, error) {
 	if !ok {
 		return nil, fmt.Errorf("revision %s: %w", key, ErrNotFound)
 	}
-	c.setDesired(rev)
+	c.setAutoscaling(rev, decisions)
 	return rev, nil
 }
 
-// setDesired fills in the autoscaler's count. Outside c.mu: the control
-// plane holds no lock while calling into another package.
-func (c *ControlPlane) setDesired(rev *api.Revision) {
-	if n, ok := c.opts.Autoscaler.Desired(rev.Key()); ok {
-		rev.Status.DesiredReplicas = int32(n)
+// setAutoscaling fills in the autoscaler's count and view. Outside c.mu:
+// the control plane holds no lock while calling into another package.
+func (c *ControlPlane) setAutoscaling(rev *api.Revision, decisions bool) {
+	st, ok := c.opts.Autoscaler.Status(rev.Key(), decisions)
+	if !ok {
+		return
 	}
+	rev.Status.DesiredReplicas = int32(st.Desired)
+	as := &api.AutoscalingStatus{
+		Metric: st.Spec.Metric, Target: st.Spec.TargetValue, Panic: st.Panicking,
+		ObservedStable: st.Last.Stable, ObservedPanic: st.Last.Panic,
+	}
+	if !st.Last.At.IsZero() {
+		d := scalingDecision(st.Last)
+		as.LastDecision = &d
+	}
+	for _, d := range st.History {
+		as.Decisions = append(as.Decisions, scalingDecision(d))
+	}
+	rev.Status.Autoscaling = as
+}
+
+func scalingDecision(d autoscaler.Decision) api.ScalingDecision {
+	return api.ScalingDecision{
+		Time: metav1.NewMicroTime(d.At), From: int32(d.Previous), To: int32(d.Desired),
+		Ready: int32(d.Ready), Panic: d.Panicking, Reason: d.Reason(),
+	}
+}
+
+// initialScale is how many instances a new revision starts with.
+func (c *ControlPlane) initialScale(rev *api.Revision) int {
+	return c.opts.Autoscaler.Spec(rev).InitialScale
 }
 
 // Revisions lists revisions of a namespace ("" for all), optionally of one
@@ -289,7 +317,7 @@ func (c *ControlPlane) setDesired(rev *api.Revision) {
 func (c *ControlPlane) Revisions(namespace, function string) []*api.Revision {
 	out := c.revisions(namespace, function)
 	for _, r := range out {
-		c.setDesired(r)
+		c.setAutoscaling(r, false)
 	}
 	return out
 }

@@ -65,8 +65,13 @@ func (f fakeAutoscaler) Upsert(rev *api.Revision, o autoscaler.UpsertOptions) {
 		f.add("upsert " + rev.Name)
 	}
 }
-func (f fakeAutoscaler) Forget(k api.RevisionKey)            { f.add("forget " + k.Name) }
-func (f fakeAutoscaler) Desired(api.RevisionKey) (int, bool) { return 1, true }
+func (f fakeAutoscaler) Forget(k api.RevisionKey) { f.add("forget " + k.Name) }
+func (f fakeAutoscaler) Status(api.RevisionKey, bool) (autoscaler.Status, bool) {
+	return autoscaler.Status{Desired: 1}, true
+}
+func (f fakeAutoscaler) Spec(rev *api.Revision) autoscaler.Spec {
+	return autoscaler.DefaultConfig().Spec(rev.Scaling())
+}
 
 func openStore(t *testing.T, dir string) *boltstore.Store {
 	t.Helper()
@@ -306,7 +311,7 @@ func TestFailureIsTheRevisionsReadyCondition(t *testing.T) {
 	apply(t, cp, v1)
 	key := api.RevisionKey{Namespace: "default", Name: "hello-00001"}
 	cp.Update(key, runtime.State{Desired: 1, Failure: &runtime.Failure{Reason: "ExecFailed", Message: `"/srv/hello": no such file`}})
-	rev, _ := cp.Revision(key)
+	rev, _ := cp.Revision(key, false)
 	c := api.GetCondition(rev.Status.Conditions, api.ConditionReady)
 	if c == nil || c.Status != api.ConditionFalse || c.Reason != "ExecFailed" {
 		t.Errorf("Ready = %+v, want False ExecFailed", c)

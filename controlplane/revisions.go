@@ -37,7 +37,10 @@ func templateChanged(prev, next *api.Function) bool {
 // owners of every revision name in the namespace. An explicit revision
 // name that already exists with another template is an error: revisions
 // are immutable; so is one that belongs to another function.
-func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[string]string, now metav1.Time) (revisionChange, *field.Error) {
+//
+// initialScale is the instances the revision will start with (its
+// annotation over the server's default): at 0 it is ready at once.
+func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[string]string, initialScale func(*api.Revision) int, now metav1.Time) (revisionChange, *field.Error) {
 	name := fn.Spec.Template.Name
 	if owner, ok := owners[name]; name != "" && ok && owner != fn.Name {
 		return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
@@ -87,7 +90,7 @@ func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[s
 		Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying",
 		Message: "waiting for the first instance to become ready",
 	}
-	if rev.Scaling().InitialScale == 0 {
+	if initialScale(rev) == 0 {
 		// As in Knative: nothing starts until the first request, so there
 		// is nothing to wait for.
 		ready = api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue,

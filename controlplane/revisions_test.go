@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/runtime"
 )
 
@@ -84,7 +85,7 @@ func TestPlanRevision(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			change, err := planRevision(tc.prev, tc.next, tc.revs, tc.owners, t0)
+			change, err := planRevision(tc.prev, tc.next, tc.revs, tc.owners, initialScale, t0)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
 			}
@@ -103,7 +104,7 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationWindow: "10s"}
 	fn.Spec.Template.Labels = map[string]string{"team": "a"}
-	change, err := planRevision(nil, fn, nil, nil, t0)
+	change, err := planRevision(nil, fn, nil, nil, initialScale, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +127,15 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 	}
 }
 
+// initialScale is the server's, with the default config.
+func initialScale(r *api.Revision) int {
+	return autoscaler.DefaultConfig().Spec(r.Scaling()).InitialScale
+}
+
 func TestInitialScaleZeroIsReadyAtOnce(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationInitialScale: "0"}
-	change, _ := planRevision(nil, fn, nil, nil, t0)
+	change, _ := planRevision(nil, fn, nil, nil, initialScale, t0)
 	if !api.IsReady(change.created.Status.Conditions) {
 		t.Errorf("with initial-scale 0 nothing starts, so the revision is ready at once; got %+v", change.created.Status.Conditions)
 	}

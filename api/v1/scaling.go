@@ -4,151 +4,243 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Autoscaling annotations on spec.template.metadata, with Knative's names.
-// The camelCase spellings Knative still accepts (minScale, maxScale,
-// initialScale) are accepted too.
+// The camelCase spellings Knative still accepts are accepted too.
 const (
-	AnnotationMinScale     = "autoscaling.knative.dev/min-scale"
-	AnnotationMaxScale     = "autoscaling.knative.dev/max-scale"
-	AnnotationInitialScale = "autoscaling.knative.dev/initial-scale"
-	AnnotationTarget       = "autoscaling.knative.dev/target"
-	AnnotationWindow       = "autoscaling.knative.dev/window"
+	AnnotationClass                   = "autoscaling.knative.dev/class"
+	AnnotationMetric                  = "autoscaling.knative.dev/metric"
+	AnnotationTarget                  = "autoscaling.knative.dev/target"
+	AnnotationTargetUtilization       = "autoscaling.knative.dev/target-utilization-percentage"
+	AnnotationWindow                  = "autoscaling.knative.dev/window"
+	AnnotationPanicWindowPercentage   = "autoscaling.knative.dev/panic-window-percentage"
+	AnnotationPanicThreshold          = "autoscaling.knative.dev/panic-threshold-percentage"
+	AnnotationScaleDownDelay          = "autoscaling.knative.dev/scale-down-delay"
+	AnnotationMinScale                = "autoscaling.knative.dev/min-scale"
+	AnnotationMaxScale                = "autoscaling.knative.dev/max-scale"
+	AnnotationInitialScale            = "autoscaling.knative.dev/initial-scale"
+	AnnotationActivationScale         = "autoscaling.knative.dev/activation-scale"
+	AnnotationScaleToZeroPodRetention = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 )
 
 var legacyAnnotations = map[string]string{
-	AnnotationMinScale:     "autoscaling.knative.dev/minScale",
-	AnnotationMaxScale:     "autoscaling.knative.dev/maxScale",
-	AnnotationInitialScale: "autoscaling.knative.dev/initialScale",
+	AnnotationMinScale:              "autoscaling.knative.dev/minScale",
+	AnnotationMaxScale:              "autoscaling.knative.dev/maxScale",
+	AnnotationInitialScale:          "autoscaling.knative.dev/initialScale",
+	AnnotationTargetUtilization:     "autoscaling.knative.dev/targetUtilizationPercentage",
+	AnnotationPanicWindowPercentage: "autoscaling.knative.dev/panicWindowPercentage",
+	AnnotationPanicThreshold:        "autoscaling.knative.dev/panicThresholdPercentage",
 }
 
-// Defaults and bounds of the scaling annotations.
+// The autoscaler wake runs (Knative's KPA), and the metrics it scales on.
 const (
-	DefaultTarget       = 100.0
-	DefaultInitialScale = 1
-	DefaultWindow       = 60 * time.Second
-	MinWindow           = time.Second
-	MaxWindow           = time.Hour
-	MinTarget           = 0.01
+	ClassKPA          = "kpa.autoscaling.knative.dev"
+	MetricConcurrency = "concurrency"
+	MetricRPS         = "rps"
+)
+
+// Bounds of the scaling settings, Knative's where it has them. The same
+// bounds check the server-wide defaults (package autoscaler).
+const (
 	// MaxScaleLimit bounds every instance count one revision can ask for
 	// (Knative's max-scale-limit): a manifest cannot make wake fork
 	// without end. A revision with no max-scale stops there too.
 	MaxScaleLimit = 1000
-	// TargetUtilization is the share of the target the autoscaler aims at,
-	// leaving headroom for bursts (Knative's 70% default).
-	TargetUtilization = 0.7
+	MinTarget     = 0.01
+	// MinWindow is lower than Knative's 6s: embedded mode samples its own
+	// activator every second instead of scraping pods, so a 1s window has
+	// data, and short windows make tests and demos quick.
+	MinWindow                = time.Second
+	MaxWindow                = time.Hour
+	MinPanicWindowPercentage = 1.0
+	MaxPanicWindowPercentage = 100.0
+	MinPanicThreshold        = 110.0
+	MaxPanicThreshold        = 1000.0
+	MaxScaleDownDelay        = time.Hour
 )
 
-// Scaling is a revision's autoscaling settings, parsed from its annotations.
+// Scaling is what a revision's annotations say about autoscaling. A nil
+// field was not set: the server-wide default (autoscaler.Config) applies.
+// ParseScaling fills it; package autoscaler merges it with the defaults.
 type Scaling struct {
-	MinScale     int32         // never fewer instances; 0 allows scale to zero
-	MaxScale     int32         // never more instances; 0 means no bound
-	InitialScale int32         // instances started when the revision is created
-	Target       float64       // concurrent requests per instance wanted
-	Window       time.Duration // the averaging window
+	Metric string // MetricConcurrency, MetricRPS, or "" for the default (concurrency)
+	// Target is concurrent requests (or requests per second) per instance.
+	Target *float64
+	// TargetUtilization is the share of Target aimed at, as a fraction in
+	// (0, 1] (the annotation is a percentage).
+	TargetUtilization     *float64
+	Window                *time.Duration
+	PanicWindowPercentage *float64
+	PanicThreshold        *float64 // percent, as the annotation
+	ScaleDownDelay        *time.Duration
+	MinScale              *int32
+	MaxScale              *int32 // 0: no bound (MaxScaleLimit still holds)
+	InitialScale          *int32
+	ActivationScale       *int32
+	ScaleToZeroRetention  *time.Duration
+	// ContainerConcurrency is the revision's hard limit per instance (0:
+	// none). With the concurrency metric it caps the target, and stands for
+	// a missing one.
+	ContainerConcurrency int64
 }
 
 // ParseScaling reads the autoscaling annotations. Every problem is
-// reported, each under path (the annotations' path) and its key.
-// containerConcurrency, when positive, caps the target: an instance cannot
-// be asked to hold more requests than it accepts.
+// reported, each under path (the annotations' path) and its key, with the
+// range allowed.
 func ParseScaling(annotations map[string]string, containerConcurrency int64, path *field.Path) (Scaling, field.ErrorList) {
-	s := Scaling{InitialScale: DefaultInitialScale, Target: DefaultTarget, Window: DefaultWindow}
-	var errs field.ErrorList
-	ints := []struct {
-		key string
-		dst *int32
-	}{
-		{AnnotationMinScale, &s.MinScale},
-		{AnnotationMaxScale, &s.MaxScale},
-		{AnnotationInitialScale, &s.InitialScale},
+	p := annotationParser{annotations: annotations, path: path}
+	s := Scaling{ContainerConcurrency: containerConcurrency}
+	if key, v, ok := p.lookup(AnnotationClass); ok && v != ClassKPA {
+		p.invalid(key, v, fmt.Sprintf("wake's autoscaler is the KPA: the class must be %s", ClassKPA))
 	}
-	for _, a := range ints {
-		key, v, ok, err := lookup(annotations, a.key, path)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		n, perr := strconv.ParseInt(v, 10, 32)
-		if perr != nil || n < 0 {
-			errs = append(errs, field.Invalid(path.Key(key), v, "must be a whole number of instances, 0 or more"))
-			continue
-		}
-		if n > MaxScaleLimit {
-			errs = append(errs, field.Invalid(path.Key(key), v, fmt.Sprintf("must be at most %d (the max-scale-limit)", MaxScaleLimit)))
-			continue
-		}
-		*a.dst = int32(n)
-	}
-	if s.MaxScale > 0 && s.MinScale > s.MaxScale {
-		errs = append(errs, field.Invalid(path.Key(AnnotationMinScale), s.MinScale,
-			fmt.Sprintf("must be at most max-scale (%d)", s.MaxScale)))
-	}
-	_, _, targetSet, _ := lookup(annotations, AnnotationTarget, path)
-	if !targetSet && containerConcurrency > 0 {
-		// As in Knative: with no target, an instance is asked to hold what
-		// it accepts.
-		s.Target = float64(containerConcurrency)
-	}
-	if _, v, ok, _ := lookup(annotations, AnnotationTarget, path); ok {
-		t, err := strconv.ParseFloat(v, 64)
-		switch {
-		case err != nil || math.IsNaN(t) || math.IsInf(t, 0):
-			errs = append(errs, field.Invalid(path.Key(AnnotationTarget), v, "must be a number of concurrent requests"))
-		case t < MinTarget:
-			errs = append(errs, field.Invalid(path.Key(AnnotationTarget), v, fmt.Sprintf("must be at least %v", MinTarget)))
-		default:
-			s.Target = t
+	if key, v, ok := p.lookup(AnnotationMetric); ok {
+		if v == MetricConcurrency || v == MetricRPS {
+			s.Metric = v
+		} else {
+			p.invalid(key, v, fmt.Sprintf("must be %s or %s", MetricConcurrency, MetricRPS))
 		}
 	}
-	if containerConcurrency > 0 && float64(containerConcurrency) < s.Target {
-		s.Target = float64(containerConcurrency)
+	s.Target = p.float(AnnotationTarget, MinTarget, math.Inf(1), "a number of requests")
+	if pct := p.float(AnnotationTargetUtilization, 1, 100, "a percentage"); pct != nil {
+		f := *pct / 100
+		s.TargetUtilization = &f
 	}
-	if _, v, ok, _ := lookup(annotations, AnnotationWindow, path); ok {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil:
-			errs = append(errs, field.Invalid(path.Key(AnnotationWindow), v, "must be a duration such as 60s or 2m"))
-		case d < MinWindow || d > MaxWindow:
-			errs = append(errs, field.Invalid(path.Key(AnnotationWindow), v,
-				fmt.Sprintf("must be in [%v; %v] range", MinWindow, MaxWindow)))
-		default:
-			s.Window = d
-		}
+	s.Window = p.duration(AnnotationWindow, MinWindow, MaxWindow)
+	s.PanicWindowPercentage = p.float(AnnotationPanicWindowPercentage, MinPanicWindowPercentage, MaxPanicWindowPercentage, "a percentage")
+	s.PanicThreshold = p.float(AnnotationPanicThreshold, MinPanicThreshold, MaxPanicThreshold, "a percentage")
+	s.ScaleDownDelay = p.duration(AnnotationScaleDownDelay, 0, MaxScaleDownDelay)
+	s.MinScale = p.count(AnnotationMinScale, 0)
+	s.MaxScale = p.count(AnnotationMaxScale, 0)
+	s.InitialScale = p.count(AnnotationInitialScale, 0)
+	s.ActivationScale = p.count(AnnotationActivationScale, 1)
+	s.ScaleToZeroRetention = p.duration(AnnotationScaleToZeroPodRetention, 0, math.MaxInt64)
+	if s.MinScale != nil && s.MaxScale != nil && *s.MaxScale > 0 && *s.MinScale > *s.MaxScale {
+		key, _, _ := p.lookup(AnnotationMinScale)
+		p.errs = append(p.errs, field.Invalid(path.Key(key), *s.MinScale, fmt.Sprintf("must be at most max-scale (%d)", *s.MaxScale)))
 	}
-	return s, errs
+	if s.ActivationScale != nil && s.MaxScale != nil && *s.MaxScale > 0 && *s.ActivationScale > *s.MaxScale {
+		p.errs = append(p.errs, field.Invalid(path.Key(AnnotationActivationScale), *s.ActivationScale, fmt.Sprintf("must be at most max-scale (%d)", *s.MaxScale)))
+	}
+	return s, p.errs
 }
 
-// lookup finds an annotation under its name or its legacy spelling, and
-// reports an error when both are set.
-func lookup(annotations map[string]string, key string, path *field.Path) (string, string, bool, *field.Error) {
-	v, ok := annotations[key]
+// annotationParser reads one annotation at a time, collecting errors.
+type annotationParser struct {
+	annotations map[string]string
+	path        *field.Path
+	errs        field.ErrorList
+}
+
+// lookup finds an annotation under its name or its legacy spelling; both
+// set is an error (reported once, here) and the new spelling wins.
+func (p *annotationParser) lookup(key string) (string, string, bool) {
+	v, ok := p.annotations[key]
 	legacy, hasLegacy := legacyAnnotations[key]
 	if !hasLegacy {
-		return key, v, ok, nil
+		return key, v, ok
 	}
-	lv, lok := annotations[legacy]
+	lv, lok := p.annotations[legacy]
 	switch {
 	case ok && lok:
-		dup := field.Duplicate(path.Key(legacy), lv)
+		dup := field.Duplicate(p.path.Key(legacy), lv)
 		dup.Detail = fmt.Sprintf("set only one of %s and %s", key, legacy)
-		return key, v, true, dup
+		p.errs = append(p.errs, dup)
+		return key, v, true
 	case lok:
-		return legacy, lv, true, nil
+		return legacy, lv, true
 	}
-	return key, v, ok, nil
+	return key, v, ok
 }
 
-// Scaling returns the revision's parsed autoscaling settings. A stored
+func (p *annotationParser) invalid(key, value, msg string) {
+	p.errs = append(p.errs, field.Invalid(p.path.Key(key), value, msg))
+}
+
+// float reads a number in [lo, hi].
+func (p *annotationParser) float(key string, lo, hi float64, what string) *float64 {
+	key, v, ok := p.lookup(key)
+	if !ok {
+		return nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	switch {
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		p.invalid(key, v, "must be "+what)
+	case f < lo || f > hi:
+		if math.IsInf(hi, 1) {
+			p.invalid(key, v, fmt.Sprintf("must be at least %v", lo))
+		} else {
+			p.invalid(key, v, fmt.Sprintf("must be in [%v, %v]", lo, hi))
+		}
+	default:
+		return &f
+	}
+	return nil
+}
+
+// count reads a whole number of instances in [lo, MaxScaleLimit].
+func (p *annotationParser) count(key string, lo int64) *int32 {
+	key, v, ok := p.lookup(key)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	switch {
+	case err != nil || n < lo:
+		p.invalid(key, v, fmt.Sprintf("must be a whole number of instances, %d or more", lo))
+	case n > MaxScaleLimit:
+		p.invalid(key, v, fmt.Sprintf("must be at most %d (the max-scale-limit)", MaxScaleLimit))
+	default:
+		c := int32(n)
+		return &c
+	}
+	return nil
+}
+
+// duration reads a duration in [lo, hi] ("60s", "2m"); a bare number is
+// seconds, as Knative accepts for its windows and delays.
+func (p *annotationParser) duration(key string, lo, hi time.Duration) *time.Duration {
+	key, v, ok := p.lookup(key)
+	if !ok {
+		return nil
+	}
+	d, err := ParseDuration(v)
+	switch {
+	case err != nil:
+		p.invalid(key, v, "must be a duration such as 60s or 2m")
+	case d < lo || d > hi:
+		if hi == math.MaxInt64 {
+			p.invalid(key, v, fmt.Sprintf("must be at least %v", lo))
+		} else {
+			p.invalid(key, v, fmt.Sprintf("must be in [%v; %v] range", lo, hi))
+		}
+	default:
+		return &d
+	}
+	return nil
+}
+
+// ParseDuration reads a Go duration ("1m30s"), or a bare whole number of
+// seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// Scaling returns the revision's parsed autoscaling annotations. A stored
 // revision passed validation, so errors cannot occur; were one to, the
-// defaults stand for the bad annotation.
+// server's default stands for the bad annotation.
 func (r *Revision) Scaling() Scaling {
 	s, _ := ParseScaling(r.Annotations, int64(r.Spec.ConcurrencyLimit()), field.NewPath("metadata", "annotations"))
 	return s

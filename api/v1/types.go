@@ -202,6 +202,36 @@ type RevisionStatus struct {
 	// how many instances are ready.
 	DesiredReplicas int32 `json:"desiredReplicas"`
 	ActualReplicas  int32 `json:"actualReplicas"`
+	// Autoscaling is the autoscaler's view, live: filled in when the
+	// revision is read, never stored.
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
+}
+
+// AutoscalingStatus is what the autoscaler last saw and decided for a
+// revision, and why.
+type AutoscalingStatus struct {
+	Metric string `json:"metric"` // concurrency or rps
+	// Target is what the autoscaler aims at per instance (the target
+	// times the utilization).
+	Target         float64 `json:"target"`
+	ObservedStable float64 `json:"observedStable"` // the metric's average over the stable window
+	ObservedPanic  float64 `json:"observedPanic"`  // ... over the panic window
+	Panic          bool    `json:"panic"`
+	// LastDecision is the latest decision (every 2s while the revision is
+	// managed), Decisions the latest that changed the count or the panic
+	// mode, oldest first; only when asked for (`wake describe`).
+	LastDecision *ScalingDecision  `json:"lastDecision,omitempty"`
+	Decisions    []ScalingDecision `json:"decisions,omitempty"`
+}
+
+// ScalingDecision is one autoscaler decision.
+type ScalingDecision struct {
+	Time   metav1.MicroTime `json:"time"`
+	From   int32            `json:"from"`
+	To     int32            `json:"to"`
+	Ready  int32            `json:"ready"`
+	Panic  bool             `json:"panic"`
+	Reason string           `json:"reason"`
 }
 
 // ConditionStatus is True, False or Unknown.

@@ -102,8 +102,8 @@ func TestValidate(t *testing.T) {
 				}
 			},
 			want: []string{
-				"spec.template.metadata.annotations[autoscaling.knative.dev/maxScale]: set only one of autoscaling.knative.dev/max-scale and autoscaling.knative.dev/maxScale",
 				`spec.template.metadata.annotations[autoscaling.knative.dev/window]: must be in [1s; 1h0m0s] range, got "2h"`,
+				"spec.template.metadata.annotations[autoscaling.knative.dev/maxScale]: set only one of autoscaling.knative.dev/max-scale and autoscaling.knative.dev/maxScale",
 			},
 		},
 		{

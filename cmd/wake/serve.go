@@ -33,7 +33,7 @@ type serveOptions struct {
 	adminAddr        string
 	stateDir         string
 	domain           string
-	grace            time.Duration
+	autoscaling      *autoscalerFlags
 	files            []string
 	queueDepth       int
 	terminationGrace time.Duration
@@ -58,8 +58,6 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.adminAddr, "admin", "127.0.0.1:8081", "address of the admin API and /metrics")
 	f.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory for the store and instance logs")
 	f.StringVar(&o.domain, "domain", "localhost", "functions answer on NAME.NAMESPACE.DOMAIN")
-	f.DurationVar(&o.grace, "scale-to-zero-grace-period", autoscaler.DefaultScaleToZeroGracePeriod,
-		"how long an idle revision keeps its instances after its window saw no request")
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifests to apply at start (file, directory or -)")
 	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
 	f.DurationVar(&o.terminationGrace, "termination-grace-period", 10*time.Second, "time an instance has to exit after SIGTERM before SIGKILL")
@@ -68,6 +66,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logFormat, "log-format", "console", "console or json")
 	f.BoolVar(&o.fastPath, "http1-fast-path", true,
 		"serve plain HTTP/1.1 requests without net/http (false sends every request through net/http)")
+	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
 }
 
@@ -134,6 +133,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	asConfig, err := o.autoscaling.config()
+	if err != nil {
+		return err
+	}
 	defer log.Sync()
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
@@ -168,12 +171,12 @@ func serve(ctx context.Context, o serveOptions) error {
 	as := autoscaler.New(autoscaler.Options{
 		Sample: func(k api.RevisionKey) autoscaler.Sample {
 			s := act.Sample(k)
-			return autoscaler.Sample{Concurrency: s.Concurrency, InFlight: s.InFlight, Requests: s.Requests}
+			return autoscaler.Sample{Concurrency: s.Concurrency, InFlight: s.InFlight, Requests: s.Requests, Ready: s.Ready}
 		},
-		Scaler:                 scalerFunc(func(ctx context.Context, k api.RevisionKey, n int) error { return rt.Scale(ctx, k, n) }),
-		Logger:                 log.Named("autoscaler"),
-		Registerer:             reg,
-		ScaleToZeroGracePeriod: o.grace,
+		Scaler:     scalerFunc(func(ctx context.Context, k api.RevisionKey, n int) error { return rt.Scale(ctx, k, n) }),
+		Logger:     log.Named("autoscaler"),
+		Registerer: reg,
+		Config:     &asConfig,
 	})
 	act = activator.New(activator.Options{Waker: as, QueueDepth: o.queueDepth, Logger: log.Named("activator"), Registerer: reg})
 	rtr := router.New(router.Options{Next: act})
