@@ -286,6 +286,10 @@ func (c Config) Spec(s api.Scaling) Spec {
 	return sp.normalize()
 }
 
+// ScaleToZeroAfter is how long a revision must be idle before it goes to
+// zero.
+func (s Spec) ScaleToZeroAfter() time.Duration { return s.StableWindow + max(s.Grace, s.Retention) }
+
 // normalize closes the holes a hand-built Spec (a test's, the simulator's)
 // may have, so the math never divides by zero or averages over nothing.
 func (s Spec) normalize() Spec {

@@ -249,7 +249,7 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		return want
 	}
 	dec.IdleFor = now.Sub(d.lastActive)
-	dec.ZeroAfter = sp.StableWindow + max(sp.Grace, sp.Retention)
+	dec.ZeroAfter = sp.ScaleToZeroAfter()
 	switch {
 	case !sp.ScaleToZero:
 		dec.Steps |= StepNoScaleToZero

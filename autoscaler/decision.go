@@ -69,13 +69,13 @@ func (d Decision) Reason() string {
 	case d.Activation:
 		fmt.Fprintf(&b, "activation: %d waiting / target %.4g = %d wanted, %d ready", d.InFlight, d.TargetValue, d.PanicWant, d.Ready)
 	case d.Panicking && d.PanicWant >= d.StableWant:
-		fmt.Fprintf(&b, "panic: %v avg %.4g / target %.4g = %d wanted, %d ready", d.PanicSpan, d.Panic, d.TargetValue, d.PanicWant, d.Ready)
+		fmt.Fprintf(&b, "panic: %v avg %.4g / target %.4g = %d wanted, %d ready", roundSpan(d.PanicSpan), d.Panic, d.TargetValue, d.PanicWant, d.Ready)
 	default:
 		mode := "stable"
 		if d.Panicking {
 			mode = "panic"
 		}
-		fmt.Fprintf(&b, "%s: %v avg %.4g / target %.4g = %d wanted, %d ready", mode, d.StableSpan, d.Stable, d.TargetValue, d.StableWant, d.Ready)
+		fmt.Fprintf(&b, "%s: %v avg %.4g / target %.4g = %d wanted, %d ready", mode, roundSpan(d.StableSpan), d.Stable, d.TargetValue, d.StableWant, d.Ready)
 	}
 	if d.Metric != "" && d.Metric != "concurrency" {
 		fmt.Fprintf(&b, " (%s)", d.Metric)
@@ -91,7 +91,7 @@ func (d Decision) Reason() string {
 			if d.Activation {
 				return "entered panic"
 			}
-			return fmt.Sprintf("entered panic (%v avg %.4g wants %d)", d.PanicSpan, d.Panic, d.PanicWant)
+			return fmt.Sprintf("entered panic (%v avg %.4g wants %d)", roundSpan(d.PanicSpan), d.Panic, d.PanicWant)
 		}},
 		{StepPanicExit, func() string {
 			return fmt.Sprintf("left panic after a %v stable window below the threshold", d.StableWindow)
@@ -124,4 +124,13 @@ func (d Decision) Reason() string {
 // the decisions worth keeping in a revision's history and logging at info.
 func (d Decision) Changed() bool {
 	return d.Desired != d.Previous || d.Steps&(StepPanicEnter|StepPanicExit) != 0
+}
+
+// roundSpan shows an averaging span the way a person reads it: whole
+// seconds, or tenths under a second.
+func roundSpan(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }

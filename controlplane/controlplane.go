@@ -297,6 +297,17 @@ func (c *ControlPlane) setAutoscaling(rev *api.Revision, decisions bool) {
 	for _, d := range st.History {
 		as.Decisions = append(as.Decisions, scalingDecision(d))
 	}
+	if decisions {
+		sp := st.Spec
+		as.Settings = &api.AutoscalingSettings{
+			TargetPerInstance: sp.Target, StableWindow: metav1.Duration{Duration: sp.StableWindow},
+			PanicWindow: metav1.Duration{Duration: sp.PanicWindow}, PanicThresholdPercentage: sp.PanicThreshold * 100,
+			MaxScaleUpRate: sp.MaxScaleUpRate, MaxScaleDownRate: sp.MaxScaleDownRate,
+			ScaleDownDelay: metav1.Duration{Duration: sp.ScaleDownDelay}, MinScale: int32(sp.MinScale),
+			MaxScale: int32(sp.MaxScale), InitialScale: int32(sp.InitialScale), ActivationScale: int32(sp.ActivationScale),
+			ScaleToZero: sp.ScaleToZero, ScaleToZeroAfter: metav1.Duration{Duration: sp.ScaleToZeroAfter()},
+		}
+	}
 	rev.Status.Autoscaling = as
 }
 

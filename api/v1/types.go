@@ -222,6 +222,29 @@ type AutoscalingStatus struct {
 	// mode, oldest first; only when asked for (`wake describe`).
 	LastDecision *ScalingDecision  `json:"lastDecision,omitempty"`
 	Decisions    []ScalingDecision `json:"decisions,omitempty"`
+	// Settings are the settings in force (annotations over the server's
+	// defaults); only with the decisions.
+	Settings *AutoscalingSettings `json:"settings,omitempty"`
+}
+
+// AutoscalingSettings are a revision's autoscaling settings as the
+// autoscaler resolved them, with Knative's names.
+type AutoscalingSettings struct {
+	TargetPerInstance        float64         `json:"target"` // before utilization
+	StableWindow             metav1.Duration `json:"stableWindow"`
+	PanicWindow              metav1.Duration `json:"panicWindow"`
+	PanicThresholdPercentage float64         `json:"panicThresholdPercentage"`
+	MaxScaleUpRate           float64         `json:"maxScaleUpRate"`
+	MaxScaleDownRate         float64         `json:"maxScaleDownRate"`
+	ScaleDownDelay           metav1.Duration `json:"scaleDownDelay"`
+	MinScale                 int32           `json:"minScale"`
+	MaxScale                 int32           `json:"maxScale"`
+	InitialScale             int32           `json:"initialScale"`
+	ActivationScale          int32           `json:"activationScale"`
+	ScaleToZero              bool            `json:"scaleToZero"`
+	// ScaleToZeroAfter is the idle time before zero: the stable window
+	// plus the longer of the grace and retention periods.
+	ScaleToZeroAfter metav1.Duration `json:"scaleToZeroAfter"`
 }
 
 // ScalingDecision is one autoscaler decision.

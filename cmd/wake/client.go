@@ -131,6 +131,14 @@ func (c *client) revision(ctx context.Context, key api.RevisionKey) (*api.Revisi
 	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/revisions/"+key.Name, nil, nil, out)
 }
 
+// revisionWithDecisions is a revision with the autoscaler's recent
+// decisions and settings.
+func (c *client) revisionWithDecisions(ctx context.Context, key api.RevisionKey) (*api.Revision, error) {
+	out := &api.Revision{}
+	q := url.Values{"decisions": {"true"}}
+	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/revisions/"+key.Name, q, nil, out)
+}
+
 func (c *client) revisions(ctx context.Context, namespace string) (*api.RevisionList, error) {
 	out := &api.RevisionList{}
 	path := "/revisions"

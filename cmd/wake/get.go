@@ -36,9 +36,9 @@ func newGetCommand(c *client) *cobra.Command {
 		ValidArgs: []string{"functions", "revisions"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch o.output {
-			case "table", "json", "yaml":
+			case "table", "wide", "json", "yaml":
 			default:
-				return fmt.Errorf("-o: must be table, json or yaml, got %q", o.output)
+				return fmt.Errorf("-o: must be table, wide, json or yaml, got %q", o.output)
 			}
 			name := ""
 			if len(args) == 2 {
@@ -55,7 +55,7 @@ func newGetCommand(c *client) *cobra.Command {
 	}
 	addNamespaceFlag(cmd, &o.namespace)
 	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, wide (revisions: with the autoscaler's view), json or yaml")
 	return cmd
 }
 
@@ -80,7 +80,7 @@ func getFunctions(cmd *cobra.Command, c *client, o *getOptions, name string) err
 		}
 		list.Items = items
 	}
-	if o.output != "table" {
+	if o.output == "json" || o.output == "yaml" {
 		return printObject(cmd.OutOrStdout(), o.output, list)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
@@ -112,13 +112,50 @@ func getRevisions(cmd *cobra.Command, c *client, o *getOptions, name string) err
 		}
 		list.Items = items
 	}
-	if o.output != "table" {
+	if o.output == "json" || o.output == "yaml" {
 		return printObject(cmd.OutOrStdout(), o.output, list)
 	}
-	// Traffic lives on functions: fetch them to show each revision's share.
-	fns, err := c.functions(cmd.Context(), o.ns())
+	share, err := trafficShares(cmd, c, o.ns())
 	if err != nil {
 		return err
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+	header := "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tAGE\tREASON"
+	if o.output == "wide" {
+		header = "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tMETRIC\tOBSERVED\tTARGET\tPANIC\tAGE\tREASON\tLAST DECISION"
+	}
+	fmt.Fprintln(tw, header)
+	for _, r := range list.Items {
+		status, reason := readiness(r.Status.Conditions)
+		traffic := strings.Join(share[r.Key()], ", ")
+		if traffic == "" {
+			traffic = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t", r.Namespace, r.Name, r.FunctionName(), traffic,
+			status, r.Status.DesiredReplicas, r.Status.ActualReplicas)
+		if o.output == "wide" {
+			fmt.Fprintf(tw, "%s\t", autoscalingColumns(r.Status.Autoscaling))
+		}
+		fmt.Fprintf(tw, "%s\t%s", age(r.CreationTimestamp.Time), dash(reason))
+		if o.output == "wide" {
+			last := "-"
+			if a := r.Status.Autoscaling; a != nil && a.LastDecision != nil {
+				last = a.LastDecision.Reason
+			}
+			fmt.Fprintf(tw, "\t%s", last)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// trafficShares is each revision's share of its function's traffic, with
+// tags ("90%", "10% #canary"). Traffic lives on functions, so they are
+// fetched too.
+func trafficShares(cmd *cobra.Command, c *client, namespace string) (map[api.RevisionKey][]string, error) {
+	fns, err := c.functions(cmd.Context(), namespace)
+	if err != nil {
+		return nil, err
 	}
 	share := map[api.RevisionKey][]string{}
 	for _, fn := range fns.Items {
@@ -131,18 +168,30 @@ func getRevisions(cmd *cobra.Command, c *client, o *getOptions, name string) err
 			share[k] = append(share[k], s)
 		}
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tAGE\tREASON")
-	for _, r := range list.Items {
-		status, reason := readiness(r.Status.Conditions)
-		traffic := strings.Join(share[r.Key()], ", ")
-		if traffic == "" {
-			traffic = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Namespace, r.Name, r.FunctionName(), traffic,
-			status, r.Status.DesiredReplicas, r.Status.ActualReplicas, age(r.CreationTimestamp.Time), reason)
+	return share, nil
+}
+
+// autoscalingColumns are -o wide's METRIC, OBSERVED (stable/panic
+// averages), TARGET and PANIC, tab-separated.
+func autoscalingColumns(a *api.AutoscalingStatus) string {
+	if a == nil {
+		return "-\t-\t-\t-"
 	}
-	return tw.Flush()
+	return fmt.Sprintf("%s\t%.3g/%.3g\t%.3g\t%s", a.Metric, a.ObservedStable, a.ObservedPanic, a.Target, yesNo(a.Panic))
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // readiness is the Ready condition's status, and the reason and message

@@ -51,6 +51,7 @@ func newRootCommand() *cobra.Command {
 		newServeCommand(),
 		newApplyCommand(c),
 		newGetCommand(c),
+		newDescribeCommand(c),
 		newTrafficCommand(c),
 		newInvokeCommand(c),
 		newLogsCommand(c),

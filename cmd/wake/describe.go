@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+func newDescribeCommand(c *client) *cobra.Command {
+	var namespace string
+	cmd := &cobra.Command{
+		Use:   "describe revision NAME",
+		Short: "Show a revision in detail: its status, its autoscaling settings and the autoscaler's recent decisions",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch args[0] {
+			case "revision", "revisions", "rev":
+			default:
+				return fmt.Errorf("unknown resource %q: wake describe revision NAME", args[0])
+			}
+			key := api.RevisionKey{Namespace: namespace, Name: args[1]}
+			rev, err := c.revisionWithDecisions(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			share, err := trafficShares(cmd, c, namespace)
+			if err != nil {
+				return err
+			}
+			return describeRevision(cmd.OutOrStdout(), rev, share[key])
+		},
+	}
+	addNamespaceFlag(cmd, &namespace)
+	return cmd
+}
+
+func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	status, reason := readiness(r.Status.Conditions)
+	fmt.Fprintf(w, "Name:\t%s\n", r.Name)
+	fmt.Fprintf(w, "Namespace:\t%s\n", r.Namespace)
+	fmt.Fprintf(w, "Function:\t%s\n", r.FunctionName())
+	fmt.Fprintf(w, "Created:\t%s (%s ago)\n", r.CreationTimestamp.Format(time.RFC3339), age(r.CreationTimestamp.Time))
+	fmt.Fprintf(w, "Ready:\t%s\t%s\n", status, reason)
+	fmt.Fprintf(w, "Traffic:\t%s\n", dash(strings.Join(traffic, ", ")))
+	fmt.Fprintf(w, "Instances:\tdesired %d, ready %d\n", r.Status.DesiredReplicas, r.Status.ActualReplicas)
+	if len(r.Spec.Containers) > 0 {
+		ct := r.Spec.Containers[0]
+		fmt.Fprintf(w, "Command:\t%s\n", dash(strings.Join(append(append([]string{}, ct.Command...), ct.Args...), " ")))
+	}
+	cc := "unlimited"
+	if n := r.Spec.ConcurrencyLimit(); n > 0 {
+		cc = fmt.Sprint(n)
+	}
+	fmt.Fprintf(w, "Concurrency:\t%s per instance\n", cc)
+	a := r.Status.Autoscaling
+	if a == nil {
+		fmt.Fprintln(w, "Autoscaling:\tnot managed")
+		return w.Flush()
+	}
+	fmt.Fprintln(w, "Autoscaling:")
+	if s := a.Settings; s != nil {
+		fmt.Fprintf(w, "  Metric:\t%s, aiming at %.4g per instance (target %.4g × %.3g%% utilization)\n",
+			a.Metric, a.Target, s.TargetPerInstance, 100*a.Target/s.TargetPerInstance)
+		fmt.Fprintf(w, "  Windows:\tstable %v, panic %v, panic at %.4g%% of ready\n", s.StableWindow.Duration, s.PanicWindow.Duration, s.PanicThresholdPercentage)
+		fmt.Fprintf(w, "  Scale:\tmin %d, max %d, initial %d, activation %d\n", s.MinScale, s.MaxScale, s.InitialScale, s.ActivationScale)
+		fmt.Fprintf(w, "  Rates:\tup to ×%.4g, down to ÷%.4g per decision; scale-down delay %v\n", s.MaxScaleUpRate, s.MaxScaleDownRate, s.ScaleDownDelay.Duration)
+		if s.ScaleToZero {
+			fmt.Fprintf(w, "  To zero:\tafter %v idle\n", s.ScaleToZeroAfter.Duration)
+		} else {
+			fmt.Fprintln(w, "  To zero:\tdisabled (enable-scale-to-zero is false)")
+		}
+	}
+	fmt.Fprintf(w, "  Observed:\tstable %.4g, panic %.4g; panic mode %s\n", a.ObservedStable, a.ObservedPanic, yesNo(a.Panic))
+	if d := a.LastDecision; d != nil {
+		fmt.Fprintf(w, "  Last decision:\t%s  %s\n", d.Time.Local().Format("15:04:05"), d.Reason)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(a.Decisions) == 0 {
+		_, err := fmt.Fprintln(out, "\nNo decision has changed the count yet.")
+		return err
+	}
+	fmt.Fprintln(out, "\nRecent decisions (changes of count or panic mode, oldest first):")
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  TIME\tFROM\tTO\tREADY\tPANIC\tREASON")
+	for _, d := range a.Decisions {
+		fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%s\t%s\n", d.Time.Local().Format("15:04:05.000"), d.From, d.To, d.Ready, yesNo(d.Panic), d.Reason)
+	}
+	return w.Flush()
+}
