@@ -38,6 +38,14 @@ type Options struct {
 	H2CTransport http.RoundTripper
 	// QueueDepth bounds each revision's queue; 0 means DefaultQueueDepth.
 	QueueDepth int
+	// MaxQueued bounds the requests queued across all revisions; 0 means
+	// DefaultMaxQueued.
+	MaxQueued int
+	// MaxBufferedBytes and MaxRevisionBufferedBytes bound the request
+	// bodies held in memory for a possible resend, in all and per
+	// revision; past them bodies stream (and cannot be resent). 0 means
+	// DefaultMaxBufferedBytes and DefaultMaxRevisionBufferedBytes.
+	MaxBufferedBytes, MaxRevisionBufferedBytes int64
 	// Logger: nil means no logs.
 	Logger *zap.Logger
 	// Registerer receives the activator's metrics; nil means none.
@@ -51,6 +59,9 @@ type Activator struct {
 	transport  http.RoundTripper
 	h2c        http.RoundTripper
 	queueDepth int
+	queued     *budget // requests queued, all revisions
+	buffered   *budget // body bytes held, all revisions
+	revBytes   int64   // body bytes one revision may hold
 	log        *zap.Logger
 	metrics    *metrics
 
@@ -80,10 +91,20 @@ func New(opts Options) *Activator {
 	if a.queueDepth <= 0 {
 		a.queueDepth = DefaultQueueDepth
 	}
+	a.queued = newBudget(int64(orDefault(opts.MaxQueued, DefaultMaxQueued)))
+	a.buffered = newBudget(orDefault(opts.MaxBufferedBytes, DefaultMaxBufferedBytes))
+	a.revBytes = orDefault(opts.MaxRevisionBufferedBytes, DefaultMaxRevisionBufferedBytes)
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
 	return a
+}
+
+func orDefault[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Register makes a revision routable. It must be called before any route
@@ -96,6 +117,7 @@ func (a *Activator) Register(rev *api.Revision) {
 		return
 	}
 	rv := newRevision(key, fn, time.Now(), a.queueDepth)
+	rv.queued, rv.buffered = a.queued, newBudget(a.revBytes)
 	rv.limit, rv.timeout, rv.h2c = rev.Spec.ConcurrencyLimit(), timeoutOf(rev), rev.Spec.H2C()
 	rv.metrics = a.metrics.forRevision(fn, key)
 	a.revisions.LoadOrStore(key, rv)
@@ -291,6 +313,9 @@ func refusalFor(rv *revision, err error, clientGone bool) refusal {
 	case errors.Is(err, ErrQueueFull):
 		return refusal{code: http.StatusServiceUnavailable, retryAfter: "1", msg: fmt.Sprintf(
 			"wake: revision %s has %d requests waiting for an instance, the most it holds; retry later\n", rv.key.Name, rv.maxQueue)}
+	case errors.Is(err, ErrOverloaded):
+		return refusal{code: http.StatusServiceUnavailable, retryAfter: "1", msg: fmt.Sprintf(
+			"wake: %d requests are waiting for instances across all functions, the most it holds; retry later\n", rv.queued.max)}
 	case errors.As(err, &failed):
 		r := refusal{code: http.StatusServiceUnavailable, msg: "wake: " + failed.Error() + "\n"}
 		if wait := time.Until(failed.Failure.RetryAt); wait > 0 {

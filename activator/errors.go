@@ -14,6 +14,9 @@ var (
 	// ErrQueueFull: the revision already holds its maximum of queued
 	// requests. Answered 503 with Retry-After.
 	ErrQueueFull = errors.New("activator: queue full")
+	// ErrOverloaded: all revisions together hold the most queued requests
+	// the activator takes. Answered 503 with Retry-After.
+	ErrOverloaded = errors.New("activator: too many requests queued")
 	// ErrRevisionGone: the revision was deleted or is unknown. Answered 503.
 	ErrRevisionGone = errors.New("activator: revision not available")
 )

@@ -56,7 +56,15 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	ex.ConsumeHead()
 	x.buffered = true
 	if n := ex.BodyLeft(); n > 0 {
-		if err := x.readBody(rv, n); err != nil {
+		// Hold the body only within the bounds; past them it streams.
+		hold := n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)
+		if hold {
+			defer func() {
+				rv.buffered.give(n)
+				a.buffered.give(n)
+			}()
+		}
+		if err := x.readBody(rv, n, hold); err != nil {
 			ex.Broken = true
 			rv.metrics.countRequest(statusClientClosed)
 			return true
@@ -64,13 +72,20 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	}
 	a.serve(rv, ex.Start, x)
 	x.ex = nil
+	if cap(x.body) > keptBodyBuffer {
+		x.body = nil // the pool keeps small buffers only: memory held is what the bounds count
+	}
 	return true
 }
 
+// keptBodyBuffer is the largest body buffer a pooled exchange keeps.
+const keptBodyBuffer = 16 << 10
+
 // readBody reads a small body whole, so that it can be sent twice. A
-// large one is left to stream.
-func (x *fastExchange) readBody(rv *revision, n int64) error {
-	if n > maxBufferedBody {
+// large one, or one the bounds leave no room for (hold false), is left to
+// stream.
+func (x *fastExchange) readBody(rv *revision, n int64, hold bool) error {
+	if !hold {
 		x.buffered = false
 		return nil
 	}

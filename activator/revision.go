@@ -3,6 +3,7 @@ package activator
 import (
 	"container/list"
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,8 @@ type revision struct {
 	draining  map[string]*endpoint // left the set, requests still in flight
 	queue     list.List            // of *waiter, oldest first
 	maxQueue  int
+	queued    *budget // the activator's, over all revisions: one per queued request
+	buffered  *budget // this revision's bytes of bodies held for a resend
 	next      int  // round-robin start among equally loaded endpoints
 	removed   bool // unregistered: queued requests are failed
 	failure   *runtime.Failure
@@ -78,6 +81,8 @@ func newRevision(key api.RevisionKey, fn api.FunctionKey, now time.Time, maxQueu
 		key:         key,
 		fn:          fn,
 		maxQueue:    maxQueue,
+		queued:      newBudget(math.MaxInt64), // Register shares the activator's
+		buffered:    newBudget(DefaultMaxRevisionBufferedBytes),
 		draining:    make(map[string]*endpoint),
 		lastChange:  now,
 		periodStart: now,
@@ -154,6 +159,10 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 		rv.mu.Unlock()
 		return acquireResult{}, ErrQueueFull
 	}
+	if !rv.queued.take(1) {
+		rv.mu.Unlock()
+		return acquireResult{}, ErrOverloaded
+	}
 	res := acquireResult{queued: true, cold: len(rv.endpoints) == 0}
 	deadline := now.Add(rv.timeout)
 	if res.cold && !rv.activating {
@@ -181,8 +190,7 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 	}
 	rv.mu.Lock()
 	if w.elem != nil { // still queued: leave, freeing the place
-		rv.queue.Remove(w.elem)
-		w.elem = nil
+		rv.dequeueLocked(w)
 		rv.changeLocked(time.Now(), -1)
 		rv.metrics.queueDepth.Set(float64(rv.queue.Len()))
 		rv.mu.Unlock()
@@ -251,19 +259,27 @@ func (rv *revision) dispatchLocked() {
 		if ep == nil {
 			break
 		}
-		w := rv.queue.Remove(rv.queue.Front()).(*waiter)
-		w.elem = nil
+		w := rv.queue.Front().Value.(*waiter)
+		rv.dequeueLocked(w)
 		ep.inflight++
 		w.ch <- ep
 	}
 	rv.metrics.queueDepth.Set(float64(rv.queue.Len()))
 }
 
+// dequeueLocked takes w off the queue, giving back its place in the
+// activator's bound.
+func (rv *revision) dequeueLocked(w *waiter) {
+	rv.queue.Remove(w.elem)
+	w.elem = nil
+	rv.queued.give(1)
+}
+
 // failQueuedLocked answers every queued request with err.
 func (rv *revision) failQueuedLocked(err error) {
 	for rv.queue.Len() > 0 {
-		w := rv.queue.Remove(rv.queue.Front()).(*waiter)
-		w.elem = nil
+		w := rv.queue.Front().Value.(*waiter)
+		rv.dequeueLocked(w)
 		w.err = err
 		rv.changeLocked(time.Now(), -1)
 		w.ch <- nil
