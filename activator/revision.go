@@ -33,8 +33,8 @@ type revision struct {
 	maxQueue  int
 	queued    *budget // the activator's, over all revisions: one per queued request
 	buffered  *budget // this revision's bytes of bodies held for a resend
-	next      int  // round-robin start among equally loaded endpoints
-	removed   bool // unregistered: queued requests are failed
+	next      int     // round-robin start among equally loaded endpoints
+	removed   bool    // unregistered: queued requests are failed
 	failure   *runtime.Failure
 	// activating is set from the first request queued at zero until an
 	// endpoint is ready, so one wake-up counts as one cold start.
