@@ -39,13 +39,17 @@ type AdminOptions struct {
 	Gatherer     prometheus.Gatherer // nil means no /metrics
 	Info         Info
 	Logger       *zap.Logger // nil means no logs
+	// Token is the bearer token every request but /healthz must carry
+	// (Authorization: Bearer TOKEN). "" means requests need no token: only
+	// for an admin API that nothing but this machine can reach.
+	Token string
 }
 
 // apiPrefix is where the resources live, Kubernetes style.
 const apiPrefix = "/apis/wake.dev/v1"
 
 // NewAdminHandler returns the admin API: apply, get, traffic, delete, logs,
-// metrics and health.
+// metrics and health. Everything but /healthz needs opts.Token.
 func NewAdminHandler(opts AdminOptions) http.Handler {
 	a := &admin{cp: opts.ControlPlane, logs: opts.Logs, info: opts.Info, log: opts.Logger}
 	if a.log == nil {
@@ -75,7 +79,7 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil)
 	})
-	return notFromBrowsers(r)
+	return notFromBrowsers(requireToken(opts.Token, a.log, r))
 }
 
 // notFromBrowsers refuses what a web page could send to the admin API
