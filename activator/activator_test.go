@@ -153,6 +153,9 @@ func TestProxiesToReadyInstance(t *testing.T) {
 		if got := seen.Get("X-Forwarded-Host"); got != "hello.default.localhost" {
 			t.Errorf("instance saw X-Forwarded-Host %q", got)
 		}
+		if got, want := seen.Values("Forwarded"), []string{`for=127.0.0.1;host="hello.default.localhost";proto=http`}; strings.Join(got, "|") != want[0] {
+			t.Errorf("instance saw Forwarded %q, want %q", got, want)
+		}
 		if got := testutil.ToFloat64(h.act.metrics.requests.WithLabelValues("default", "hello", "hello-00001", "200")); got != 1 {
 			t.Errorf("wake_requests_total{code=200} = %v, want 1", got)
 		}

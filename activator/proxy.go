@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wakefn/wake/h1"
 )
 
 // NewTransport returns the HTTP/1.1 transport wake uses towards instances:
@@ -325,6 +327,7 @@ var (
 func setForwardedHeaders(r *http.Request) {
 	h := r.Header
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h["Forwarded"] = append(h["Forwarded"], string(h1.AppendForwarded(nil, ip, r.Host)))
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}

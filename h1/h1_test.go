@@ -20,20 +20,22 @@ func TestParseRequest(t *testing.T) {
 			name: "plain GET",
 			head: "GET /a?b=1 HTTP/1.1\r\nHost: hello.default.localhost:8080\r\nUser-Agent: curl/8\r\n\r\n",
 			want: "GET /a?b=1 HTTP/1.1\r\nHost: hello.default.localhost:8080\r\nUser-Agent: curl/8\r\n" +
-				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: hello.default.localhost:8080\r\nX-Forwarded-Proto: http\r\n\r\n",
+				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: hello.default.localhost:8080\r\nX-Forwarded-Proto: http\r\n" +
+				"Forwarded: for=10.0.0.1;host=\"hello.default.localhost:8080\";proto=http\r\n\r\n",
 		},
 		{
 			name: "hop-by-hop fields are not forwarded, nor those Connection names",
 			head: "POST / HTTP/1.1\r\nhost: h\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\n" +
 				"Proxy-Authorization: x\r\nContent-Length: 3\r\nX-Forwarded-Proto: https\r\nTE: trailers, deflate\r\n\r\n",
 			want: "POST / HTTP/1.1\r\nhost: h\r\nContent-Length: 3\r\n" +
-				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: h\r\nX-Forwarded-Proto: http\r\nTE: trailers\r\n\r\n",
+				"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: h\r\nX-Forwarded-Proto: http\r\n" +
+				"Forwarded: for=10.0.0.1;host=\"h\";proto=http\r\nTE: trailers\r\n\r\n",
 		},
 		{
 			name: "forwarded headers are appended to",
-			head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Host: outer\r\n\r\n",
-			want: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: outer\r\n" +
-				"X-Forwarded-For: 1.2.3.4, 10.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n",
+			head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Host: outer\r\nForwarded: for=1.2.3.4\r\n\r\n",
+			want: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: outer\r\nForwarded: for=1.2.3.4\r\n" +
+				"X-Forwarded-For: 1.2.3.4, 10.0.0.1\r\nX-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;host=\"h\";proto=http\r\n\r\n",
 		},
 		{name: "HTTP/1.0 goes to net/http", head: "GET / HTTP/1.0\r\nHost: h\r\n\r\n"},
 		{name: "chunked body", head: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"},
@@ -304,5 +306,17 @@ func BenchmarkParseRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 		buf = r.AppendOutbound(buf[:0], "127.0.0.1")
+	}
+}
+
+func TestAppendForwarded(t *testing.T) {
+	for _, tc := range []struct{ ip, host, want string }{
+		{"10.0.0.1", "h", `for=10.0.0.1;host="h";proto=http`},
+		{"::1", "hello.default.localhost:8080", `for="[::1]";host="hello.default.localhost:8080";proto=http`},
+		{"10.0.0.1", `a"b\c` + "\x01", `for=10.0.0.1;host="a\"b\\c";proto=http`},
+	} {
+		if got := string(AppendForwarded(nil, tc.ip, tc.host)); got != tc.want {
+			t.Errorf("AppendForwarded(%q, %q) = %s, want %s", tc.ip, tc.host, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"strings"
 )
 
 // Request is a parsed request head. Its slices point into the head given
@@ -156,9 +157,47 @@ func (r *Request) AppendOutbound(dst []byte, clientIP string) []byte {
 		dst = append(dst, "\r\nX-Forwarded-Host: "...)
 		dst = append(dst, r.Host...)
 	}
-	dst = append(dst, "\r\nX-Forwarded-Proto: http\r\n"...)
+	dst = append(dst, "\r\nX-Forwarded-Proto: http\r\nForwarded: "...)
+	dst = AppendForwarded(dst, clientIP, r.Host)
+	dst = append(dst, "\r\n"...)
 	if r.teTrailers {
 		dst = append(dst, "TE: trailers\r\n"...)
 	}
 	return append(dst, "\r\n"...)
+}
+
+// AppendForwarded appends this hop's element of an RFC 7239 Forwarded
+// header: for=CLIENT;host=HOST;proto=http. A Forwarded header the client
+// sent is kept as it was: a second header line continues the list. The
+// host (it may carry a port) and an IPv6 client are quoted, as the RFC
+// requires for anything but a token.
+func AppendForwarded[S string | []byte](dst []byte, clientIP string, host S) []byte {
+	dst = append(dst, "for="...)
+	if strings.IndexByte(clientIP, ':') >= 0 {
+		dst = append(dst, "\"["...)
+		dst = append(dst, clientIP...)
+		dst = append(dst, "]\""...)
+	} else {
+		dst = append(dst, clientIP...)
+	}
+	dst = append(dst, ";host="...)
+	dst = appendQuoted(dst, host)
+	return append(dst, ";proto=http"...)
+}
+
+// appendQuoted appends s as a quoted-string, escaping quotes and
+// backslashes and dropping control characters.
+func appendQuoted[S string | []byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20 || c == 0x7f:
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -101,25 +102,54 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.fast == nil {
 		return s.fallback.Serve(ln)
 	}
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // out of file descriptors: let some close
-				continue
+			if !temporary(err) {
+				return err
 			}
-			return err
+			// Out of file descriptors or memory, or a connection reset
+			// before it was accepted: the listener is fine. Wait for some
+			// connections to close instead of stopping the data plane.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logf("wake: accept: %v; retrying in %v", err, backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		c := s.track(nc)
 		if c == nil {
 			nc.Close()
 			continue
 		}
 		go s.serveConn(c)
+	}
+}
+
+// temporary reports whether an accept error leaves the listener usable.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opts.ErrorLog != nil {
+		s.opts.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
 	}
 }
 
