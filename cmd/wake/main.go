@@ -1,6 +1,7 @@
 // Command wake is wake's single binary: `wake serve` runs the platform on
-// this machine, and the other commands (apply, get, traffic, invoke, logs,
-// delete) talk to it through its admin API.
+// this machine, the other commands (apply, get, traffic, invoke, logs,
+// delete) talk to it through its admin API, and `wake autoscaler simulate`
+// replays a trace through the autoscaler offline.
 package main
 
 import (
@@ -56,6 +57,7 @@ func newRootCommand() *cobra.Command {
 		newInvokeCommand(c),
 		newLogsCommand(c),
 		newDeleteCommand(c),
+		newAutoscalerCommand(),
 	)
 	return root
 }
