@@ -45,6 +45,8 @@ type Sample struct {
 //     until a whole stable window has passed without crossing it; while
 //     panicking the count is the larger of both wants and never drops;
 //  4. with ScaleDownDelay, the count is the highest of the trailing delay;
+//     and it never falls below what the requests in flight and queued now
+//     need at the target (wake's addition, see inFlightFloor);
 //  5. bounds: MinScale (or InitialScale until first reached), MaxScale;
 //  6. zero only when scale to zero is enabled, nothing is in flight, and
 //     the revision has been idle for StableWindow + max(grace, retention);
@@ -161,14 +163,14 @@ func (d *Decider) Decide(now time.Time) Decision {
 	readyF := math.Max(1, float64(d.ready))
 	dec.MaxUp = int(math.Min(math.Ceil(sp.MaxScaleUpRate*readyF), math.MaxInt32))
 	dec.MaxDown = int(math.Floor(readyF / sp.MaxScaleDownRate))
-	stable := dec.rateLimit(dec.StableWant)
-	panic := min(max(dec.PanicWant, dec.MaxDown), dec.MaxUp)
+	stable, stableSteps := dec.rateLimit(dec.StableWant)
+	panic, panicSteps := dec.rateLimit(dec.PanicWant)
 	if sp.ActivationScale > 1 {
 		if dec.StableWant > 0 && stable < sp.ActivationScale {
-			stable, dec.Steps = sp.ActivationScale, dec.Steps|StepActivationScale
+			stable, stableSteps = sp.ActivationScale, stableSteps|StepActivationScale
 		}
 		if dec.PanicWant > 0 && panic < sp.ActivationScale {
-			panic = sp.ActivationScale
+			panic, panicSteps = sp.ActivationScale, panicSteps|StepActivationScale
 		}
 	}
 
@@ -191,23 +193,49 @@ func (d *Decider) Decide(now time.Time) Decision {
 		d.maxPanic = max(d.maxPanic, want)
 		want = d.maxPanic
 	}
+	// Explain the rules that made the count, not those of a want that lost.
+	switch {
+	case want == stable:
+		dec.Steps |= stableSteps
+	case want == panic:
+		dec.Steps |= panicSteps
+	}
 	want = d.delayed(now, want, &dec)
+	want = d.inFlightFloor(want, &dec)
 	d.desired = d.finish(now, want, &dec)
 	dec.Desired = d.desired
 	return dec
 }
 
-// rateLimit keeps a stable want within one decision's rates.
-func (dec *Decision) rateLimit(n int) int {
+// rateLimit keeps a want within one decision's rates, and says which
+// limit it met.
+func (dec *Decision) rateLimit(n int) (int, Step) {
 	switch {
 	case n > dec.MaxUp:
-		dec.Steps |= StepScaleUpRate
-		return dec.MaxUp
+		return dec.MaxUp, StepScaleUpRate
 	case n < dec.MaxDown:
-		dec.Steps |= StepScaleDownRate
-		return dec.MaxDown
+		return dec.MaxDown, StepScaleDownRate
 	}
-	return n
+	return n, 0
+}
+
+// inFlightFloor keeps a scale-down from going below what the requests in
+// flight and queued right now need at the target. The averages lag a
+// rising load: without this floor, a decision would take back the
+// instances a wake just started for queued requests, the next wake would
+// start them again, and the count would flap every tick. This is wake's
+// addition to the KPA; it never raises the count, only stops a fall.
+func (d *Decider) inFlightFloor(want int, dec *Decision) int {
+	if want >= d.desired {
+		return want
+	}
+	need := min(ceilRatio(float64(d.inFlight), d.spec.TargetValue), d.desired)
+	if need > want {
+		dec.Steps |= StepInFlightFloor
+		dec.InFlightNeed = need
+		return need
+	}
+	return want
 }
 
 // delayed applies scale-down-delay: the count is the highest wanted over

@@ -192,6 +192,18 @@ func TestDecider(t *testing.T) {
 			api.AnnotationInitialScale: "3"}, 0), initial: true, until: 60 * s, load: phases([]time.Duration{10 * s}, 210, 70)},
 		want: []change{{0, 3}, {32 * s, 2}, {34 * s, 1}},
 	}, {
+		name: "scale-down stops at what the requests in flight now need",
+		// As above, but after 10s 140 requests are in flight at each sample
+		// while the window averages 70: 3 → 2, and no further.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationWindow: "6s", api.AnnotationInitialScale: "3"}, 0),
+			initial: true, until: 60 * s, load: func(at time.Duration) Sample {
+				if at <= 10*s {
+					return Sample{Concurrency: 210, InFlight: 210}
+				}
+				return Sample{Concurrency: 70, InFlight: 140}
+			}},
+		want: []change{{0, 3}, {14 * s, 2}},
+	}, {
 		name: "clamped to max-scale",
 		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationMaxScale: "3"}, 0), initial: true, until: 10 * s, load: steady(700)},
 		want: []change{{0, 1}, {2 * s, 3}},

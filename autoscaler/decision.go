@@ -28,10 +28,11 @@ type Decision struct {
 	MaxUp, MaxDown            int           // the rate limits of this step
 	Panicking                 bool
 
-	Steps       Step
-	BeforeDelay int           // with StepScaleDownDelay: the count before the delay held it up
-	IdleFor     time.Duration // when the count would go to zero: idle time so far
-	ZeroAfter   time.Duration // ... and idle time needed
+	Steps        Step
+	BeforeDelay  int           // with StepScaleDownDelay: the count before the delay held it up
+	InFlightNeed int           // with StepInFlightFloor: what the requests in flight need
+	IdleFor      time.Duration // when the count would go to zero: idle time so far
+	ZeroAfter    time.Duration // ... and idle time needed
 }
 
 // Step is a rule that changed a decision's count, or a transition it made.
@@ -47,6 +48,7 @@ const (
 	StepPanicExit
 	StepPanicHold
 	StepScaleDownDelay
+	StepInFlightFloor
 	StepInitialScale
 	StepMinScale
 	StepMaxScale
@@ -98,6 +100,9 @@ func (d Decision) Reason() string {
 		}},
 		{StepPanicHold, func() string { return "no scale-down while panicking" }},
 		{StepScaleDownDelay, func() string { return fmt.Sprintf("scale-down-delay holds %d (wanted %d)", d.Desired, d.BeforeDelay) }},
+		{StepInFlightFloor, func() string {
+			return fmt.Sprintf("%d in flight now need %d, no fewer", d.InFlight, d.InFlightNeed)
+		}},
 		{StepInitialScale, func() string { return "initial-scale not yet reached" }},
 		{StepMinScale, func() string { return "min-scale" }},
 		{StepMaxScale, func() string { return "max-scale" }},

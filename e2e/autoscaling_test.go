@@ -15,7 +15,7 @@ import (
 // readyInstances reads a revision's ready count straight from the admin
 // API: cheap enough to poll during a load test, unlike the CLI.
 func (s *server) readyInstances(name string) (int, error) {
-	res, err := client.Get("http://" + s.admin + "/apis/wake.dev/v1/namespaces/default/revisions/" + name)
+	res, err := s.adminGet("/apis/wake.dev/v1/namespaces/default/revisions/" + name)
 	if err != nil {
 		return 0, err
 	}

@@ -161,12 +161,26 @@ func (s *server) kill() {
 // serve is stuck: its goroutines are dumped (SIGQUIT) into its output.
 const cliTimeout = 90 * time.Second
 
-// cli runs a wake command against this server, as a user would.
+// cli runs a wake command against this server, as a user would on the
+// same machine: it finds the admin token in the server's state directory.
 func (s *server) cli(args ...string) (stdout, stderr string, err error) {
+	return s.cliWithEnv([]string{"WAKE_STATE_DIR=" + s.stateDir}, args...)
+}
+
+// cliWithEnv runs a wake command against this server with env added to
+// the test's environment, less the WAKE_ variables of whoever runs the
+// tests: the command finds a token only where the test says.
+func (s *server) cliWithEnv(env []string, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wakeBin, append(args, "--server", "http://"+s.admin)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WAKE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	if ctx.Err() != nil {
@@ -200,6 +214,39 @@ func writeManifest(t *testing.T, manifest string) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// token returns the admin token wake serve keeps in its state directory.
+func (s *server) token() string {
+	s.t.Helper()
+	t, err := s.readToken()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return t
+}
+
+func (s *server) readToken() (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.stateDir, "admin-token"))
+	if err != nil {
+		return "", fmt.Errorf("reading the admin token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// adminGet sends GET path to the admin API with the admin token. Safe to
+// call from any goroutine.
+func (s *server) adminGet(path string) (*http.Response, error) {
+	token, err := s.readToken()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return client.Do(req)
 }
 
 // client is shared so requests reuse connections, like a real client.

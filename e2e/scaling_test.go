@@ -147,7 +147,7 @@ func fire(n int, send func(i int) (int, error)) map[int]int {
 
 func (s *server) metrics() string {
 	s.t.Helper()
-	res, err := client.Get("http://" + s.admin + "/metrics")
+	res, err := s.adminGet("/metrics")
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/wakefn/wake/autoscaler"
 )
 
 // WriteReport writes the result for people: the settings, the decisions
@@ -49,7 +47,7 @@ func writeSettings(b *bufio.Writer, r *Result) {
 	fmt.Fprintf(b, "            max-scale-up-rate %.4g, max-scale-down-rate %.4g, scale-down-delay %v; min-scale %d, max-scale %d, activation-scale %d\n",
 		s.MaxScaleUpRate, s.MaxScaleDownRate, s.ScaleDownDelay, s.MinScale, s.MaxScale, s.ActivationScale)
 	if s.ScaleToZero {
-		fmt.Fprintf(b, "            scale to zero after %v idle (stable window + max(grace, retention))\n", zeroAfter(s))
+		fmt.Fprintf(b, "            scale to zero after %v idle (stable window + max(grace, retention))\n", s.ScaleToZeroAfter())
 	} else {
 		fmt.Fprintln(b, "            scale to zero disabled")
 	}
@@ -100,8 +98,6 @@ func startupText(r *Result) string {
 
 // clock writes a time in the run as seconds with the Tick's precision.
 func clock(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
-
-func zeroAfter(s autoscaler.Spec) time.Duration { return s.StableWindow + max(s.Grace, s.Retention) }
 
 // WriteJSON writes the result as one JSON object, times in seconds.
 func WriteJSON(w io.Writer, r *Result) error {
@@ -195,7 +191,7 @@ func toJSON(r *Result) jsonResult {
 			PanicThresholdPercent: s.PanicThreshold * 100, MaxScaleUpRate: s.MaxScaleUpRate,
 			MaxScaleDownRate: s.MaxScaleDownRate, ScaleDownDelay: s.ScaleDownDelay.Seconds(),
 			InitialScale: s.InitialScale, MinScale: s.MinScale, MaxScale: s.MaxScale,
-			ActivationScale: s.ActivationScale, ScaleToZero: s.ScaleToZero, ZeroAfter: zeroAfter(s).Seconds(),
+			ActivationScale: s.ActivationScale, ScaleToZero: s.ScaleToZero, ZeroAfter: s.ScaleToZeroAfter().Seconds(),
 		},
 		ContainerConcurrency: r.ContainerConcurrency, NewRevision: r.NewRevision, Duration: r.Duration.Seconds(),
 		Decisions: make([]jsonDecision, len(r.Decisions)), Timeline: make([]jsonPoint, len(r.Timeline)),

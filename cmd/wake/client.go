@@ -20,6 +20,7 @@ const defaultServer = "http://127.0.0.1:8081"
 // client talks to the admin API of wake serve.
 type client struct {
 	server string
+	auth   clientAuth
 	http   http.Client
 }
 
@@ -81,12 +82,25 @@ func (c *client) send(ctx context.Context, method, path string, q url.Values, bo
 	if t, ok := body.(typedBody); ok {
 		req.Header.Set("Content-Type", t.contentType)
 	}
+	// Only admin API calls carry the token: invoke's requests to the data
+	// plane do not, or functions would see it.
+	token, source, err := c.auth.get(c.server)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := c.http.Do(req)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("%s %s: no answer from wake serve at %s: %w", method, path, c.server, ctx.Err())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach wake serve at %s (is it running? --server or WAKE_SERVER selects another): %w", c.server, err)
+	}
+	if res.StatusCode == http.StatusUnauthorized {
+		res.Body.Close()
+		return nil, unauthorizedError(c.server, source)
 	}
 	if res.StatusCode >= 300 {
 		defer res.Body.Close()

@@ -48,6 +48,7 @@ func newRootCommand() *cobra.Command {
 	c := &client{}
 	root.PersistentFlags().StringVar(&c.server, "server", envOr("WAKE_SERVER", defaultServer),
 		"admin API of wake serve (env WAKE_SERVER)")
+	c.auth.addFlags(root)
 	root.AddCommand(
 		newServeCommand(),
 		newApplyCommand(c),

@@ -41,6 +41,7 @@ type serveOptions struct {
 	logLevel         string
 	logFormat        string
 	fastPath         bool
+	token            adminTokenOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -50,13 +51,19 @@ func newServeCommand() *cobra.Command {
 		Short: "Run the platform on this machine: router, activator, autoscaler and functions as local processes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.token.fileSet = cmd.Flags().Changed("admin-token-file")
 			return serve(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the data plane (HTTP/1.1 and h2c): functions answer here")
 	f.StringVar(&o.adminAddr, "admin", "127.0.0.1:8081", "address of the admin API and /metrics")
-	f.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory for the store and instance logs")
+	f.StringVar(&o.stateDir, "state-dir", envOr("WAKE_STATE_DIR", defaultStateDir()),
+		"directory for the store, instance logs and admin token (env WAKE_STATE_DIR)")
+	f.StringVar(&o.token.file, "admin-token-file", "",
+		"file holding the admin API's bearer token, mode 0600 (default STATE_DIR/admin-token, created on first start)")
+	f.BoolVar(&o.token.none, "no-admin-token", false,
+		"serve the admin API without a token; refused unless --admin is a loopback address")
 	f.StringVar(&o.domain, "domain", "localhost", "functions answer on NAME.NAMESPACE.DOMAIN")
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifests to apply at start (file, directory or -)")
 	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
@@ -141,6 +148,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
+	token, err := o.token.resolve(o.stateDir)
+	if err != nil {
+		return err
+	}
 	store, err := boltstore.Open(filepath.Join(o.stateDir, "wake.db"))
 	if err != nil {
 		return err
@@ -158,6 +169,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("--admin: %w", err)
 	}
 	defer adminLn.Close()
+	if token.token == "" && !isLoopback(adminLn.Addr()) {
+		return fmt.Errorf("--admin %s listens on %s, which other machines can reach, and --no-admin-token would let "+
+			"anyone there deploy functions, which run commands: leave out --no-admin-token, or listen on 127.0.0.1",
+			o.adminAddr, adminLn.Addr())
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -214,7 +230,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	data := router.NewServer(dataOpts)
 	admin := newServer(controlplane.NewAdminHandler(controlplane.AdminOptions{
-		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"),
+		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"), Token: token.token,
 		Info: controlplane.Info{HTTPAddr: dataLn.Addr().String(), Domain: o.domain, Version: version},
 	}), log.Named("admin"))
 	serveErr := make(chan error, 2)
@@ -228,6 +244,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	fmt.Fprintf(os.Stderr, "wake %s: functions on http://%s (Host NAME.NAMESPACE.%s), admin API on http://%s, state in %s\n",
 		version, dataLn.Addr(), o.domain, adminLn.Addr(), o.stateDir)
+	fmt.Fprintf(os.Stderr, "wake: %s\n", token.notice(o.stateDir, envOr("WAKE_STATE_DIR", defaultStateDir())))
 
 	select {
 	case <-ctx.Done():
