@@ -78,15 +78,22 @@ func newServeCommand() *cobra.Command {
 }
 
 // passedEnv are the variables of wake's own environment that instances
-// get, as a local process would expect them; nothing else of it (tokens,
-// cloud credentials) reaches a function unless its manifest says so.
-var passedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"}
+// get: where to find programs, the language and the time zone, as a
+// container image would set them. Nothing else of it (wake's secrets,
+// cloud credentials, HOME and its dotfiles) reaches a function unless its
+// manifest says so; the runtime adds PORT and the K_* variables.
+var passedEnv = []string{"PATH", "LANG", "TZ"}
 
+// instanceEnv is the environment instances start from: passedEnv's
+// variables that wake has, and the runtime's default PATH when wake has
+// none.
 func instanceEnv() []string {
 	env := []string{}
 	for _, k := range passedEnv {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
+		} else if k == "PATH" {
+			env = append(env, process.DefaultEnv...)
 		}
 	}
 	return env

@@ -17,6 +17,8 @@
 //	/inflight    the most requests this instance ever held at once
 //	/proto       the request's protocol, e.g. HTTP/2.0
 //	/env?k=NAME  the value of an environment variable
+//	/envnames    the names of every environment variable, sorted, one a line
+//	/header?k=H  the value of request header H
 //	/exit?code=N exits the process at once (a crash mid-load)
 //	/trailer     answers with a trailer X-Testfn-Trailer: done
 //	/echo        copies the request body back
@@ -31,7 +33,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -131,6 +135,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/env":
 		fmt.Fprintln(w, os.Getenv(r.URL.Query().Get("k")))
+		return
+	case "/envnames":
+		var names []string
+		for _, kv := range os.Environ() {
+			name, _, _ := strings.Cut(kv, "=")
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		fmt.Fprintln(w, strings.Join(names, "\n"))
+		return
+	case "/header":
+		fmt.Fprintln(w, r.Header.Get(r.URL.Query().Get("k")))
 		return
 	case "/exit":
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
