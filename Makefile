@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./router
 	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./h1
 	$(GO) test -run '^$$' -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./h1
+	$(GO) test -run '^$$' -fuzz '^FuzzAdmin$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./controlplane
 
 clean:
 	rm -rf bin examples/hello/hello

@@ -73,7 +73,7 @@ func (f fakeAutoscaler) Spec(rev *api.Revision) autoscaler.Spec {
 	return autoscaler.DefaultConfig().Spec(rev.Scaling())
 }
 
-func openStore(t *testing.T, dir string) *boltstore.Store {
+func openStore(t testing.TB, dir string) *boltstore.Store {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(dir, "wake.db"))
 	if err != nil {
@@ -83,12 +83,12 @@ func openStore(t *testing.T, dir string) *boltstore.Store {
 	return store
 }
 
-func newPlane(t *testing.T, dir string) (*controlplane.ControlPlane, *events, *router.Router) {
+func newPlane(t testing.TB, dir string) (*controlplane.ControlPlane, *events, *router.Router) {
 	t.Helper()
 	return newPlaneOn(t, openStore(t, dir))
 }
 
-func newPlaneOn(t *testing.T, store controlplane.Store) (*controlplane.ControlPlane, *events, *router.Router) {
+func newPlaneOn(t testing.TB, store controlplane.Store) (*controlplane.ControlPlane, *events, *router.Router) {
 	t.Helper()
 	ev := &events{}
 	rt := router.New(router.Options{Next: nil})
