@@ -237,15 +237,24 @@ func (s *server) readToken() (string, error) {
 // adminGet sends GET path to the admin API with the admin token. Safe to
 // call from any goroutine.
 func (s *server) adminGet(path string) (*http.Response, error) {
+	return s.adminDo(http.MethodGet, path, "", nil)
+}
+
+// adminDo sends a request to the admin API with the admin token, and body
+// typed as contentType ("" for none). Safe to call from any goroutine.
+func (s *server) adminDo(method, path, contentType string, body io.Reader) (*http.Response, error) {
 	token, err := s.readToken()
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+s.admin+path, nil)
+	req, err := http.NewRequest(method, "http://"+s.admin+path, body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	return client.Do(req)
 }
 

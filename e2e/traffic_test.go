@@ -157,7 +157,7 @@ spec:
 	}
 
 	// The admin API says the same, as a 400 with the problems as JSON.
-	res, err := http.Post("http://"+w.admin+"/apis/wake.dev/v1/apply?source=bad.yaml", "application/yaml", strings.NewReader(bad))
+	res, err := w.adminDo(http.MethodPost, "/apis/wake.dev/v1/apply?source=bad.yaml", "application/yaml", strings.NewReader(bad))
 	if err != nil {
 		t.Fatal(err)
 	}
