@@ -41,9 +41,16 @@ type ServerOptions struct {
 	ErrorLog *log.Logger
 }
 
-// BufferSize is the per-connection buffer of the fast path; a request head
-// larger than it goes to net/http, which allows up to 1 MiB.
-const BufferSize = 16 << 10
+// The fast path's per-connection buffers. Every open connection holds
+// them, idle or waiting in a queue, so they are what a flood of
+// connections costs. A request head must fit the read buffer to be parsed
+// in place (8 KiB, nginx's and Apache's usual limit per header line); a
+// larger one goes to net/http, which allows up to 1 MiB. The write buffer
+// takes response heads: bodies larger than it are written through.
+const (
+	ReadBufferSize  = 8 << 10
+	WriteBufferSize = 4 << 10
+)
 
 // Server is the data plane's listener. Each connection starts on the fast
 // path: HTTP/1.1 requests are parsed in place and handed to the activator
@@ -179,7 +186,7 @@ func (s *Server) untrack(c *fastConn) {
 }
 
 var bufPool = sync.Pool{New: func() any {
-	return &connBufs{r: bufio.NewReaderSize(nil, BufferSize), w: bufio.NewWriterSize(nil, BufferSize)}
+	return &connBufs{r: bufio.NewReaderSize(nil, ReadBufferSize), w: bufio.NewWriterSize(nil, WriteBufferSize)}
 }}
 
 type connBufs struct {
