@@ -36,6 +36,7 @@ type serveOptions struct {
 	autoscaling      *autoscalerFlags
 	files            []string
 	queueDepth       int
+	maxQueued        int
 	terminationGrace time.Duration
 	shutdownTimeout  time.Duration
 	logLevel         string
@@ -67,6 +68,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.domain, "domain", "localhost", "functions answer on NAME.NAMESPACE.DOMAIN")
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifests to apply at start (file, directory or -)")
 	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
+	f.IntVar(&o.maxQueued, "max-queued", activator.DefaultMaxQueued, "requests all revisions together may hold while they have no room")
 	f.DurationVar(&o.terminationGrace, "termination-grace-period", 10*time.Second, "time an instance has to exit after SIGTERM before SIGKILL")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time requests in flight have to finish when wake serve stops")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -201,7 +203,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		Registerer: reg,
 		Config:     &asConfig,
 	})
-	act = activator.New(activator.Options{Waker: as, QueueDepth: o.queueDepth, Logger: log.Named("activator"), Registerer: reg})
+	act = activator.New(activator.Options{Waker: as, QueueDepth: o.queueDepth, MaxQueued: o.maxQueued, Logger: log.Named("activator"), Registerer: reg})
 	rtr := router.New(router.Options{Next: act})
 	rt, err = process.New(process.Options{
 		StateDir:               o.stateDir,
