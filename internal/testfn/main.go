@@ -5,7 +5,12 @@
 //	TESTFN_EXIT_AT_START exit with this code instead of listening (crash loop)
 //	TESTFN_H2C           "1": serve cleartext HTTP/2 as well as HTTP/1.1
 //	TESTFN_IGNORE_TERM   "1": ignore SIGTERM (tests the kill after grace)
-//	TESTFN_SPAWN_CHILD   "1": start a child `sleep` (tests process groups)
+//	TESTFN_SPAWN_CHILD   "1": start a child `sleep` (tests process groups);
+//	                     "self": start a copy of testfn with the same
+//	                     arguments plus "child", which only sleeps, so that
+//	                     the child carries the instance's marker argument
+//	TESTFN_LOG_REQUESTS  "1": print "testfn: request METHOD PATH id=ID" as
+//	                     each request arrives, ID being its X-Chaos-Id
 //	TESTFN_READY_PATH    path that answers 503 until TESTFN_READY_AFTER passes
 //	TESTFN_READY_AFTER   duration after listening before READY_PATH is 200
 //
@@ -51,6 +56,9 @@ func main() {
 func run() error {
 	log.SetFlags(0)
 	log.SetPrefix("testfn: ")
+	if len(os.Args) > 1 && os.Args[len(os.Args)-1] == childArg {
+		select {} // a spawned child: it only has to exist
+	}
 	if s := os.Getenv("TESTFN_EXIT_AT_START"); s != "" {
 		code, _ := strconv.Atoi(s)
 		fmt.Fprintln(os.Stderr, "testfn: exiting at start as asked")
@@ -59,8 +67,11 @@ func run() error {
 	if os.Getenv("TESTFN_IGNORE_TERM") == "1" {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	if os.Getenv("TESTFN_SPAWN_CHILD") == "1" {
+	if spawn := os.Getenv("TESTFN_SPAWN_CHILD"); spawn == "1" || spawn == "self" {
 		child := exec.Command("sleep", "1000")
+		if spawn == "self" {
+			child = exec.Command(os.Args[0], append(os.Args[1:], childArg)...)
+		}
 		if err := child.Start(); err != nil {
 			return err
 		}
@@ -79,7 +90,7 @@ func run() error {
 	}
 	fmt.Printf("testfn: %s listening on %s\n", os.Getenv("K_REVISION"), ln.Addr())
 
-	h := &handler{listening: time.Now()}
+	h := &handler{listening: time.Now(), logRequests: os.Getenv("TESTFN_LOG_REQUESTS") == "1"}
 	h.readyAfter, _ = time.ParseDuration(os.Getenv("TESTFN_READY_AFTER"))
 	srv := &http.Server{Handler: h}
 	if os.Getenv("TESTFN_H2C") == "1" {
@@ -91,9 +102,13 @@ func run() error {
 	return srv.Serve(ln)
 }
 
+// childArg ends the arguments of a child started by TESTFN_SPAWN_CHILD=self.
+const childArg = "child"
+
 type handler struct {
-	listening  time.Time
-	readyAfter time.Duration
+	listening   time.Time
+	readyAfter  time.Duration
+	logRequests bool
 
 	inflight atomic.Int64
 	mu       sync.Mutex
@@ -101,6 +116,9 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.logRequests {
+		fmt.Printf("testfn: request %s %s id=%s\n", r.Method, r.URL.Path, r.Header.Get("X-Chaos-Id"))
+	}
 	n := h.inflight.Add(1)
 	defer h.inflight.Add(-1)
 	h.mu.Lock()
