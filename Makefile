@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 30000x
 
-.PHONY: all build run test vet fmt-check unit fuzz clean
+.PHONY: all build run test vet fmt-check unit fuzz chaos clean
 
 all: build
 
@@ -37,6 +37,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./h1
 	$(GO) test -run '^$$' -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./h1
 	$(GO) test -run '^$$' -fuzz '^FuzzAdmin$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./controlplane
+
+## chaos: the e2e fault tests under load, longer and harder than make test runs
+## them (a few minutes); each prints a row `chaos: FAULT sent=N answered=N ... lost=0`
+chaos:
+	$(GO) test -race -count=1 -timeout 30m -run Chaos -v ./e2e/ -chaos.long
 
 clean:
 	rm -rf bin examples/hello/hello
