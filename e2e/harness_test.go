@@ -24,6 +24,7 @@ import (
 var (
 	wakeBin   string // the wake binary under test
 	testfnBin string // internal/testfn
+	binDir    string // where they are built
 )
 
 func TestMain(m *testing.M) {
@@ -31,13 +32,16 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
+	if os.Getenv(floodWorkerEnv) != "" {
+		return m.Run() // a flood worker (overload_test.go) runs no binary
+	}
 	dir, err := os.MkdirTemp("", "wake-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	wakeBin, testfnBin = filepath.Join(dir, "wake"), filepath.Join(dir, "testfn")
+	wakeBin, testfnBin, binDir = filepath.Join(dir, "wake"), filepath.Join(dir, "testfn"), dir
 	builds := [][]string{
 		{"build", "-race", "-o", wakeBin, "github.com/wakefn/wake/cmd/wake"},
 		{"build", "-o", testfnBin, "github.com/wakefn/wake/internal/testfn"},
@@ -88,11 +92,18 @@ var listening = regexp.MustCompile(`functions on http://(\S+) .*admin API on htt
 // when the test ends, and its output is shown if the test failed.
 func startWake(t *testing.T, stateDir string, args ...string) *server {
 	t.Helper()
+	return startWakeBinary(t, wakeBin, stateDir, args...)
+}
+
+// startWakeBinary is startWake with another build of wake (one without
+// the race detector, to measure memory).
+func startWakeBinary(t *testing.T, bin, stateDir string, args ...string) *server {
+	t.Helper()
 	if stateDir == "" {
 		stateDir = t.TempDir()
 	}
 	s := &server{t: t, stateDir: stateDir, output: &syncBuffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command(wakeBin, append([]string{"serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+	s.cmd = exec.Command(bin, append([]string{"serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--state-dir", stateDir, "--log-level", "debug"}, args...)...)
 	pr, pw := io.Pipe()
 	s.cmd.Stdout = s.output
