@@ -41,7 +41,7 @@ fuzz:
 ## chaos: the e2e fault tests under load, longer and harder than make test runs
 ## them (a few minutes); each prints a row `chaos: FAULT sent=N answered=N ... lost=0`
 chaos:
-	$(GO) test -race -count=1 -timeout 30m -run Chaos -v ./e2e/ -chaos.long
+	$(GO) test -race -count=1 -timeout 30m -run 'Chaos|Overload' -v ./e2e/ -chaos.long
 
 clean:
 	rm -rf bin examples/hello/hello
