@@ -27,6 +27,7 @@ type fastExchange struct {
 	head     []byte // the head to send, built once
 	body     []byte // the body, when buffered
 	buffered bool   // body holds the whole body (or there is none)
+	replay   bool   // the request may be sent twice (h1.Request.Replayable)
 	resp     h1.Response
 	out      []byte // the response head for the client
 }
@@ -53,6 +54,7 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	defer fastPool.Put(x)
 	x.ex = ex
 	x.head = ex.Req.AppendOutbound(x.head[:0], ex.ClientIP)
+	x.replay = ex.Req.Replayable
 	ex.ConsumeHead()
 	x.buffered = true
 	if n := ex.BodyLeft(); n > 0 {
@@ -128,11 +130,15 @@ func (x *fastExchange) refuse(rv *revision, err error) int {
 
 // to forwards to ep. A kept-alive connection the instance closed in the
 // meantime is replaced by a new one and the request sent again, when its
-// body is in hand.
+// body is in hand and it may be sent twice. A request that may not (a
+// POST) cannot tell an idle connection the instance closed from an
+// instance that died while handling it, so it takes no idle connection
+// without first checking it is still open; should one fail all the same,
+// the client gets the 502, as from net/http's Transport.
 func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 	fresh := false
 	for {
-		c, reused, err := ep.pool.get(fresh)
+		c, reused, err := ep.pool.get(fresh, !x.replay)
 		if err != nil {
 			if isRefused(err) { // nothing was sent: another instance may take it
 				return result{refused: true, err: err}
@@ -143,7 +149,7 @@ func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 		if failed == nil {
 			return res
 		}
-		if stale && reused && x.buffered {
+		if stale && reused && x.buffered && x.replay {
 			fresh = true
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wakefn/wake/h1"
@@ -37,6 +38,33 @@ type upstreamConn struct {
 
 func (c *upstreamConn) close() { c.nc.Close() }
 
+// open reports whether an idle connection can take a request: the
+// instance has not closed it, and has sent nothing unasked. It peeks
+// without blocking and reads nothing.
+func (c *upstreamConn) open() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var b [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Nothing to read yet is the healthy case; 0 bytes is the
+		// instance's FIN, data or any other error a broken exchange.
+		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+		return true // one look, never wait
+	})
+	return err == nil && alive
+}
+
 // setDeadline bounds the exchange to come, unless the deadline already
 // set is within h1.DeadlineSlack of t (see Exchange.SetReadDeadline).
 func (c *upstreamConn) setDeadline(t time.Time) {
@@ -62,12 +90,13 @@ func newConnPool(addr string) *connPool {
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 
 // get returns an idle connection (reused) or a new one. fresh skips the
-// idle ones: after a reused connection turned out to be closed.
-func (p *connPool) get(fresh bool) (c *upstreamConn, reused bool, err error) {
+// idle ones: after a reused connection turned out to be closed. check
+// takes an idle one only if it is still open (a system call each).
+func (p *connPool) get(fresh, check bool) (c *upstreamConn, reused bool, err error) {
 	for !fresh {
 		select {
 		case c := <-p.idle:
-			if time.Since(c.idleSince) < maxIdleTime {
+			if time.Since(c.idleSince) < maxIdleTime && (!check || c.open()) {
 				return c, true, nil
 			}
 			c.close()

@@ -232,19 +232,13 @@ func TestChaosInstanceKilled(t *testing.T) {
 func TestChaosInstanceKilledPostIsNotSentTwice(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name, blocked string
-		args          []string
+		name string
+		args []string
 	}{
-		{name: "fast-path", blocked: "the fast path (activator/fastpath.go, fastExchange.to: `if stale && reused && " +
-			"x.buffered`) sends any request again, POST included, when a reused connection breaks with EOF or a " +
-			"reset before the response head; an instance that dies mid-request looks just like that, so a POST " +
-			"it was handling reaches a second instance"},
+		{name: "fast-path"},
 		{name: "net-http", args: []string{"--http1-fast-path=false"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.blocked != "" {
-				t.Skip("blocked: " + c.blocked)
-			}
 			t.Parallel()
 			k := killInstancesUnderLoad(t, pick(1, 4), 2, 8, c.args...)
 			for _, id := range k.twiceIDs["POST"] {

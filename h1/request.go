@@ -20,6 +20,11 @@ type Request struct {
 	// Head: the method is HEAD, whose response has no body. Kept as a
 	// flag because Method's bytes go when the head is consumed.
 	Head bool
+	// Replayable: the request may be sent again after a connection failed
+	// without an answer, as net/http's Transport decides it: an idempotent
+	// method without a body effect (GET, HEAD, OPTIONS, TRACE), or an
+	// Idempotency-Key field saying the server deduplicates.
+	Replayable bool
 	// Len is the size of the head, blank line included.
 	Len int
 
@@ -33,7 +38,7 @@ type Request struct {
 // reset clears r for a new head, keeping its field storage.
 func (r *Request) reset(n int) {
 	r.Method, r.Target, r.Host, r.forwarded = nil, nil, nil, nil
-	r.ContentLength, r.Close, r.Head, r.Len = 0, false, false, n
+	r.ContentLength, r.Close, r.Head, r.Replayable, r.Len = 0, false, false, false, n
 	r.xfHost, r.teTrailers = false, false
 	r.fields = r.fieldsBuf[:0]
 }
@@ -59,6 +64,10 @@ func (r *Request) Parse(head []byte) error {
 		return ErrUnsupported
 	}
 	r.Head = string(r.Method) == "HEAD"
+	switch string(r.Method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		r.Replayable = true
+	}
 	for _, c := range r.Target {
 		if c <= ' ' || c >= 0x7f {
 			return ErrUnsupported
@@ -115,6 +124,8 @@ func (r *Request) Parse(head []byte) error {
 			r.forwarded = f.value
 		case is(n, "x-forwarded-host"):
 			r.xfHost = true
+		case is(n, "idempotency-key"), is(n, "x-idempotency-key"):
+			r.Replayable = true
 		}
 		r.fields = append(r.fields, f)
 	}
