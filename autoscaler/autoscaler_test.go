@@ -363,7 +363,7 @@ func TestOneLogLinePerChange(t *testing.T) {
 	got := lines[0].ContextMap()
 	want := map[string]any{
 		"revision": "default/hello-00001", "from": int64(0), "to": int64(1), "ready": int64(0), "inFlight": int64(1),
-		"metric": "concurrency", "stable": 0.0, "panic": 0.0, "target": 70.0, "panicking": false, "activation": true,
+		"metric": "concurrency", "target": 70.0, "panicking": false, "activation": true,
 		"reason": "activation: 1 waiting / target 70 = 1 wanted, 0 ready → 1",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -164,12 +164,15 @@ func (r *revision) remember(d Decision, size int) {
 
 // decisionFields are a decision's structured log fields.
 func decisionFields(rev string, d Decision) []zap.Field {
-	return []zap.Field{
+	f := []zap.Field{
 		zap.String("revision", rev), zap.Int("from", d.Previous), zap.Int("to", d.Desired),
 		zap.Int("ready", d.Ready), zap.Int("inFlight", d.InFlight), zap.String("metric", d.Metric),
-		zap.Float64("stable", d.Stable), zap.Float64("panic", d.Panic), zap.Float64("target", d.TargetValue),
-		zap.Bool("panicking", d.Panicking), zap.Bool("activation", d.Activation), zap.String("reason", d.Reason()),
 	}
+	if !d.Activation { // a wake decides on the requests waiting, not on averages
+		f = append(f, zap.Float64("stable", d.Stable), zap.Float64("panic", d.Panic))
+	}
+	return append(f, zap.Float64("target", d.TargetValue), zap.Bool("panicking", d.Panicking),
+		zap.Bool("activation", d.Activation), zap.String("reason", d.Reason()))
 }
 
 // settle asks the Scaler for r's desired count when the Scaler has not yet
