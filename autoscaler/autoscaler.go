@@ -112,6 +112,7 @@ type revision struct {
 	decider   *Decider
 	desired   int
 	last      Decision   // the latest decision, changed or not
+	observed  [2]float64 // stable and panic averages of the latest decision at a tick
 	history   []Decision // ring of the latest decisions that changed something
 	next      int        // where the ring writes next, once full
 	forgotten bool
@@ -256,6 +257,9 @@ type Status struct {
 	Desired   int
 	Panicking bool
 	Last      Decision   // the latest decision; zero before the first
+	// Stable and Panic are the averages the latest decision at a tick saw
+	// (a wake's decision has none).
+	Stable, Panic float64
 	History   []Decision // oldest first: the latest decisions that changed the count or the panic mode
 }
 
@@ -269,7 +273,8 @@ func (a *Autoscaler) Status(key api.RevisionKey, history bool) (Status, bool) {
 	r := v.(*revision)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Status{Spec: r.decider.Spec(), Desired: r.desired, Panicking: r.decider.Panicking(), Last: r.last}
+	st := Status{Spec: r.decider.Spec(), Desired: r.desired, Panicking: r.decider.Panicking(), Last: r.last,
+		Stable: r.observed[0], Panic: r.observed[1]}
 	if history {
 		n := len(r.history)
 		st.History = make([]Decision, 0, n)

@@ -136,6 +136,9 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 	}
 	r.desired = dec.Desired
 	r.last = dec
+	if !dec.Activation {
+		r.observed = [2]float64{dec.Stable, dec.Panic}
+	}
 	changed := dec.Changed()
 	if changed {
 		r.remember(dec, a.history)

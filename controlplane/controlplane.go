@@ -288,7 +288,7 @@ func (c *ControlPlane) setAutoscaling(rev *api.Revision, decisions bool) {
 	rev.Status.DesiredReplicas = int32(st.Desired)
 	as := &api.AutoscalingStatus{
 		Metric: st.Spec.Metric, Target: st.Spec.TargetValue, Panic: st.Panicking,
-		ObservedStable: st.Last.Stable, ObservedPanic: st.Last.Panic,
+		ObservedStable: st.Stable, ObservedPanic: st.Panic,
 	}
 	if !st.Last.At.IsZero() {
 		d := scalingDecision(st.Last)
