@@ -256,11 +256,11 @@ type Status struct {
 	Spec      Spec
 	Desired   int
 	Panicking bool
-	Last      Decision   // the latest decision; zero before the first
+	Last      Decision // the latest decision; zero before the first
 	// Stable and Panic are the averages the latest decision at a tick saw
 	// (a wake's decision has none).
 	Stable, Panic float64
-	History   []Decision // oldest first: the latest decisions that changed the count or the panic mode
+	History       []Decision // oldest first: the latest decisions that changed the count or the panic mode
 }
 
 // Status returns a revision's autoscaling state; history says whether to
