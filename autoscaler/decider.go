@@ -65,6 +65,7 @@ type Decider struct {
 	inFlight       int       // in flight + queued at the last sample or activation
 	ready          int       // ready instances at the last sample
 	initialReached bool      // ready reached InitialScale once (or there was none to reach)
+	waitingSince   time.Time // rps: first wake since no instance was ready
 	panicTime      time.Time // zero: not panicking; else the last time the panic threshold was crossed
 	maxPanic       int       // highest count decided in this panic
 	desired        int
@@ -135,6 +136,9 @@ func (d *Decider) Record(now time.Time, s Sample) {
 	d.recorded = true
 	d.inFlight = max(s.InFlight, 0)
 	d.ready = max(s.Ready, 0)
+	if d.ready > 0 {
+		d.waitingSince = time.Time{}
+	}
 	if d.ready >= d.spec.InitialScale {
 		d.initialReached = true
 	}
@@ -308,9 +312,11 @@ func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 	d.lastActive = later(d.lastActive, now)
 	dec := Decision{At: now, Previous: d.desired, Ready: d.ready, InFlight: inFlight, Activation: true,
 		Metric: sp.Metric, TargetValue: sp.TargetValue, StableWindow: sp.StableWindow, PanicWindow: sp.PanicWindow}
-	// Requests waiting now: concurrency, or (for rps) arrivals within about
-	// a second.
-	dec.PanicWant = ceilRatio(float64(inFlight), sp.TargetValue)
+	demand := d.waitingDemand(now, inFlight)
+	if sp.Metric == api.MetricRPS {
+		dec.Panic = demand
+	}
+	dec.PanicWant = ceilRatio(demand, sp.TargetValue)
 	readyF := math.Max(1, float64(d.ready))
 	dec.MaxUp = int(math.Min(math.Ceil(sp.MaxScaleUpRate*readyF), math.MaxInt32))
 	want := max(d.desired, 1, sp.ActivationScale, min(dec.PanicWant, dec.MaxUp))
@@ -332,6 +338,27 @@ func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 	d.desired = max(d.desired, d.finish(now, want, &dec))
 	dec.Desired = d.desired
 	return dec
+}
+
+// minWaitSpan bounds how short a span the rps estimate of a wake divides
+// by: requests that queued within a few milliseconds say little about a
+// rate.
+const minWaitSpan = 100 * time.Millisecond
+
+// waitingDemand is the demand a wake sees in the requests waiting: as
+// concurrency, their number; as requests per second, their number over
+// the time they have been arriving with no instance ready (at least
+// minWaitSpan, at most a second), so that a burst of short requests at
+// zero asks for what its rate needs, not for one second's worth.
+func (d *Decider) waitingDemand(now time.Time, inFlight int) float64 {
+	if d.spec.Metric != api.MetricRPS {
+		return float64(inFlight)
+	}
+	if d.ready > 0 || d.waitingSince.IsZero() {
+		d.waitingSince = now
+	}
+	span := min(max(now.Sub(d.waitingSince), minWaitSpan), time.Second)
+	return float64(inFlight) / span.Seconds()
 }
 
 func later(a, b time.Time) time.Time {

@@ -288,6 +288,14 @@ func TestDecider(t *testing.T) {
 			load: during(10*s, 20*s, 200)},
 		want: []change{{0, 0}, {10*s + s/2, 3}, {72 * s, 1}, {110 * s, 0}},
 	}, {
+		name: "rps activation reads the waiting requests as a rate",
+		// 1 waiting (10/s over the 100ms floor) → 1; 60 waiting 0.2s later
+		// arrive at 300/s: / (200 × 0.7) → 3.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMetric: "rps"}, 0), until: 11 * s,
+			ready: func(time.Duration, int) int { return 0 },
+			wakes: map[time.Duration]int{10 * s: 1, 10*s + 200*time.Millisecond: 60}},
+		want: []change{{0, 0}, {10 * s, 1}, {10*s + 200*time.Millisecond, 3}},
+	}, {
 		name: "activation-scale",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationActivationScale: "3"}, 0), until: 30 * s,
 			wakes: map[time.Duration]int{10*s + s/2: 1}, load: during(10*s, 30*s, 35)},

@@ -24,7 +24,7 @@ type Decision struct {
 	StableWindow, PanicWindow time.Duration
 	Stable, Panic             float64       // averages of the metric over the windows
 	StableSpan, PanicSpan     time.Duration // what the averages cover (less than the window for a new revision)
-	StableWant, PanicWant     int           // ceil(average / TargetValue); on activation PanicWant is from the requests waiting
+	StableWant, PanicWant     int           // ceil(average / TargetValue); on activation PanicWant is from the requests waiting (and Panic, with rps, their rate)
 	MaxUp, MaxDown            int           // the rate limits of this step
 	Panicking                 bool
 
@@ -69,7 +69,12 @@ func (d Decision) Reason() string {
 		fmt.Fprintf(&b, "no data yet, keeping %d", d.Desired)
 		return b.String()
 	case d.Activation:
-		fmt.Fprintf(&b, "activation: %d waiting / target %.4g = %d wanted, %d ready", d.InFlight, d.TargetValue, d.PanicWant, d.Ready)
+		if d.Metric == "rps" {
+			fmt.Fprintf(&b, "activation: %d waiting, arriving at %.4g/s / target %.4g = %d wanted, %d ready",
+				d.InFlight, d.Panic, d.TargetValue, d.PanicWant, d.Ready)
+		} else {
+			fmt.Fprintf(&b, "activation: %d waiting / target %.4g = %d wanted, %d ready", d.InFlight, d.TargetValue, d.PanicWant, d.Ready)
+		}
 	case d.Panicking && d.PanicWant >= d.StableWant:
 		fmt.Fprintf(&b, "panic: %v avg %.4g / target %.4g = %d wanted, %d ready", roundSpan(d.PanicSpan), d.Panic, d.TargetValue, d.PanicWant, d.Ready)
 	default:
