@@ -196,6 +196,20 @@ func (a *Autoscaler) Upsert(rev *api.Revision, opts UpsertOptions) {
 	a.enqueue(r)
 }
 
+// SetReachable tells the autoscaler which revisions a route sends traffic
+// to (see Decider.SetReachable); reachable reports it for each managed
+// revision. The control plane calls it whenever it publishes routes.
+func (a *Autoscaler) SetReachable(reachable func(api.RevisionKey) bool) {
+	a.revs.Range(func(k, v any) bool {
+		r := v.(*revision)
+		ok := reachable(k.(api.RevisionKey))
+		r.mu.Lock()
+		r.decider.SetReachable(ok)
+		r.mu.Unlock()
+		return true
+	})
+}
+
 // Forget stops managing a revision and drops its gauges. It does not scale
 // the revision down (removing it is the runtime's job, and the caller may
 // call runtime.Remove as soon as Forget returns): if a Scale call for the

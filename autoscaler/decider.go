@@ -65,6 +65,7 @@ type Decider struct {
 	inFlight       int       // in flight + queued at the last sample or activation
 	ready          int       // ready instances at the last sample
 	initialReached bool      // ready reached InitialScale once (or there was none to reach)
+	unreachable    bool      // no route sends it traffic: min-scale does not hold (Knative's reachability)
 	waitingSince   time.Time // rps: first wake since no instance was ready
 	panicTime      time.Time // zero: not panicking; else the last time the panic threshold was crossed
 	maxPanic       int       // highest count decided in this panic
@@ -114,6 +115,13 @@ func (d *Decider) setSpec(s Spec) {
 	}
 	d.spec = s
 }
+
+// SetReachable says whether a route sends the revision traffic (a share or
+// a tag). As in Knative, a revision no route reaches keeps no min-scale
+// and scales down without the down rate's limit: an old revision pinned
+// by min-scale stops costing once traffic has moved away. New revisions
+// count as reachable until told otherwise.
+func (d *Decider) SetReachable(reachable bool) { d.unreachable = !reachable }
 
 // Record adds a sample covering the period since the previous Record (or
 // since the Decider started). A sample with any sign of a request — some
@@ -166,7 +174,9 @@ func (d *Decider) Decide(now time.Time) Decision {
 
 	readyF := math.Max(1, float64(d.ready))
 	dec.MaxUp = int(math.Min(math.Ceil(sp.MaxScaleUpRate*readyF), math.MaxInt32))
-	dec.MaxDown = int(math.Floor(readyF / sp.MaxScaleDownRate))
+	if !d.unreachable {
+		dec.MaxDown = int(math.Floor(readyF / sp.MaxScaleDownRate))
+	}
 	stable, stableSteps := dec.rateLimit(dec.StableWant)
 	panic, panicSteps := dec.rateLimit(dec.PanicWant)
 	if sp.ActivationScale > 1 {
@@ -262,6 +272,9 @@ func (d *Decider) delayed(now time.Time, want int, dec *Decision) int {
 func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 	sp := d.spec
 	lo := sp.MinScale
+	if d.unreachable {
+		lo = 0
+	}
 	if !d.initialReached && now.Sub(d.start) < initialScaleDeadline && sp.InitialScale > lo {
 		lo = sp.InitialScale
 		if want < lo {
@@ -274,6 +287,8 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		if lo == sp.MinScale {
 			dec.Steps |= StepMinScale
 		}
+	case d.unreachable && want < sp.MinScale:
+		dec.Steps |= StepUnreachable
 	case want > sp.MaxScale:
 		want, dec.Steps = sp.MaxScale, dec.Steps|StepMaxScale
 	}

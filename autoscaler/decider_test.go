@@ -55,12 +55,15 @@ type simulation struct {
 	// wakes activates the decider with that many requests waiting; a wake
 	// at a whole second comes before that second's sample.
 	wakes map[time.Duration]int
+	// unreachable: no route sends the revision traffic.
+	unreachable bool
 }
 
 // run returns the starting count (At 0) and every change after, and the
 // decisions made.
 func (s simulation) run() ([]change, []Decision) {
 	d := NewDecider(s.spec, t0, s.initial)
+	d.SetReachable(!s.unreachable)
 	got := []change{{0, d.Desired()}}
 	var decisions []Decision
 	note := func(at time.Duration, dec Decision) {
@@ -211,6 +214,12 @@ func TestDecider(t *testing.T) {
 		name: "clamped to min-scale, never zero",
 		sim:  simulation{spec: spec(t, map[string]string{api.AnnotationMinScale: "2"}, 0), initial: true, until: 600 * s, load: oneRequest(5 * s)},
 		want: []change{{0, 2}},
+	}, {
+		name: "a revision no route reaches keeps no min-scale",
+		// Down without the down rate's limit, then the usual idle rule.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMinScale: "4"}, 0), initial: true, until: 300 * s,
+			unreachable: true},
+		want: []change{{0, 4}, {2 * s, 1}, {90 * s, 0}},
 	}, {
 		name: "initial scale below min-scale starts at min-scale",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "1", api.AnnotationMinScale: "2"}, 0),

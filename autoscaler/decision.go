@@ -36,7 +36,7 @@ type Decision struct {
 }
 
 // Step is a rule that changed a decision's count, or a transition it made.
-type Step uint16
+type Step uint32
 
 // Steps, in the order they apply.
 const (
@@ -51,6 +51,7 @@ const (
 	StepInFlightFloor
 	StepInitialScale
 	StepMinScale
+	StepUnreachable
 	StepMaxScale
 	StepNoScaleToZero
 	StepInFlight
@@ -110,6 +111,7 @@ func (d Decision) Reason() string {
 		}},
 		{StepInitialScale, func() string { return "initial-scale not yet reached" }},
 		{StepMinScale, func() string { return "min-scale" }},
+		{StepUnreachable, func() string { return "no route reaches it: min-scale does not hold" }},
 		{StepMaxScale, func() string { return "max-scale" }},
 		{StepNoScaleToZero, func() string { return "scale to zero is disabled, keeping 1" }},
 		{StepInFlight, func() string { return fmt.Sprintf("%d in flight, keeping 1", d.InFlight) }},

@@ -34,6 +34,7 @@ type scaler interface {
 	Forget(rev api.RevisionKey)
 	Status(rev api.RevisionKey, history bool) (autoscaler.Status, bool)
 	Spec(rev *api.Revision) autoscaler.Spec
+	SetReachable(reachable func(api.RevisionKey) bool)
 }
 
 // Options configure a ControlPlane.
@@ -210,6 +211,21 @@ func (c *ControlPlane) publishRoutes() {
 		c.log.Warn("host claimed twice; the function of that name wins over the tag", zap.String("host", h))
 	}
 	c.opts.Router.SetTable(table)
+	c.opts.Autoscaler.SetReachable(reachableIn(routes))
+}
+
+// reachableIn reports, for a revision, whether one of routes sends it a
+// share of traffic or names it with a tag.
+func reachableIn(routes []router.Route) func(api.RevisionKey) bool {
+	reached := map[api.RevisionKey]bool{}
+	for _, r := range routes {
+		for _, t := range r.Targets {
+			if t.Percent > 0 || t.Tag != "" {
+				reached[api.RevisionKey{Namespace: r.Function.Namespace, Name: t.Revision}] = true
+			}
+		}
+	}
+	return func(k api.RevisionKey) bool { return reached[k] }
 }
 
 // host is a function's host name: NAME.NAMESPACE.DOMAIN.

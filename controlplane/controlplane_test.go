@@ -69,6 +69,7 @@ func (f fakeAutoscaler) Forget(k api.RevisionKey) { f.add("forget " + k.Name) }
 func (f fakeAutoscaler) Status(api.RevisionKey, bool) (autoscaler.Status, bool) {
 	return autoscaler.Status{Desired: 1}, true
 }
+func (f fakeAutoscaler) SetReachable(func(api.RevisionKey) bool) {}
 func (f fakeAutoscaler) Spec(rev *api.Revision) autoscaler.Spec {
 	return autoscaler.DefaultConfig().Spec(rev.Scaling())
 }

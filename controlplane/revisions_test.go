@@ -10,6 +10,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/router"
 	"github.com/wakefn/wake/runtime"
 )
 
@@ -235,5 +236,22 @@ func TestObserve(t *testing.T) {
 	}
 	if next, _ := observe(conds, runtime.State{}, t0); next != nil {
 		t.Errorf("scaled to zero changed the conditions: %+v", next)
+	}
+}
+
+func TestReachableIn(t *testing.T) {
+	fn := api.FunctionKey{Namespace: "default", Name: "hello"}
+	reachable := reachableIn([]router.Route{{Function: fn, Targets: []router.Target{
+		{Revision: "hello-00001", Percent: 100},
+		{Revision: "hello-00002", Percent: 0, Tag: "canary"},
+		{Revision: "hello-00003", Percent: 0},
+	}}})
+	for name, want := range map[string]bool{"hello-00001": true, "hello-00002": true, "hello-00003": false, "hello-00004": false} {
+		if got := reachable(api.RevisionKey{Namespace: "default", Name: name}); got != want {
+			t.Errorf("%s reachable = %v, want %v", name, got, want)
+		}
+	}
+	if reachable(api.RevisionKey{Namespace: "other", Name: "hello-00001"}) {
+		t.Error("a revision of another namespace is reachable")
 	}
 }
