@@ -2,13 +2,11 @@ package main
 
 import "context"
 
-type coldResult struct{}
 type burstResult struct{}
 type parallelResult struct{}
 type rampResult struct{}
 type densityResult struct{}
 
-func runCold(ctx context.Context, c *config, bins binaries) (*coldResult, error)   { return nil, nil }
 func runBurst(ctx context.Context, c *config, bins binaries) (*burstResult, error) { return nil, nil }
 func runParallel(ctx context.Context, c *config, bins binaries) (*parallelResult, error) {
 	return nil, nil

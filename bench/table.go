@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // table is a Markdown table, printed as it is and pasted into the docs.
@@ -18,12 +19,12 @@ func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 func (t *table) String() string {
 	width := make([]int, len(t.head))
 	for i, h := range t.head {
-		width[i] = len(h)
+		width[i] = utf8.RuneCountInString(h)
 	}
 	for _, r := range t.rows {
 		for i, c := range r {
-			if i < len(width) && len(c) > width[i] {
-				width[i] = len(c)
+			if n := utf8.RuneCountInString(c); i < len(width) && n > width[i] {
+				width[i] = n
 			}
 		}
 	}
@@ -35,7 +36,7 @@ func (t *table) String() string {
 			if i < len(cells) {
 				c = cells[i]
 			}
-			b.WriteString(" " + c + strings.Repeat(" ", width[i]-len(c)) + " |")
+			b.WriteString(" " + c + strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)) + " |")
 		}
 		b.WriteString("\n")
 	}
