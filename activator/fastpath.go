@@ -56,7 +56,10 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	x.head = ex.Req.AppendOutbound(x.head[:0], ex.ClientIP)
 	x.replay = ex.Req.Replayable
 	ex.ConsumeHead()
-	x.buffered = true
+	// The pooled exchange may still hold the last request's body: a
+	// request without one must send none, or the instance would read those
+	// bytes as another request.
+	x.body, x.buffered = x.body[:0], true
 	if n := ex.BodyLeft(); n > 0 {
 		// Hold the body only within the bounds; past them it streams.
 		hold := n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wakefn/wake/runtime"
 )
@@ -156,4 +159,49 @@ func TestConnectionCloseIsHonoured(t *testing.T) {
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("connection still open after Connection: close: %v", err)
 	}
+}
+
+// A request without a body must not carry the body of an earlier request
+// the same pooled exchange served: the instance would read those bytes as
+// the start of another request (a 400 for the next client, or a request
+// nobody sent when the body looks like one).
+func TestNoBodyAfterABodyCarriesNone(t *testing.T) {
+	bothPaths(t, func(t *testing.T, path string) {
+		h := newHarness(t, path, testRevision(0, 10, false), Options{})
+		var mu sync.Mutex
+		var seen []string
+		h.act.Update(revKey, runtime.State{Ready: []runtime.Endpoint{backend(t, "i1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			io.WriteString(w, "ok") // the body is left unread, as many handlers do
+		}))}})
+		smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+		var want []string
+		for range 10 { // the exchange pool drops items now and then under -race
+			req, _ := http.NewRequest("POST", h.url+"/post", strings.NewReader(smuggled))
+			req.Host = "hello.default.localhost"
+			for _, r := range []*http.Request{req, nil, nil} {
+				if r == nil {
+					r, _ = http.NewRequest("GET", h.url+"/get", nil)
+					r.Host = "hello.default.localhost"
+				}
+				want = append(want, r.Method+" "+r.URL.Path)
+				res, err := http.DefaultClient.Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || string(b) != "ok" {
+					t.Fatalf("%s %s: %d %q, want 200 \"ok\"", r.Method, r.URL.Path, res.StatusCode, b)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff(want, seen); diff != "" {
+			t.Errorf("the instance saw (-want +got):\n%s", diff)
+		}
+	})
 }
