@@ -16,6 +16,7 @@ type loadSpec struct {
 	workers  int    // closed loop: this many clients, each sending its next request when answered (like wrk -c)
 	duration time.Duration
 	timeout  time.Duration // per request; 0 means 30s
+	okCode   int           // the status that counts as success; 0 means any 2xx
 }
 
 // loadResult is what a phase measured. Latencies are exact percentiles of
@@ -67,7 +68,8 @@ func attack(ctx context.Context, s loadSpec) loadResult {
 		if end := r.End(); end.After(last) {
 			last = end
 		}
-		if r.Error != "" || r.Code/100 != 2 {
+		// vegeta sets Error for any status of 400 or more, an expected 404 included.
+		if !s.ok(r.Code) || (r.Error != "" && s.okCode == 0) {
 			res.Errors++
 			if res.FirstErr == "" {
 				res.FirstErr = r.Error
@@ -93,4 +95,11 @@ func (r *loadResult) summarize() {
 	r.P95ms = ms(percentile(s, 0.95))
 	r.P99ms = ms(percentile(s, 0.99))
 	r.MaxMs = ms(percentile(s, 1))
+}
+
+func (s loadSpec) ok(code uint16) bool {
+	if s.okCode != 0 {
+		return int(code) == s.okCode
+	}
+	return code/100 == 2
 }
