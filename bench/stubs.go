@@ -1,3 +1,0 @@
-package main
-
-func (r *report) plot(dir string) error { return nil }
