@@ -21,8 +21,9 @@ export const options = {
       timeUnit: '1s',
       duration: duration,
       // 200 rps x ~35 ms is ~7 in flight; the headroom covers the cold
-      // start, when the first requests are held until an instance is ready.
-      preAllocatedVUs: 50,
+      // start, when the first requests are held until an instance is ready
+      // (too few pre-allocated VUs show as dropped_iterations).
+      preAllocatedVUs: 100,
       maxVUs: 400,
     },
   },
