@@ -59,13 +59,14 @@ k6:
 clean:
 	rm -rf bin examples/hello/hello
 
-## bench: the benchmark harness in bench/ (see docs/benchmarks.md): the warm
-## path against the function directly and through nginx, cold start, burst,
-## parallel scale and ramp from zero, density. Tables on stdout, results in
-## bench/results/ (about 8 minutes; BENCHFLAGS=-quick for under 3 minutes,
-## BENCHFLAGS='-scenarios warm,cold' for a selection). Installs nginx if missing.
+## bench: the benchmark harness in bench/ (see docs/benchmarks.md), then
+## bench-micro. The harness runs the warm path against the function directly
+## and through nginx, cold start, burst, parallel scale and ramp from zero,
+## and density; tables on stdout, results in bench/results/ (about 6
+## minutes; BENCHFLAGS=-quick for under 2, BENCHFLAGS='-scenarios warm,cold'
+## for a selection). Installs nginx if missing.
 .PHONY: bench bench-harness
-bench: bench-harness
+bench: bench-harness bench-micro
 
 bench-harness:
 	hack/install-nginx.sh

@@ -65,8 +65,12 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&c.scale, "scale", 0, "multiply every load phase's duration (0: 1, or 0.4 with -quick)")
 	fs.IntVar(&c.rounds, "rounds", 0, "warm path rounds, the median reported (0: 3, or 1 with -quick)")
 	fs.StringVar(&c.outDir, "out", "bench/results", "where latest.json and the plots go")
+	replot := fs.Bool("replot", false, "run nothing: redraw the plots in -out from its latest.json")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *replot {
+		return replotDir(c.outDir)
 	}
 	for _, s := range strings.Split(*sel, ",") {
 		s = strings.TrimSpace(s)

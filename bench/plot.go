@@ -31,6 +31,15 @@ func (r *warmResult) plotLatency(path string) error {
 	p.X.Label.Text = "offered rate (requests/s)"
 	p.Y.Label.Text = "latency (ms)"
 	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min = 0
+	top := 0.0
+	for _, row := range r.Rows {
+		if row.Rate > 0 {
+			top = max(top, row.P99ms)
+		}
+	}
+	p.Y.Max = top * 1.7 // room for the legend above the lines
+	p.X.Min, p.X.Max = 0, float64(warmRates[len(warmRates)-2])*1.1
 	for i, target := range warmTargets {
 		for j, q := range []struct {
 			name string
@@ -64,7 +73,7 @@ func (r *warmResult) plotLatency(path string) error {
 
 func (r *warmResult) plotMax(path string) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("warm path: closed-loop throughput, %d clients", r.Clients)
+	p.Title.Text = fmt.Sprintf("closed loop, %d clients", r.Clients)
 	p.Y.Label.Text = "requests/s"
 	var vals plotter.Values
 	var names []string
@@ -81,7 +90,11 @@ func (r *warmResult) plotMax(path string) error {
 	bars.LineStyle.Width = 0
 	p.Add(bars)
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.7, float64(len(vals))-0.3 // room for the labels
 	p.Y.Min = 0
+	for _, v := range vals {
+		p.Y.Max = max(p.Y.Max, v*1.15)
+	}
 	labels, err := plotter.NewLabels(plotter.XYLabels{XYs: barTops(vals), Labels: ratioLabels(vals)})
 	if err != nil {
 		return err
@@ -90,7 +103,7 @@ func (r *warmResult) plotMax(path string) error {
 		labels.TextStyle[i].XAlign = draw.XCenter
 	}
 	p.Add(labels)
-	return p.Save(10*vg.Centimeter, 8*vg.Centimeter, path)
+	return p.Save(14*vg.Centimeter, 9*vg.Centimeter, path)
 }
 
 // barTops places a label on top of each bar.

@@ -95,3 +95,17 @@ func (r *report) write(dir string) error {
 	}
 	return nil
 }
+
+// replotDir redraws the plots from dir/latest.json, after a change to how
+// they are drawn.
+func replotDir(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s/latest.json: %w", dir, err)
+	}
+	return r.plot(dir)
+}
