@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,7 +16,8 @@ type burstResult struct {
 	AllAnsweredms float64 `json:"all_answered_ms"`
 	P50ms         float64 `json:"p50_ms"`
 	P95ms         float64 `json:"p95_ms"`
-	PeakInstances int     `json:"peak_instances"`
+	PeakInstances int     `json:"peak_instances"` // most ready at once (status.actualReplicas)
+	PeakDesired   int     `json:"peak_desired"`   // most the autoscaler asked for (status.desiredReplicas)
 }
 
 // burstClient opens a connection per request in flight, as 1,000 clients would.
@@ -38,19 +38,20 @@ func runBurst(ctx context.Context, c *config, bins binaries) (*burstResult, erro
 	if err := w.apply(ctx, manifest(bins.testfn, spec)); err != nil {
 		return nil, err
 	}
-	_, stopWatch := w.watchPeak(ctx, "burst-00001")
+	stopWatch := w.watchPeak(ctx, "burst-00001")
 	lat, errs, all := fire(ctx, burstClient(n), w.http, n, func(int) (string, string) { return host("burst"), "/sleep?ms=100" })
 	// The autoscaler may still be starting instances it asked for.
 	time.Sleep(2 * time.Second)
-	res := &burstResult{Requests: n, Errors: len(errs), AllAnsweredms: ms(all), PeakInstances: stopWatch()}
+	res := &burstResult{Requests: n, Errors: len(errs), AllAnsweredms: ms(all)}
+	res.PeakInstances, res.PeakDesired = stopWatch()
 	if len(errs) > 0 {
 		res.FirstError = errs[0].Error()
 	}
 	s := sortedCopy(lat)
 	res.P50ms, res.P95ms = ms(percentile(s, 0.5)), ms(percentile(s, 0.95))
 	fmt.Println()
-	t := newTable("requests", "errors", "all answered ms", "p50 ms", "p95 ms", "peak instances")
-	t.add(fmt.Sprint(res.Requests), fmt.Sprint(res.Errors), f1(res.AllAnsweredms), f1(res.P50ms), f1(res.P95ms), fmt.Sprint(res.PeakInstances))
+	t := newTable("requests", "errors", "all answered ms", "p50 ms", "p95 ms", "peak instances", "peak desired")
+	t.add(fmt.Sprint(res.Requests), fmt.Sprint(res.Errors), f1(res.AllAnsweredms), f1(res.P50ms), f1(res.P95ms), fmt.Sprint(res.PeakInstances), fmt.Sprint(res.PeakDesired))
 	fmt.Println(t)
 	if res.Errors > 0 {
 		return res, fmt.Errorf("%d of %d requests failed, first: %s", res.Errors, n, res.FirstError)
@@ -92,17 +93,18 @@ func fire(ctx context.Context, client *http.Client, addr string, n int, target f
 	return lat, errs, time.Since(t0)
 }
 
-// watchPeak polls a revision's actual replicas every 100 ms until the
-// returned stop is called, which returns the most it saw.
-func (w *wake) watchPeak(ctx context.Context, rev string) (*atomic.Int64, func() int) {
-	var peak atomic.Int64
+// watchPeak polls a revision's status every 100 ms until the returned stop
+// is called, which returns the most actual and desired replicas it saw.
+func (w *wake) watchPeak(ctx context.Context, rev string) func() (actual, desired int) {
+	var actual, desired int // written by the poller only, read after it stopped
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		for {
-			if r, err := w.revision(ctx, rev); err == nil && int64(r.Status.ActualReplicas) > peak.Load() {
-				peak.Store(int64(r.Status.ActualReplicas))
+			if r, err := w.revision(ctx, rev); err == nil {
+				actual = max(actual, r.Status.ActualReplicas)
+				desired = max(desired, r.Status.DesiredReplicas)
 			}
 			select {
 			case <-done:
@@ -113,5 +115,5 @@ func (w *wake) watchPeak(ctx context.Context, rev string) (*atomic.Int64, func()
 			}
 		}
 	}()
-	return &peak, func() int { close(done); <-stopped; return int(peak.Load()) }
+	return func() (int, int) { close(done); <-stopped; return actual, desired }
 }
