@@ -14,8 +14,8 @@
 // Each scenario prints a table; all results go to bench/results/latest.json
 // with the machine they ran on, and plots to bench/results/*.svg.
 //
-//	go run ./bench                        # every scenario, about 12 minutes
-//	go run ./bench -quick                 # short CI-friendly run, under 3 minutes
+//	go run ./bench                        # every scenario, about 6 minutes
+//	go run ./bench -quick                 # a short CI-friendly run, under 2 minutes
 //	go run ./bench -scenarios warm,cold   # a selection
 package main
 
