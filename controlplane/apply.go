@@ -196,7 +196,7 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position 
 		c.fns[fn.Key()] = fn
 	}
 	for _, rev := range created {
-		c.revs[rev.Key()] = rev
+		c.putRevisionLocked(rev)
 	}
 	c.mu.Unlock()
 
@@ -281,7 +281,7 @@ func (c *ControlPlane) forget(key api.FunctionKey) ([]*api.Revision, error) {
 	defer c.mu.Unlock()
 	delete(c.fns, key)
 	for _, r := range revs {
-		delete(c.revs, r.Key())
+		c.deleteRevisionLocked(r.Key())
 		delete(c.state, r.Key())
 	}
 	return revs, nil

@@ -73,6 +73,7 @@ type ControlPlane struct {
 	mu    sync.Mutex // guards the maps below
 	fns   map[api.FunctionKey]*api.Function
 	revs  map[api.RevisionKey]*api.Revision
+	byFn  map[api.FunctionKey]map[api.RevisionKey]*api.Revision // revs again, by function: no scan of all revisions per function
 	state map[api.RevisionKey]runtime.State
 }
 
@@ -84,6 +85,7 @@ func New(opts Options) *ControlPlane {
 		clock: opts.Clock,
 		fns:   map[api.FunctionKey]*api.Function{},
 		revs:  map[api.RevisionKey]*api.Revision{},
+		byFn:  map[api.FunctionKey]map[api.RevisionKey]*api.Revision{},
 		state: map[api.RevisionKey]runtime.State{},
 	}
 	if c.opts.Domain == "" {
@@ -122,7 +124,7 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		c.fns[fn.Key()] = fn
 	}
 	for _, rev := range revs {
-		c.revs[rev.Key()] = rev
+		c.putRevisionLocked(rev)
 	}
 	c.mu.Unlock()
 	for _, rev := range revs {
@@ -175,7 +177,7 @@ func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 	if ok {
 		next = rev.DeepCopy()
 		next.Status.Conditions = conds
-		c.revs[key] = next
+		c.putRevisionLocked(next)
 	}
 	c.mu.Unlock()
 	if ok {
@@ -241,14 +243,37 @@ func (c *ControlPlane) url(fn api.FunctionKey) string {
 
 // revisionsOfLocked returns a function's revisions, oldest first.
 func (c *ControlPlane) revisionsOfLocked(fn api.FunctionKey) []*api.Revision {
-	var out []*api.Revision
-	for _, r := range c.revs {
-		if r.Namespace == fn.Namespace && r.FunctionName() == fn.Name {
-			out = append(out, r)
-		}
+	out := make([]*api.Revision, 0, len(c.byFn[fn]))
+	for _, r := range c.byFn[fn] {
+		out = append(out, r)
 	}
 	sortRevisions(out)
 	return out
+}
+
+// putRevisionLocked adds or replaces a revision in both maps.
+func (c *ControlPlane) putRevisionLocked(rev *api.Revision) {
+	key := rev.Key()
+	c.revs[key] = rev
+	fn := api.FunctionKey{Namespace: rev.Namespace, Name: rev.FunctionName()}
+	if c.byFn[fn] == nil {
+		c.byFn[fn] = map[api.RevisionKey]*api.Revision{}
+	}
+	c.byFn[fn][key] = rev
+}
+
+// deleteRevisionLocked removes a revision from both maps.
+func (c *ControlPlane) deleteRevisionLocked(key api.RevisionKey) {
+	rev, ok := c.revs[key]
+	if !ok {
+		return
+	}
+	delete(c.revs, key)
+	fn := api.FunctionKey{Namespace: rev.Namespace, Name: rev.FunctionName()}
+	delete(c.byFn[fn], key)
+	if len(c.byFn[fn]) == 0 {
+		delete(c.byFn, fn)
+	}
 }
 
 // Function returns a function with its status, or ErrNotFound.
