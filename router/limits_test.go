@@ -161,3 +161,60 @@ func TestHugeHeadIsRefused(t *testing.T) {
 		t.Errorf("2 MiB head: %d, want 431", res.StatusCode)
 	}
 }
+
+// Past MaxConns a connection is answered 503 with Retry-After at once,
+// and the connections already open are served as before.
+func TestConnectionsPastTheBoundGet503(t *testing.T) {
+	rt := New(Options{Next: &recorder{}})
+	srv := NewServer(ServerOptions{Router: rt, Fast: &slowFast{}, MaxConns: 2, ErrorLog: log.New(io.Discard, "", 0)})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+	get := func(c net.Conn) (*http.Response, error) {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: nope.default.localhost\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return http.ReadResponse(bufio.NewReader(c), nil)
+	}
+	var open []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if res, err := get(c); err != nil || res.StatusCode != 404 {
+			t.Fatalf("a connection within the bound: %v %v", res, err)
+		}
+		open = append(open, c)
+	}
+	over, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	res, err := get(over)
+	if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("the connection past the bound: %v %v, want 503 with Retry-After", res, err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(b), "too many connections") {
+		t.Errorf("body %q", b)
+	}
+	open[0].Close()
+	waitClosed := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := get(c)
+		c.Close()
+		if err == nil && res.StatusCode == 404 {
+			break // the place a closed connection left is taken again
+		}
+		if time.Now().After(waitClosed) {
+			t.Fatalf("no place after a connection closed: %v %v", res, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

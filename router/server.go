@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -39,6 +40,12 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// ErrorLog receives net/http's complaints; nil means the log package.
 	ErrorLog *log.Logger
+	// MaxConns bounds the connections served at once on the fast path. A
+	// connection past it is answered 503 with Retry-After at once and
+	// closed, so that a flood runs out of this bound before the process
+	// runs out of file descriptors (which instances, the store and the
+	// admin API need too). 0 means no bound.
+	MaxConns int
 }
 
 // The fast path's per-connection buffers. Every open connection holds
@@ -128,7 +135,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c := s.track(nc)
+		c, full := s.track(nc)
+		if full {
+			go refuseConn(nc)
+			continue
+		}
 		if c == nil {
 			nc.Close()
 			continue
@@ -166,16 +177,43 @@ type fastConn struct {
 	idle atomic.Bool // waiting for a request: Shutdown may close it
 }
 
-func (s *Server) track(nc net.Conn) *fastConn {
+// track counts a new connection in; nil when the server is closing, and
+// full when MaxConns are open already.
+func (s *Server) track(nc net.Conn) (c *fastConn, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
-		return nil
+		return nil, false
 	}
-	c := &fastConn{nc: nc}
+	if s.opts.MaxConns > 0 && len(s.conns) >= s.opts.MaxConns {
+		return nil, true
+	}
+	c = &fastConn{nc: nc}
 	s.conns[c] = struct{}{}
 	s.done.Add(1)
-	return c
+	return c, false
+}
+
+// tooManyConns answers a connection over MaxConns. Nothing of its request
+// is read: the answer fits one write, and the client learns to retry.
+const tooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Retry-After: 1\r\nConnection: close\r\nContent-Length: 49\r\n\r\n" +
+	"wake: too many connections are open; retry later\n"
+
+// refuseConn answers 503 and closes. It half-closes first and reads what
+// the client sent (for a second at most): closing with its request unread
+// would reset the connection, and the client would see a reset instead of
+// the answer.
+func refuseConn(nc net.Conn) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(nc, tooManyConns); err != nil {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
 }
 
 func (s *Server) untrack(c *fastConn) {

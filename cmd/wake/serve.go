@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,7 @@ type serveOptions struct {
 	files            []string
 	queueDepth       int
 	maxQueued        int
+	maxConns         int
 	terminationGrace time.Duration
 	shutdownTimeout  time.Duration
 	logLevel         string
@@ -69,6 +71,8 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifests to apply at start (file, directory or -)")
 	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
 	f.IntVar(&o.maxQueued, "max-queued", activator.DefaultMaxQueued, "requests all revisions together may hold while they have no room")
+	f.IntVar(&o.maxConns, "max-connections", 0,
+		"connections the data plane serves at once, past which one gets 503 (0: the file descriptor limit less a tenth kept for instances and the admin API)")
 	f.DurationVar(&o.terminationGrace, "termination-grace-period", 10*time.Second, "time an instance has to exit after SIGTERM before SIGKILL")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time requests in flight have to finish when wake serve stops")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -77,6 +81,23 @@ func newServeCommand() *cobra.Command {
 		"serve plain HTTP/1.1 requests without net/http (false sends every request through net/http)")
 	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
+}
+
+// maxConnsForFileLimit is the data plane's default connection bound: the
+// process's file descriptor limit (Go raises the soft one to the hard one
+// at start) less a tenth, at least 256, kept for instances' pipes and
+// sockets, the store, logs and the admin API. 0 (no bound) when the limit
+// cannot be read or is infinite.
+func maxConnsForFileLimit() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 { // unlimited, or as good as
+		return 0
+	}
+	reserve := max(256, l.Cur/10)
+	if l.Cur <= 2*reserve {
+		return int(l.Cur / 2)
+	}
+	return int(l.Cur - reserve)
 }
 
 // passedEnv are the variables of wake's own environment that instances
@@ -233,7 +254,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	scalerDone := make(chan error, 1)
 	go func() { scalerDone <- as.Run(compCtx) }()
 
-	dataOpts := router.ServerOptions{Router: rtr, ErrorLog: stdLog(log.Named("http"))}
+	dataOpts := router.ServerOptions{Router: rtr, ErrorLog: stdLog(log.Named("http")), MaxConns: o.maxConns}
+	if dataOpts.MaxConns <= 0 {
+		dataOpts.MaxConns = maxConnsForFileLimit()
+	}
 	if o.fastPath {
 		dataOpts.Fast = act
 	}
