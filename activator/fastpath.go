@@ -51,7 +51,7 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 		return false
 	}
 	x := fastPool.Get().(*fastExchange)
-	defer fastPool.Put(x)
+	defer x.release()
 	x.ex = ex
 	x.head = ex.Req.AppendOutbound(x.head[:0], ex.ClientIP)
 	x.replay = ex.Req.Replayable
@@ -76,15 +76,22 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 		}
 	}
 	a.serve(rv, ex.Start, x)
-	x.ex = nil
-	if cap(x.body) > keptBodyBuffer {
-		x.body = nil // the pool keeps small buffers only: memory held is what the bounds count
-	}
 	return true
 }
 
 // keptBodyBuffer is the largest body buffer a pooled exchange keeps.
 const keptBodyBuffer = 16 << 10
+
+// release returns x to the pool, keeping nothing of the request: not its
+// exchange, and not a large body buffer (the memory held is what the
+// bounds count).
+func (x *fastExchange) release() {
+	x.ex = nil
+	if cap(x.body) > keptBodyBuffer {
+		x.body = nil
+	}
+	fastPool.Put(x)
+}
 
 // readBody reads a small body whole, so that it can be sent twice. A
 // large one, or one the bounds leave no room for (hold false), is left to

@@ -8,6 +8,11 @@ import "sync/atomic"
 // Options.QueueDepth; these bound the sum over all revisions, and the
 // bytes of request bodies buffered so that a request can be sent again
 // (the fast path reads a body of up to 64 KiB whole before forwarding).
+//
+// The bytes are reserved before the body arrives, and a client has the
+// revision's timeout to send it: slow uploads can hold a revision's byte
+// budget for that long. Nothing is refused then; later bodies stream and
+// lose only the resend on a connection the instance closed.
 const (
 	// DefaultMaxQueued is how many requests all revisions together may
 	// hold waiting for an instance.

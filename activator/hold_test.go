@@ -85,3 +85,22 @@ func TestBufferedBodiesStayWithinBounds(t *testing.T) {
 		t.Errorf("%d bytes still counted after both were answered", got)
 	}
 }
+
+// A revision at zero refused because others fill the activator still
+// wakes: it must not stay at zero for as long as the flood lasts.
+func TestOverloadedRevisionAtZeroStillWakes(t *testing.T) {
+	h := newHarness(t, "fast", testRevision(0, 10, false), Options{MaxQueued: 1})
+	h.act.queued.take(1) // another revision's flood holds the only place
+	code, _, _ := h.get(t, context.Background(), "/")
+	if code != 503 {
+		t.Fatalf("got %d, want 503 while the activator is full", code)
+	}
+	select {
+	case got := <-h.waker.woken:
+		if got != revKey {
+			t.Errorf("woke %v", got)
+		}
+	default:
+		t.Error("the refused revision at zero was not woken")
+	}
+}

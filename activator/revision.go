@@ -160,7 +160,14 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 		return acquireResult{}, ErrQueueFull
 	}
 	if !rv.queued.take(1) {
+		atZero := len(rv.endpoints) == 0
 		rv.mu.Unlock()
+		if atZero {
+			// Refused, but there is demand: while another function's flood
+			// fills the activator, this one must still wake, or it would
+			// stay at zero refusing everything until the flood ends.
+			wk.Wake(rv.key)
+		}
 		return acquireResult{}, ErrOverloaded
 	}
 	res := acquireResult{queued: true, cold: len(rv.endpoints) == 0}

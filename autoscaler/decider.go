@@ -238,10 +238,11 @@ func (dec *Decision) rateLimit(n int) (int, Step) {
 // rising load: without this floor, a decision would take back the
 // instances a wake just started for queued requests, the next wake would
 // start them again, and the count would flap every tick. This is wake's
-// addition to the KPA; it never raises the count, only stops a fall.
+// addition to the KPA; it never raises the count, only stops a fall. It
+// applies to the concurrency metric only.
 func (d *Decider) inFlightFloor(want int, dec *Decision) int {
-	if want >= d.desired {
-		return want
+	if want >= d.desired || d.spec.Metric != api.MetricConcurrency {
+		return want // requests in flight are no measure of a rate
 	}
 	need := min(ceilRatio(float64(d.inFlight), d.spec.TargetValue), d.desired)
 	if need > want {
@@ -360,20 +361,26 @@ func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 // rate.
 const minWaitSpan = 100 * time.Millisecond
 
-// waitingDemand is the demand a wake sees in the requests waiting: as
-// concurrency, their number; as requests per second, their number over
-// the time they have been arriving with no instance ready (at least
-// minWaitSpan, at most a second), so that a burst of short requests at
-// zero asks for what its rate needs, not for one second's worth.
+// waitingDemand is the demand a wake sees. As concurrency: the requests
+// in flight and waiting. As requests per second, at zero: the requests
+// waiting over the time they have been arriving (at least minWaitSpan), so
+// a burst of short requests asks for what its rate needs, not for one
+// second's worth; with instances ready (all full): the panic window's
+// rate, since requests in flight say nothing of a rate (10 s requests at
+// 100/s are 1,000 in flight).
 func (d *Decider) waitingDemand(now time.Time, inFlight int) float64 {
 	if d.spec.Metric != api.MetricRPS {
 		return float64(inFlight)
 	}
-	if d.ready > 0 || d.waitingSince.IsZero() {
+	if d.ready > 0 {
+		d.waitingSince = time.Time{}
+		rate, _ := d.window.average(now, d.since, d.spec.PanicWindow)
+		return rate
+	}
+	if d.waitingSince.IsZero() {
 		d.waitingSince = now
 	}
-	span := min(max(now.Sub(d.waitingSince), minWaitSpan), time.Second)
-	return float64(inFlight) / span.Seconds()
+	return float64(inFlight) / max(now.Sub(d.waitingSince), minWaitSpan).Seconds()
 }
 
 func later(a, b time.Time) time.Time {

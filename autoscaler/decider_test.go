@@ -305,6 +305,15 @@ func TestDecider(t *testing.T) {
 			wakes: map[time.Duration]int{10 * s: 1, 10*s + 200*time.Millisecond: 60}},
 		want: []change{{0, 0}, {10 * s, 1}, {10*s + 200*time.Millisecond, 3}},
 	}, {
+		name: "rps: a wake with instances ready reads the rate, not the requests in flight",
+		// 100 requests/s of 10 s requests: 1,000 in flight on 10 ready
+		// instances, all full. The rate wants 100 / 140 → 1; no jump.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMetric: "rps", api.AnnotationInitialScale: "10",
+			api.AnnotationMinScale: "10"}, 0), initial: true, until: 20 * s,
+			load:  func(time.Duration) Sample { return Sample{Concurrency: 1000, InFlight: 1000, Requests: 100} },
+			wakes: map[time.Duration]int{10*s + s/2: 1001}},
+		want: []change{{0, 10}},
+	}, {
 		name: "activation-scale",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationActivationScale: "3"}, 0), until: 30 * s,
 			wakes: map[time.Duration]int{10*s + s/2: 1}, load: during(10*s, 30*s, 35)},

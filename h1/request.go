@@ -151,7 +151,7 @@ func (r *Request) Parse(head []byte) error {
 // AppendOutbound appends the head to send to an instance: the request line
 // and the client's fields without the hop-by-hop ones, then
 // X-Forwarded-For (the client's address appended), X-Forwarded-Host (when
-// the client sent none) and X-Forwarded-Proto.
+// the client sent none), X-Forwarded-Proto and this hop's Forwarded.
 func (r *Request) AppendOutbound(dst []byte, clientIP string) []byte {
 	dst = append(dst, r.Method...)
 	dst = append(dst, ' ')

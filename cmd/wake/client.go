@@ -44,7 +44,11 @@ func (e *apiError) Error() string {
 }
 
 func (c *client) url(path string, q url.Values) string {
-	u := strings.TrimSuffix(c.server, "/") + "/apis/wake.dev/v1" + path
+	server := c.server
+	if !strings.Contains(server, "://") {
+		server = "http://" + server // --server 127.0.0.1:8081
+	}
+	u := strings.TrimSuffix(server, "/") + "/apis/wake.dev/v1" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}

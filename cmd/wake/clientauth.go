@@ -73,6 +73,9 @@ func resolveToken(s tokenSources) (token, source string, err error) {
 // localServer says whether the admin API at server is on this machine:
 // its host is localhost or a loopback address.
 func localServer(server string) bool {
+	if !strings.Contains(server, "://") {
+		server = "http://" + server // 127.0.0.1:8081 means what it says
+	}
 	u, err := url.Parse(server)
 	if err != nil {
 		return false

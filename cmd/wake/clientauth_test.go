@@ -108,3 +108,17 @@ func TestClientSendsTheTokenAndExplainsA401(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalServerWithoutScheme(t *testing.T) {
+	for server, want := range map[string]bool{
+		"127.0.0.1:8081": true, "localhost:8081": true, "http://[::1]:8081": true,
+		"example.com:8081": false, "http://10.0.0.1:8081": false,
+	} {
+		if got := localServer(server); got != want {
+			t.Errorf("localServer(%q) = %v, want %v", server, got, want)
+		}
+	}
+	if got := (&client{server: "127.0.0.1:8081"}).url("/functions", nil); got != "http://127.0.0.1:8081/apis/wake.dev/v1/functions" {
+		t.Errorf("url without a scheme: %s", got)
+	}
+}
