@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -126,7 +128,11 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 	if err := checkURL(sinkURL); err != nil {
 		return Result{Outcome: Failed, Err: fmt.Errorf("%w: %w", ErrInvalidSink, err)}
 	}
-	sink := d.send(ctx, sinkURL, &e)
+	msg, err := d.encode(ctx, &e)
+	if err != nil {
+		return Result{Outcome: Failed, Err: err}
+	}
+	sink := d.send(ctx, sinkURL, e.ID(), msg)
 	res := Result{Attempts: sink.attempts, StatusCode: sink.code, Err: sink.err}
 	switch {
 	case sink.err == nil:
@@ -158,7 +164,13 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 	if len(data) > 0 {
 		dl.SetExtension(ExtErrorData, base64.StdEncoding.EncodeToString(data))
 	}
-	dls := d.send(ctx, d.policy.DeadLetterSink, &dl)
+	dlMsg, err := d.encode(ctx, &dl)
+	if err != nil {
+		res.Outcome = Failed
+		res.Err = errors.Join(sink.err, fmt.Errorf("dead-letter sink: %w", err))
+		return res
+	}
+	dls := d.send(ctx, d.policy.DeadLetterSink, e.ID(), dlMsg)
 	res.DeadLetterAttempts, res.DeadLetterStatusCode = dls.attempts, dls.code
 	switch {
 	case dls.err == nil:
@@ -182,11 +194,11 @@ type sendResult struct {
 }
 
 // send runs the retry loop against one URL.
-func (d *Deliverer) send(ctx context.Context, url string, e *event.Event) sendResult {
+func (d *Deliverer) send(ctx context.Context, url, id string, msg encoded) sendResult {
 	var r sendResult
 	for {
 		r.attempts++
-		resp, err := d.attempt(ctx, url, e)
+		resp, err := d.attempt(ctx, url, msg)
 		r.code, r.err = 0, err
 		if resp != nil {
 			r.code = resp.code
@@ -200,12 +212,12 @@ func (d *Deliverer) send(ctx context.Context, url string, e *event.Event) sendRe
 			return r
 		}
 		if !retryable(r.code) || r.attempts > d.policy.Retry {
-			d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", e.ID()),
+			d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", id),
 				zap.Int("attempt", r.attempts), zap.Int("status", r.code), zap.Error(err), zap.Bool("final", true))
 			return r
 		}
 		wait := d.wait(r.attempts, resp)
-		d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", e.ID()),
+		d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", id),
 			zap.Int("attempt", r.attempts), zap.Int("status", r.code), zap.Error(err), zap.Duration("retryIn", wait))
 		if !d.sleep(ctx, wait) {
 			r.cancelled = true
@@ -283,24 +295,63 @@ type attemptResponse struct {
 	retryAfter string
 }
 
-// attempt makes one request. A nil error means a 2xx.
-func (d *Deliverer) attempt(ctx context.Context, url string, e *event.Event) (*attemptResponse, error) {
-	if d.policy.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.policy.Timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+// encoded is an event as HTTP headers and body, made once per URL and
+// replayed on every attempt.
+type encoded struct {
+	header http.Header
+	body   []byte
+}
+
+// encode writes the event with the SDK's HTTP binding.
+//
+// Binary mode writes attribute values as the SDK does, without the
+// percent-encoding of CloudEvents HTTP binding §3.1.3.2
+// (cloudevents/sdk-go#1331): Knative's dispatchers use the same SDK, and so
+// do most receivers, which do not percent-decode, so encoding here would
+// turn a subject "a b" into "a%20b" for them. A value that HTTP cannot carry
+// in a header (a control character) is refused here, as ErrInvalidEvent,
+// rather than retried; Structured mode carries any value.
+func (d *Deliverer) encode(ctx context.Context, e *event.Event) (encoded, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://encode.invalid/", nil)
 	if err != nil {
-		return nil, err
+		return encoded{}, err
 	}
 	encCtx := binding.WithForceBinary(ctx)
 	if d.encoding == Structured {
 		encCtx = binding.WithForceStructured(ctx)
 	}
 	if err := cehttp.WriteRequest(encCtx, binding.ToMessage(e), req); err != nil {
-		return nil, fmt.Errorf("encoding event: %w", err)
+		return encoded{}, fmt.Errorf("%w: encoding: %w", ErrInvalidEvent, err)
 	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			if i := strings.IndexFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }); i >= 0 {
+				return encoded{}, fmt.Errorf("%w: header %s has a control character at byte %d; use structured mode for such values", ErrInvalidEvent, k, i)
+			}
+		}
+	}
+	var body []byte
+	if req.Body != nil {
+		body, err = io.ReadAll(req.Body)
+		if err != nil {
+			return encoded{}, fmt.Errorf("%w: encoding body: %w", ErrInvalidEvent, err)
+		}
+	}
+	return encoded{header: req.Header, body: body}, nil
+}
+
+// attempt makes one request. A nil error means a 2xx.
+func (d *Deliverer) attempt(ctx context.Context, url string, msg encoded) (*attemptResponse, error) {
+	if d.policy.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.policy.Timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(msg.body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = msg.header.Clone()
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return nil, err
