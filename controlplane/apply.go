@@ -61,6 +61,11 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, api.Error
 	var out []checkedFunction
 	seen := map[api.FunctionKey]*api.Document{}
 	for _, d := range docs {
+		if d.Trigger != nil {
+			problems = append(problems, d.Errors(field.ErrorList{
+				field.Forbidden(field.NewPath("kind"), "triggers are not supported yet by this server")})...)
+			continue
+		}
 		if d.Function == nil {
 			continue
 		}

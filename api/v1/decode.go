@@ -20,8 +20,10 @@ type Document struct {
 	Index    int       // 0-based position of the object in the input; list items count one each, empty documents not at all
 	Line     int       // line where the object starts
 	Function *Function // the decoded Function; a Knative Service becomes one, with apiVersion wake.dev/v1 and kind Function
+	Trigger  *Trigger  // or the decoded Trigger; a Knative PingSource or KafkaSource becomes one. Exactly one of the two is set
 
-	lines map[string]int // field path (spec.traffic[1].percent) → line
+	lines   map[string]int // field path (spec.traffic[1].percent) → line
+	renames []rename       // a Trigger's field paths → where a Knative source wrote them
 }
 
 // Position returns the line of path (as field.Path renders it), or of its
@@ -55,6 +57,18 @@ func parentPath(p string) string {
 // Errors renders validation errors of this document with its source and
 // their lines, in line order. It returns nil for an empty list.
 func (d *Document) Errors(list field.ErrorList) Errors {
+	if len(d.renames) > 0 {
+		renamed := make(field.ErrorList, 0, len(list))
+		for _, e := range list {
+			if e != nil {
+				c := *e
+				c.Field = renamePath(c.Field, d.renames)
+				e = &c
+			}
+			renamed = append(renamed, e)
+		}
+		list = renamed
+	}
 	errs := positionErrors(list, d.Source, d.Position)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
@@ -66,20 +80,43 @@ func (d *Document) Errors(list field.ErrorList) Errors {
 type objectKind struct {
 	apiVersion, kind string
 	typ              reflect.Type
-	store            func(d *Document, obj any)
+	store            func(d *Document, obj any) field.ErrorList // errors are what could not be converted
 }
 
 var kinds = []objectKind{
 	{APIVersion, KindFunction, reflect.TypeFor[Function](), storeFunction},
 	{KnativeServingAPIVersion, KindService, reflect.TypeFor[Function](), storeFunction},
+	{APIVersion, KindTrigger, reflect.TypeFor[Trigger](), storeTrigger},
+	{KnativeSourcesAPIVersion, KindPingSource, reflect.TypeFor[PingSource](), storePingSource},
+	{KnativeSourcesV1beta1APIVersion, KindKafkaSource, reflect.TypeFor[KafkaSource](), storeKafkaSource},
 }
 
 // storeFunction keeps a decoded Function, as wake's own kind whatever the
 // manifest called it.
-func storeFunction(d *Document, obj any) {
+func storeFunction(d *Document, obj any) field.ErrorList {
 	f := obj.(*Function)
 	f.APIVersion, f.Kind = APIVersion, KindFunction
 	d.Function = f
+	return nil
+}
+
+func storeTrigger(d *Document, obj any) field.ErrorList {
+	d.Trigger = obj.(*Trigger)
+	return nil
+}
+
+// storePingSource and storeKafkaSource keep a Knative source as the
+// Trigger it becomes, and remember where its fields were written.
+func storePingSource(d *Document, obj any) field.ErrorList {
+	t, errs := obj.(*PingSource).Trigger()
+	d.Trigger, d.renames = t, pingRenames
+	return errs
+}
+
+func storeKafkaSource(d *Document, obj any) field.ErrorList {
+	t, errs := obj.(*KafkaSource).Trigger()
+	d.Trigger, d.renames = t, kafkaRenames
+	return errs
 }
 
 // listKind is a list whose items are decoded as documents of their own:
@@ -150,7 +187,8 @@ type decoder struct {
 	types          map[reflect.Type]*structFields
 }
 
-// object decodes one object: a Function (or Service) or a list of them.
+// object decodes one object: a Function (or Service), a Trigger (or
+// PingSource, KafkaSource) or a list of them.
 // list is the list the object is an item of, or nil.
 func (d *decoder) object(n *yaml.Node, offset int, list *listKind) {
 	w := &walker{source: d.source, offset: offset, report: d.report, lines: map[string]int{},
@@ -214,7 +252,12 @@ func (d *decoder) object(n *yaml.Node, offset int, list *listKind) {
 		w.fail(n, "", "internal error decoding the checked manifest: "+err.Error())
 		return
 	}
-	k.store(doc, obj)
+	if errs := k.store(doc, obj); len(errs) > 0 {
+		for _, e := range doc.Errors(errs) {
+			d.report.add(e)
+		}
+		return
+	}
 	d.docs = append(d.docs, doc)
 }
 

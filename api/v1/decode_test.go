@@ -222,7 +222,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:     "merge keys",
 			input:    "base: &base\n  apiVersion: wake.dev/v1\n  kind: Function\n---\n<<: *base\nmetadata: {name: merged}\n",
-			wantErrs: []string{"in.yaml:1: apiVersion and kind are required: wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service"},
+			wantErrs: []string{"in.yaml:1: apiVersion and kind are required: wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource"},
 			wantDocs: []string{"1@5 /merged"},
 		},
 		{
@@ -271,20 +271,20 @@ func TestDecode(t *testing.T) {
 		{
 			name:     "unsupported kind",
 			input:    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n",
-			wantErrs: []string{`in.yaml:1: kind: unsupported kind "Deployment" of apiVersion "apps/v1": wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service`},
+			wantErrs: []string{`in.yaml:1: kind: unsupported kind "Deployment" of apiVersion "apps/v1": wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource`},
 		},
 		{
 			name:     "knative kind under the wrong version",
 			input:    "apiVersion: serving.knative.dev/v1alpha1\nkind: Service\n",
-			wantErrs: []string{`in.yaml:1: kind: unsupported kind "Service" of apiVersion "serving.knative.dev/v1alpha1": wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service`},
+			wantErrs: []string{`in.yaml:1: kind: unsupported kind "Service" of apiVersion "serving.knative.dev/v1alpha1": wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource`},
 		},
 		{
 			name:  "missing apiVersion, missing kind",
 			input: "kind: Function\n---\napiVersion: wake.dev/v1\n---\nmetadata: {name: a}\n",
 			wantErrs: []string{
-				"in.yaml:1: apiVersion: is required: wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service",
-				"in.yaml:3: kind: is required: wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service",
-				"in.yaml:5: apiVersion and kind are required: wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service",
+				"in.yaml:1: apiVersion: is required: wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource",
+				"in.yaml:3: kind: is required: wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource",
+				"in.yaml:5: apiVersion and kind are required: wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource",
 			},
 		},
 		{
@@ -303,7 +303,7 @@ func TestDecode(t *testing.T) {
 				"- {apiVersion: wake.dev/v1, kind: Function, metadata: {name: a}}\n" +
 				"- apiVersion: v1\n  kind: List\n- 3\n- ~\nitem: []\n",
 			wantErrs: []string{
-				`in.yaml:6: kind: unsupported kind "List" of apiVersion "v1": wake accepts wake.dev/v1 Function and serving.knative.dev/v1 Service`,
+				`in.yaml:6: kind: unsupported kind "List" of apiVersion "v1": wake accepts wake.dev/v1 Function, serving.knative.dev/v1 Service, wake.dev/v1 Trigger, sources.knative.dev/v1 PingSource and sources.knative.dev/v1beta1 KafkaSource`,
 				"in.yaml:8: must be a map with apiVersion and kind, got 3",
 				`in.yaml:10: item: unknown field; did you mean "items"?`,
 			},

@@ -19,8 +19,14 @@ var unsupported = map[reflect.Type][]string{
 		"priorityClassName", "schedulerName", "automountServiceAccountToken"},
 	reflect.TypeFor[Container](): {"envFrom", "volumeMounts", "securityContext", "lifecycle",
 		"terminationMessagePath", "terminationMessagePolicy", "stdin", "tty"},
-	reflect.TypeFor[EnvVar](): {"valueFrom"},
-	reflect.TypeFor[Probe]():  {"exec", "grpc", "terminationGracePeriodSeconds"},
+	reflect.TypeFor[EnvVar]():      {"valueFrom"},
+	reflect.TypeFor[Probe]():       {"exec", "grpc", "terminationGracePeriodSeconds"},
+	reflect.TypeFor[Destination](): {"CACerts", "audience"},
+}
+
+// refused explains fields left out on purpose, by type and name.
+var refused = map[reflect.Type]map[string]string{
+	reflect.TypeFor[KafkaSASL](): {"password": "is not accepted: a password in a manifest ends up in version control and `wake get`; use passwordFile or passwordSecret"},
 }
 
 // isUnsupported tells whether name is one of t's unsupported fields.
@@ -37,6 +43,9 @@ func isUnsupported(t reflect.Type, name string) bool {
 func (w *walker) unknown(t reflect.Type, fields *structFields, name string) string {
 	if isUnsupported(t, name) {
 		return "is not supported by wake"
+	}
+	if why, ok := refused[t][name]; ok {
+		return why
 	}
 	if s := suggest(name, fields.names); s != "" {
 		return fmt.Sprintf("unknown field; did you mean %q?", s)

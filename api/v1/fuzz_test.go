@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // FuzzDecode feeds arbitrary bytes through everything a manifest meets on
-// its way in: Decode, then SetDefaults and Validate on every function. None
+// its way in: Decode, then SetDefaults and Validate on every function and trigger. None
 // of it may panic, and Decode's last-resort recover must never be what
 // turned a panic into an error. Seeds are the manifests in testdata and
 // the corpus in testdata/fuzz/FuzzDecode.
@@ -36,9 +38,21 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		for _, d := range docs {
-			d.Function.SetDefaults()
-			for _, opts := range []ValidateOptions{{}, {RequireCommand: true}} {
-				for _, e := range d.Errors(d.Function.Validate(opts)) {
+			if (d.Function == nil) == (d.Trigger == nil) {
+				t.Fatalf("document %d: want exactly one of Function and Trigger", d.Index)
+			}
+			var errs []field.ErrorList
+			if d.Function != nil {
+				d.Function.SetDefaults()
+				for _, opts := range []ValidateOptions{{}, {RequireCommand: true}} {
+					errs = append(errs, d.Function.Validate(opts))
+				}
+			} else {
+				d.Trigger.SetDefaults()
+				errs = append(errs, d.Trigger.Validate())
+			}
+			for _, list := range errs {
+				for _, e := range d.Errors(list) {
 					if e.Line < 1 {
 						t.Fatalf("validation error without a line: %s", e)
 					}

@@ -1,0 +1,211 @@
+package v1
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// checkTriggers decodes a manifest, defaults and validates its triggers,
+// and returns them with every problem rendered, decoding's first.
+func checkTriggers(t *testing.T, source string, data []byte) ([]*Trigger, []string) {
+	t.Helper()
+	docs, err := Decode(source, data)
+	var out []string
+	if err != nil {
+		var list Errors
+		if !errors.As(err, &list) {
+			t.Fatalf("Decode returned a %T, want Errors", err)
+		}
+		for _, e := range list {
+			out = append(out, e.String())
+		}
+	}
+	var triggers []*Trigger
+	for _, d := range docs {
+		if d.Trigger == nil {
+			t.Fatalf("document %d is not a trigger", d.Index)
+		}
+		d.Trigger.SetDefaults()
+		for _, e := range d.Errors(d.Trigger.Validate()) {
+			out = append(out, e.String())
+		}
+		triggers = append(triggers, d.Trigger)
+	}
+	return triggers, out
+}
+
+func trigger(name, namespace string, spec TriggerSpec) *Trigger {
+	return &Trigger{
+		TypeMeta:   metav1.TypeMeta{APIVersion: APIVersion, Kind: KindTrigger},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       spec,
+	}
+}
+
+// TestDecodeTrigger checks every field of wake's own trigger manifests
+// lands where it belongs, defaults included.
+func TestDecodeTrigger(t *testing.T) {
+	got, errs := checkTriggers(t, "trigger.yaml", readFile(t, "trigger.yaml"))
+	if errs != nil {
+		t.Fatalf("problems: %q", errs)
+	}
+	want := []*Trigger{
+		trigger("orders", "shop", TriggerSpec{
+			Kafka: &KafkaTrigger{
+				BootstrapServers: []string{"kafka-1:9092", "kafka-2:9092"},
+				Topics:           []string{"orders", "refunds"},
+				ConsumerGroup:    "shop-orders",
+				InitialOffset:    OffsetEarliest,
+				SASL:             &KafkaSASL{Mechanism: SASLSCRAMSHA512, User: "shop", PasswordFile: "/etc/wake/kafka-password"},
+				TLS: &KafkaTLS{Enable: true, CAFile: "/etc/wake/kafka-ca.pem",
+					CertFile: "/etc/wake/kafka.pem", KeyFile: "/etc/wake/kafka-key.pem"},
+			},
+			Sink: Sink{Function: "orders", Tag: "canary"},
+			Delivery: &DeliverySpec{Retry: ptr[int32](5), BackoffPolicy: BackoffLinear, BackoffDelay: "PT0.5S",
+				Timeout: "PT30S", DeadLetterSink: &DeadLetterSink{KafkaTopic: "orders-dead"}},
+			RateLimit:   ptr(50.0),
+			Ordering:    OrderingKey,
+			CEOverrides: &CloudEventOverrides{Extensions: map[string]string{"team": "shop"}},
+		}),
+		trigger("nightly", DefaultNamespace, TriggerSpec{
+			Cron: &CronTrigger{Schedule: "30 0 2 * * *", Timezone: "Europe/Paris", Data: `{"report": "daily"}`,
+				ContentType: "application/json", MisfirePolicy: MisfireFireOnce, ConcurrencyPolicy: ConcurrencyForbid},
+			Sink: Sink{URI: "https://example.com/hooks/nightly"},
+			Delivery: &DeliverySpec{BackoffPolicy: BackoffExponential,
+				DeadLetterSink: &DeadLetterSink{Sink: Sink{Function: "dead-letters"}}},
+		}),
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("triggers mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecodeKnativeSources decodes Knative's PingSource and KafkaSource
+// examples exactly as its docs print them: each becomes a Trigger.
+func TestDecodeKnativeSources(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want *Trigger
+	}{{
+		file: "pingsource.yaml",
+		want: trigger("test-ping-source", DefaultNamespace, TriggerSpec{
+			Cron: &CronTrigger{Schedule: "*/2 * * * *", Data: `{"message": "Hello world!"}`,
+				MisfirePolicy: MisfireSkip, ConcurrencyPolicy: ConcurrencyAllow},
+			Sink: Sink{Function: "event-display"},
+		}),
+	}, {
+		file: "kafkasource.yaml",
+		want: trigger("kafka-source", DefaultNamespace, TriggerSpec{
+			Kafka: &KafkaTrigger{BootstrapServers: []string{"my-cluster-kafka-bootstrap.kafka:9092"},
+				Topics: []string{"knative-demo-topic"}, ConsumerGroup: "knative-group", InitialOffset: OffsetLatest},
+			Sink:     Sink{Function: "event-display"},
+			Ordering: OrderingPartition,
+		}),
+	}} {
+		t.Run(tc.file, func(t *testing.T) {
+			got, errs := checkTriggers(t, tc.file, readFile(t, tc.file))
+			if errs != nil || len(got) != 1 {
+				t.Fatalf("%d triggers, problems %q", len(got), errs)
+			}
+			if diff := cmp.Diff(tc.want, got[0], cmpOpts); diff != "" {
+				t.Errorf("trigger mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTriggerProblems reports every problem of a bad trigger at once,
+// each with its field path and line.
+func TestTriggerProblems(t *testing.T) {
+	_, got := checkTriggers(t, "trigger-problems.yaml", readFile(t, "trigger-problems.yaml"))
+	want := []string{
+		`trigger-problems.yaml:4: metadata.name: must be a DNS-1035 label: at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, got "Orders"`,
+		`trigger-problems.yaml:7: spec.kafka.bootstrapServers[0]: must be host:port with a port between 1 and 65535, got "kafka-1"`,
+		`trigger-problems.yaml:7: spec.kafka.bootstrapServers[1]: must be host:port with a port between 1 and 65535, got "kafka-2:99999"`,
+		`trigger-problems.yaml:8: spec.kafka.topics[0]: must be a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', got "bad topic!"`,
+		`trigger-problems.yaml:8: spec.kafka.topics[2]: must be unique, got "ok" more than once`,
+		`trigger-problems.yaml:9: spec.kafka.initialOffset: must be one of "earliest", "latest", got "newest"`,
+		"trigger-problems.yaml:10: spec.kafka.sasl.user: is required (or userSecret)",
+		`trigger-problems.yaml:11: spec.kafka.sasl.mechanism: must be one of "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", got "SCRAM-SHA-1"`,
+		"trigger-problems.yaml:13: spec.kafka.sasl.passwordSecret: must not be set with passwordFile",
+		"trigger-problems.yaml:14: spec.kafka.tls.enable: is required to be true when other tls fields are set",
+		"trigger-problems.yaml:14: spec.kafka.tls.keyFile: is required with certFile",
+		"trigger-problems.yaml:16: spec.cron: must not be set with kafka: a trigger has exactly one source",
+		`trigger-problems.yaml:17: spec.cron.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): end of range (61) above maximum (59): 61, got "61 * * * *"`,
+		`trigger-problems.yaml:18: spec.cron.timezone: must be an IANA time zone such as Europe/Paris or UTC, got "Mars/Olympus"`,
+		"trigger-problems.yaml:19: spec.sink: must set exactly one of function or uri",
+		`trigger-problems.yaml:21: spec.sink.uri: must be an absolute http or https URL, got "ftp://example.com"`,
+		`trigger-problems.yaml:22: spec.sink.tag: must be a DNS-1035 label: at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, got "Canary"`,
+		"trigger-problems.yaml:24: spec.delivery.retry: must be 0 or more, got -1",
+		`trigger-problems.yaml:25: spec.delivery.backoffPolicy: must be one of "exponential", "linear", got "random"`,
+		`trigger-problems.yaml:26: spec.delivery.backoffDelay: must be an ISO-8601 duration such as PT0.5S or PT1M30S (must start with P), got "0.5s"`,
+		`trigger-problems.yaml:27: spec.delivery.timeout: must be an ISO-8601 duration such as PT0.5S or PT1M30S (years and months have no fixed length), got "P1M"`,
+		"trigger-problems.yaml:28: spec.delivery.deadLetterSink: is required: set one of function, uri or kafkaTopic",
+		"trigger-problems.yaml:29: spec.rateLimit: must be more than 0 events per second, got 0",
+		`trigger-problems.yaml:30: spec.ordering: must be one of "partition", "key", got "random"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestTriggerManifests(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		manifest string
+		wantErrs []string
+	}{} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, got := checkTriggers(t, "in.yaml", []byte(tc.manifest))
+			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseISODuration(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{in: "PT0.5S", want: 500 * time.Millisecond},
+		{in: "PT1M30S", want: 90 * time.Second},
+		{in: "PT1,5M", want: 90 * time.Second},
+		{in: "P1DT2H", want: 26 * time.Hour},
+		{in: "P2W", want: 14 * 24 * time.Hour},
+		{in: "PT0S", want: 0},
+		{in: "P1D", want: 24 * time.Hour},
+		{in: "", wantErr: "must start with P"},
+		{in: "0.5s", wantErr: "must start with P"},
+		{in: "P", wantErr: "has no value"},
+		{in: "PT", wantErr: "has no value"},
+		{in: "P1DT", wantErr: "has no value"},
+		{in: "P1M", wantErr: "years and months have no fixed length"},
+		{in: "P1Y", wantErr: "years and months have no fixed length"},
+		{in: "PT1S1M", wantErr: `has unit 'M' out of place`},
+		{in: "PT1H1H", wantErr: `has unit 'H' out of place`},
+		{in: "P1H", wantErr: `has unit 'H' out of place`},
+		{in: "PT0.5M1S", wantErr: "only the last unit may have a fraction"},
+		{in: "PT-1S", wantErr: "must be numbers each followed by a unit"},
+		{in: "PT1.2.3S", wantErr: `has a bad number "1.2.3"`},
+		{in: "PT.5S", wantErr: `has a bad number ".5"`},
+		{in: "PT5", wantErr: "must be numbers each followed by a unit"},
+		{in: "PTT1S", wantErr: "has T twice"},
+		{in: "P99999999999W", wantErr: "is too long"},
+	} {
+		got, err := ParseISODuration(tc.in)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tc.want || gotErr != tc.wantErr {
+			t.Errorf("ParseISODuration(%q) = %v, %q; want %v, %q", tc.in, got, gotErr, tc.want, tc.wantErr)
+		}
+	}
+}
