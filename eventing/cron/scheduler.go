@@ -241,15 +241,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		now := s.clock.Now()
 		next := s.fireDueLocked(now)
 		s.mu.Unlock()
-		if reply != nil {
-			close(reply)
-			reply = nil
-		}
 		var timer clock.Timer
 		var timerC <-chan time.Time
 		if !next.IsZero() {
 			timer = s.clock.NewTimer(next.Sub(now))
 			timerC = timer.C()
+		}
+		if reply != nil { // after the timer, so a test sees the loop waiting
+			close(reply)
+			reply = nil
 		}
 		select {
 		case <-ctx.Done():
