@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -254,6 +255,27 @@ func TestTrafficToAMissingRevisionNamesItsLine(t *testing.T) {
 		t.Fatalf("got %v, want one problem", err)
 	}
 	if got, want := problems[0].String(), "fn.yaml:12: spec.traffic[0].revisionName: hello-00042 is not a revision of hello: it has hello-00001"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if fns := cp.Functions(""); len(fns) != 0 {
+		t.Errorf("a rejected apply stored %d functions", len(fns))
+	}
+}
+
+// TestApplyRejectsTriggers: a manifest with a trigger is refused as a
+// whole, with the trigger's line, until the server runs triggers; it is
+// never silently dropped.
+func TestApplyRejectsTriggers(t *testing.T) {
+	cp, _, _ := newPlane(t, t.TempDir())
+	_, err := apply(t, cp, v1+`---
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: {name: ping}
+spec:
+  schedule: "*/1 * * * *"
+  sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: hello}}
+`)
+	if got, want := fmt.Sprint(err), "fn.yaml:13: kind: triggers are not supported yet by this server"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	if fns := cp.Functions(""); len(fns) != 0 {

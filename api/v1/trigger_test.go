@@ -105,6 +105,27 @@ func TestDecodeKnativeSources(t *testing.T) {
 			Sink:     Sink{Function: "event-display"},
 			Ordering: OrderingPartition,
 		}),
+	}, {
+		file: "kafkasource-sasl.yaml",
+		want: func() *Trigger {
+			secret := func(key string) *SecretKeySelector {
+				return &SecretKeySelector{Name: "kafka-secret-source", Key: key}
+			}
+			tr := trigger("kafka-source-demo", DefaultNamespace, TriggerSpec{
+				Kafka: &KafkaTrigger{
+					BootstrapServers: []string{"kafka-0.example.com:9093", "kafka-1.example.com:9093"},
+					Topics:           []string{"my-demo-topic"}, ConsumerGroup: "my-demo-group", InitialOffset: OffsetEarliest,
+					SASL: &KafkaSASL{MechanismSecret: secret("type"), UserSecret: secret("username"), PasswordSecret: secret("password")},
+					TLS:  &KafkaTLS{Enable: true, CACertSecret: secret("ca.crt")},
+				},
+				Sink: Sink{Function: "event-display"},
+				Delivery: &DeliverySpec{Retry: ptr[int32](3), BackoffPolicy: BackoffExponential, BackoffDelay: "PT0.2S",
+					DeadLetterSink: &DeadLetterSink{Sink: Sink{URI: "http://dead-letters.example.com"}}},
+				Ordering: OrderingPartition,
+			})
+			tr.Annotations = map[string]string{"autoscaling.knative.dev/minScale": "0"}
+			return tr
+		}(),
 	}} {
 		t.Run(tc.file, func(t *testing.T) {
 			got, errs := checkTriggers(t, tc.file, readFile(t, tc.file))
@@ -158,7 +179,257 @@ func TestTriggerManifests(t *testing.T) {
 		name     string
 		manifest string
 		wantErrs []string
-	}{} {
+	}{{
+		name: "cron with a seconds field, a descriptor, base64 data",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: tick}
+spec:
+  cron: {schedule: "*/10 * * * * *", dataBase64: "aGk="}
+  sink: {function: tick}
+---
+apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: tock}
+spec:
+  cron: {schedule: "@every 90s"}
+  sink: {uri: "http://localhost:8080/tock"}
+`,
+	}, {
+		name: "inline password",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: orders}
+spec:
+  kafka:
+    bootstrapServers: ["kafka:9092"]
+    topics: [orders]
+    sasl: {user: shop, password: hunter2}
+  sink: {function: orders}
+`,
+		wantErrs: []string{"in.yaml:8: spec.kafka.sasl.password: is not accepted: a password in a manifest ends up in version control and `wake get`; use passwordFile or passwordSecret"},
+	}, {
+		name: "no source, no sink",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: empty}
+spec:
+  ordering: key
+`,
+		wantErrs: []string{
+			"in.yaml:4: spec: is required: a trigger has exactly one source, kafka or cron",
+			"in.yaml:4: spec.sink: is required: set one of function or uri",
+			"in.yaml:5: spec.ordering: applies to kafka triggers only",
+		},
+	}, {
+		name: "cron problems",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: tick}
+spec:
+  cron:
+    schedule: "TZ=Europe/Paris 0 9 * * *"
+    timezone: UTC
+    data: x
+    dataBase64: "!!"
+    contentType: "not a type"
+    misfirePolicy: always
+    concurrencyPolicy: replace
+  sink: {function: tick, tag: blue}
+  delivery:
+    deadLetterSink: {kafkaTopic: dead}
+`,
+		wantErrs: []string{
+			`in.yaml:7: spec.cron.timezone: must not be set when the schedule names a time zone (TZ=...)`,
+			`in.yaml:9: spec.cron.dataBase64: must not be set with data`,
+			`in.yaml:9: spec.cron.dataBase64: must be standard base64 (illegal base64 data at input byte 0)`,
+			`in.yaml:10: spec.cron.contentType: must be a media type such as application/json, got "not a type"`,
+			`in.yaml:11: spec.cron.misfirePolicy: must be one of "skip", "fireOnce", got "always"`,
+			`in.yaml:12: spec.cron.concurrencyPolicy: must be one of "allow", "forbid", got "replace"`,
+			`in.yaml:15: spec.delivery.deadLetterSink.kafkaTopic: applies to kafka triggers only: the topic is on the trigger's brokers`,
+		},
+	}, {
+		name: "sasl and tls from secrets",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: orders}
+spec:
+  kafka:
+    bootstrapServers: ["kafka:9092"]
+    topics: [orders]
+    sasl:
+      mechanism: PLAIN
+      mechanismSecret: {name: kafka, key: type}
+      userSecret: {name: kafka, key: user}
+      passwordSecret: {name: Kafka_Secret, key: ""}
+    tls:
+      enable: true
+      keySecret: {name: kafka, key: "tls.key"}
+  sink: {function: orders}
+`,
+		wantErrs: []string{
+			`in.yaml:10: spec.kafka.sasl.mechanismSecret: must not be set with mechanism`,
+			`in.yaml:12: spec.kafka.sasl.passwordSecret.name: must be a secret name: lower-case letters, digits, '-' and '.', got "Kafka_Secret"`,
+			`in.yaml:12: spec.kafka.sasl.passwordSecret.key: is required`,
+			`in.yaml:13: spec.kafka.tls.certSecret: is required with keySecret`,
+		},
+	}, {
+		name: "PingSource: errors name the fields as written",
+		manifest: `apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata:
+  name: ping
+spec:
+  schedule: "every minute"
+  timezone: Nowhere/Land
+  sink:
+    uri: "/relative"
+`,
+		wantErrs: []string{
+			`in.yaml:6: spec.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): expected 5 to 6 fields, found 2: [every minute], got "every minute"`,
+			`in.yaml:7: spec.timezone: must be an IANA time zone such as Europe/Paris or UTC, got "Nowhere/Land"`,
+			`in.yaml:9: spec.sink.uri: must be an absolute http or https URL, got "/relative"`,
+		},
+	}, {
+		name: "PingSource to a Broker",
+		manifest: `apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata:
+  name: ping
+  namespace: team-a
+spec:
+  schedule: "*/1 * * * *"
+  sink:
+    ref:
+      apiVersion: eventing.knative.dev/v1
+      kind: Broker
+      name: default
+      namespace: team-b
+    uri: /path
+    CACerts: "..."
+`,
+		wantErrs: []string{
+			"in.yaml:15: spec.sink.CACerts: is not supported by wake",
+		},
+	}, {
+		name: "PingSource to a Broker, conversion errors",
+		manifest: `apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata:
+  name: ping
+  namespace: team-a
+spec:
+  schedule: "*/1 * * * *"
+  sink:
+    ref:
+      apiVersion: eventing.knative.dev/v1
+      kind: Broker
+      name: default
+      namespace: team-b
+    uri: /path
+`,
+		wantErrs: []string{
+			`in.yaml:11: spec.sink.ref.kind: wake can only deliver to a Knative Service (serving.knative.dev/v1), a wake Function (wake.dev/v1) or a uri, got kind "Broker" of apiVersion "eventing.knative.dev/v1"`,
+			`in.yaml:13: spec.sink.ref.namespace: must be the source's own namespace, "team-a": wake delivers to functions of the trigger's namespace, got "team-b"`,
+			`in.yaml:14: spec.sink.uri: must not be set with ref: wake delivers to a function or to a URI, not to a path under a function`,
+		},
+	}, {
+		// A KafkaSource with SASL and TLS from secrets, as Knative's
+		// users write it; its sink is a Kubernetes Service, which wake
+		// cannot deliver to.
+		name: "KafkaSource with secrets, to a Kubernetes Service",
+		manifest: `apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata:
+  name: kafka-source-demo
+  annotations:
+    autoscaling.knative.dev/minScale: "0"
+spec:
+  consumers: 12
+  consumerGroup: my-demo-group
+  bootstrapServers:
+  - kafka-0.example.com:9093
+  topics:
+  - my-demo-topic
+  net:
+    sasl:
+      enable: true
+      type:
+        secretKeyRef:
+          name: kafka-secret-source
+          key: type
+      user:
+        secretKeyRef:
+          name: kafka-secret-source
+          key: username
+      password:
+        secretKeyRef:
+          name: kafka-secret-source
+          key: password
+    tls:
+      enable: true
+  sink:
+    ref:
+      apiVersion: v1
+      kind: Service
+      name: eventdisplay
+`,
+		wantErrs: []string{
+			`in.yaml:34: spec.sink.ref.kind: wake can only deliver to a Knative Service (serving.knative.dev/v1), a wake Function (wake.dev/v1) or a uri, got kind "Service" of apiVersion "v1"`,
+		},
+	}, {
+		name: "KafkaSource: validation errors name the fields as written",
+		manifest: `apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata:
+  name: src
+spec:
+  bootstrapServers: [kafka]
+  topics: []
+  initialOffset: oldest
+  ordering: unordered
+  net:
+    sasl:
+      enable: true
+      user:
+        secretKeyRef: {name: kafka, key: user}
+    tls:
+      enable: true
+      cert:
+        secretKeyRef: {name: kafka, key: tls.crt}
+  delivery:
+    retry: 3
+    backoffDelay: PT1X
+    deadLetterSink:
+      ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: Dead}
+  sink:
+    ref: {apiVersion: wake.dev/v1, kind: Function, name: handler}
+`,
+		wantErrs: []string{
+			`in.yaml:6: spec.bootstrapServers[0]: must be host:port with a port between 1 and 65535, got "kafka"`,
+			`in.yaml:7: spec.topics: is required: list at least one topic`,
+			`in.yaml:8: spec.initialOffset: must be one of "earliest", "latest", got "oldest"`,
+			`in.yaml:11: spec.net.sasl.password: is required (or passwordSecret): wake takes no password in a manifest`,
+			`in.yaml:15: spec.net.tls.key.secretKeyRef: is required with certSecret`,
+			`in.yaml:21: spec.delivery.backoffDelay: must be an ISO-8601 duration such as PT0.5S or PT1M30S (has unit 'X' out of place), got "PT1X"`,
+			`in.yaml:23: spec.delivery.deadLetterSink.ref.name: must be a DNS-1035 label: at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, got "Dead"`,
+		},
+	}, {
+		name: "KafkaSource, ordered, to a URI, dead letters to a Service",
+		manifest: `apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata: {name: src, namespace: team-a}
+spec:
+  bootstrapServers: ["kafka:9092"]
+  topics: [a]
+  ordering: ordered
+  delivery:
+    deadLetterSink:
+      ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: dead, namespace: team-a}
+  sink:
+    uri: https://example.com/events
+`,
+	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, got := checkTriggers(t, "in.yaml", []byte(tc.manifest))
 			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
