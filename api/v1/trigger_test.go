@@ -196,6 +196,16 @@ spec:
   sink: {uri: "http://localhost:8080/tock"}
 `,
 	}, {
+		name: "@every below a second",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: tick}
+spec:
+  cron: {schedule: "TZ=UTC @every 500ms"}
+  sink: {function: tick}
+`,
+		wantErrs: []string{`in.yaml:5: spec.cron.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): @every takes whole seconds, at least 1s, not 500ms, got "TZ=UTC @every 500ms"`},
+	}, {
 		name: "inline password",
 		manifest: `apiVersion: wake.dev/v1
 kind: Trigger

@@ -23,10 +23,22 @@ import (
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour |
 	cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses a cron trigger's schedule the way the scheduler
-// runs it. Validation and eventing/cron both call it, so what validates is
-// what runs.
-func ParseSchedule(schedule string) (cron.Schedule, error) { return cronParser.Parse(schedule) }
+// ParseSchedule parses a cron trigger's schedule with the options
+// eventing/cron's scheduler uses, and its extra rule that @every takes
+// whole seconds, at least 1s, so that what validates is what runs.
+func ParseSchedule(schedule string) (cron.Schedule, error) {
+	spec := strings.TrimSpace(schedule)
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		_, spec, _ = strings.Cut(spec, " ")
+		spec = strings.TrimSpace(spec)
+	}
+	if arg, ok := strings.CutPrefix(spec, "@every"); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(arg)); err == nil && (d < time.Second || d%time.Second != 0) {
+			return nil, fmt.Errorf("@every takes whole seconds, at least 1s, not %s", strings.TrimSpace(arg))
+		}
+	}
+	return cronParser.Parse(strings.TrimSpace(schedule))
+}
 
 // Validate reports every problem in a trigger, each under the JSON path of
 // the field (spec.cron.schedule). Call it after SetDefaults. Whether the
