@@ -479,6 +479,7 @@ func TestParseISODuration(t *testing.T) {
 		{in: "PT5", wantErr: "must be numbers each followed by a unit"},
 		{in: "PTT1S", wantErr: "has T twice"},
 		{in: "P99999999999W", wantErr: "is too long"},
+		{in: "P1W2D", wantErr: "weeks cannot be combined with other units"},
 	} {
 		got, err := ParseISODuration(tc.in)
 		gotErr := ""

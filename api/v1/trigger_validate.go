@@ -328,12 +328,14 @@ func (d *DeliverySpec) validate(kafka bool, path *field.Path) field.ErrorList {
 
 // ParseISODuration parses the ISO-8601 durations of Knative's DeliverySpec
 // (PT0.5S, PT1M30S, P1DT2H, P2W). Only fixed-length units are accepted:
-// weeks, days (24h), hours, minutes, seconds; years and months are
-// rejected rather than guessed. The last unit may have a fraction, written
-// with '.' or ','. Negative durations are rejected.
+// weeks (on their own, as ISO-8601 has them), days (24h), hours, minutes,
+// seconds; years and months are rejected rather than guessed. The last
+// unit may have a fraction, written with '.' or ','. Negative durations
+// are rejected.
 //
-// eventing/delivery has a parser with the same rules; api cannot import
-// eventing, so one of them should move here (or to a shared leaf package).
+// eventing/delivery.ParseDuration has the same rules (checked on the same
+// inputs); api cannot import eventing, so eventing/delivery could call this
+// one instead and the duplicate go.
 func ParseISODuration(s string) (time.Duration, error) {
 	rest, ok := strings.CutPrefix(s, "P")
 	if !ok {
@@ -345,7 +347,7 @@ func ParseISODuration(s string) (time.Duration, error) {
 	var total float64
 	inTime := false
 	units := "WD" // allowed next units, in order
-	fraction := false
+	fraction, weeks, parts := false, false, 0
 	for rest != "" {
 		if rest[0] == 'T' {
 			if inTime {
@@ -379,8 +381,13 @@ func ParseISODuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("has unit %q out of place", unit)
 		}
 		units = units[j+1:]
+		parts++
+		weeks = weeks || unit == 'W'
 		total += v * float64(isoUnit(unit, inTime))
 		rest = rest[i+1:]
+	}
+	if weeks && parts > 1 {
+		return 0, fmt.Errorf("weeks cannot be combined with other units")
 	}
 	if total >= math.MaxInt64 {
 		return 0, fmt.Errorf("is too long")
