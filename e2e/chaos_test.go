@@ -215,8 +215,8 @@ func TestChaosInstanceKilled(t *testing.T) {
 			t.Errorf("%d requests answered %s; want only 502s saying the instance died", n, cause)
 		}
 	}
-	if n := k.tally.non2xx["502/instance-died"]; n > k.cc*k.kills {
-		t.Errorf("%d requests got 502, more than could be in flight on %d killed instances (containerConcurrency %d)", n, k.kills, k.cc)
+	if n := k.tally.non2xx["502/instance-died"]; n > k.diedBound() {
+		t.Errorf("%d requests got 502, more than could be on %d killed instances (containerConcurrency %d)", n, k.kills, k.cc)
 	}
 	if k.tally.maxLatency > 15*time.Second {
 		t.Errorf("a request took %v: the kill left it hanging", k.tally.maxLatency)
@@ -248,12 +248,20 @@ func TestChaosInstanceKilledPostIsNotSentTwice(t *testing.T) {
 			if k.tally.lost > 0 || k.tally.errors > 0 || k.tally.ok+died != k.tally.sent {
 				t.Errorf("%d lost, errors %v, non-2xx %v; want 200, or 502 for those on the killed instance", k.tally.lost, k.tally.errs, k.tally.non2xx)
 			}
-			if died > k.cc*k.kills {
-				t.Errorf("%d requests got 502, more than could be in flight on %d killed instances (containerConcurrency %d)", died, k.kills, k.cc)
+			if died > k.diedBound() {
+				t.Errorf("%d requests got 502, more than could be on %d killed instances (containerConcurrency %d)", died, k.kills, k.cc)
 			}
 		})
 	}
 }
+
+// diedBound is the most requests that may get a 502 for the kills: those
+// in flight on each killed instance (containerConcurrency), and a few sent
+// to it in the instant after the kill and before the kernel tore its
+// sockets down (a connect the dying listener's backlog accepted, a
+// kept-alive connection whose close had not arrived yet), which may not
+// be sent again if they are POSTs.
+func (k killed) diedBound() int { return (k.cc + 2) * k.kills }
 
 // killed is what killInstancesUnderLoad saw.
 type killed struct {
