@@ -84,9 +84,20 @@ var ignoredKeys = map[string]bool{
 	"max-scale-limit": true, "allow-zero-initial-scale": true,
 }
 
+// KeyError is a bad value of one key, so that a caller can say where the
+// key came from (a file, a flag).
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // ParseConfig returns DefaultConfig with the given keys set, and every
-// problem at once, each naming its key and the range allowed. Keys that
-// start with "_" (Knative's _example) are skipped; unknown keys are errors.
+// problem at once (errors.Join of *KeyError, in key order, or the error of
+// Validate), each naming its key and the range allowed. Keys that start
+// with "_" (Knative's _example) are skipped; unknown keys are errors.
 func ParseConfig(data map[string]string) (Config, error) {
 	c := DefaultConfig()
 	var errs []error
@@ -97,7 +108,7 @@ func ParseConfig(data map[string]string) (Config, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if err := c.Set(k, data[k]); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &KeyError{Key: k, Err: err})
 		}
 	}
 	if len(errs) == 0 {

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 		if s == "" {
 			continue
 		}
-		if !contains(allScenarios, s) {
+		if !slices.Contains(allScenarios, s) {
 			return fmt.Errorf("-scenarios: unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
 		}
 		c.scenarios = append(c.scenarios, s)
@@ -159,13 +160,4 @@ func runScenario(ctx context.Context, c *config, bins binaries, rep *report, nam
 		return err
 	}
 	return fmt.Errorf("unknown scenario %q", name)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -114,27 +113,27 @@ func (a *autoscalerFlags) config() (autoscaler.Config, error) {
 			data[k], source[k] = *v, "--"+k
 		}
 	}
-	c := autoscaler.DefaultConfig()
+	c, err := autoscaler.ParseConfig(data)
+	if err == nil {
+		return c, nil
+	}
 	var problems []string
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := c.Set(k, data[k]); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", source[k], err))
+	for _, e := range unjoin(err) {
+		if ke, ok := e.(*autoscaler.KeyError); ok {
+			problems = append(problems, fmt.Sprintf("%s: %v", source[ke.Key], ke))
+		} else {
+			problems = append(problems, e.Error())
 		}
 	}
-	if len(problems) == 0 {
-		if err := c.Validate(); err != nil {
-			problems = append(problems, err.Error())
-		}
+	return c, fmt.Errorf("autoscaler configuration:\n  %s", strings.Join(problems, "\n  "))
+}
+
+// unjoin lists the errors errors.Join put together, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
 	}
-	if len(problems) > 0 {
-		return c, fmt.Errorf("autoscaler configuration:\n  %s", strings.Join(problems, "\n  "))
-	}
-	return c, nil
+	return []error{err}
 }
 
 // readAutoscalerConfig reads a YAML map of keys to values, or a ConfigMap
