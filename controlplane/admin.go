@@ -73,6 +73,13 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	ns.HandleFunc("/functions/{name}/logs", a.getLogs).Methods(http.MethodGet)
 	ns.HandleFunc("/revisions", a.listRevisions).Methods(http.MethodGet)
 	ns.HandleFunc("/revisions/{name}", a.getRevision).Methods(http.MethodGet)
+	if opts.ControlPlane.opts.Triggers != nil {
+		v1.HandleFunc("/triggers", a.listTriggers).Methods(http.MethodGet)
+		ns.HandleFunc("/triggers", a.listTriggers).Methods(http.MethodGet)
+		ns.HandleFunc("/triggers/{name}", a.getTrigger).Methods(http.MethodGet)
+		ns.HandleFunc("/triggers/{name}", a.deleteTrigger).Methods(http.MethodDelete)
+		ns.HandleFunc("/triggers/{name}/rate", a.putRate).Methods(http.MethodPut)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no such admin API path: %s %s", r.Method, r.URL.Path), nil)
 	})
@@ -182,12 +189,26 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	fns, err := a.cp.Apply(r.Context(), docs, ApplyOptions{BaseDir: q.Get("dir")})
+	applied, err := a.cp.Apply(r.Context(), docs, ApplyOptions{BaseDir: q.Get("dir")})
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, functionList(fns))
+	res := ApplyResult{Functions: []api.Function{}, Triggers: []api.Trigger{}}
+	for _, fn := range applied.Functions {
+		res.Functions = append(res.Functions, *fn)
+	}
+	for _, t := range applied.Triggers {
+		res.Triggers = append(res.Triggers, *t)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// ApplyResult is the body of a successful apply: what it stored, with
+// status.
+type ApplyResult struct {
+	Functions []api.Function `json:"functions"`
+	Triggers  []api.Trigger  `json:"triggers"`
 }
 
 func functionList(fns []*api.Function) *api.FunctionList {

@@ -20,12 +20,12 @@ type ApplyOptions struct {
 	BaseDir string
 }
 
-// Apply validates the functions of the decoded documents and stores them
-// with the revisions they create, all or nothing. A problem in any
-// document rejects the whole apply; the error is an api.Errors listing
+// Apply validates the functions and triggers of the decoded documents and
+// stores them with the revisions they create, all or nothing. A problem in
+// any document rejects the whole apply; the error is an api.Errors listing
 // every problem with its document and line.
-func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts ApplyOptions) ([]*api.Function, error) {
-	checked, problems := c.check(docs)
+func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts ApplyOptions) (*Applied, error) {
+	checked, trigs, problems := c.check(docs)
 	if len(problems) > 0 {
 		return nil, problems
 	}
@@ -36,17 +36,29 @@ func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts App
 			resolvePaths(cf.fn, opts.BaseDir)
 		}
 	}
-	return c.apply(ctx, fns, func(i int, errs field.ErrorList) api.Errors {
+	out, err := c.apply(ctx, fns, trigs, func(i int, errs field.ErrorList) api.Errors {
 		return checked[i].doc.Errors(errs)
 	})
+	if err != nil {
+		return nil, err
+	}
+	applied := &Applied{Functions: out}
+	for _, t := range trigs {
+		got, err := c.Trigger(t.Key())
+		if err != nil {
+			return nil, err
+		}
+		applied.Triggers = append(applied.Triggers, got)
+	}
+	return applied, nil
 }
 
-// Check defaults and validates the functions of decoded documents, each
-// on its own, and returns every problem found. The admin API calls it on
-// the documents that decoded when others did not, so that one answer
-// lists every problem.
+// Check defaults and validates the functions and triggers of decoded
+// documents, each on its own, and returns every problem found. The admin
+// API calls it on the documents that decoded when others did not, so that
+// one answer lists every problem.
 func (c *ControlPlane) Check(docs []*api.Document) api.Errors {
-	_, problems := c.check(docs)
+	_, _, problems := c.check(docs)
 	return problems
 }
 
@@ -56,14 +68,29 @@ type checkedFunction struct {
 	doc *api.Document
 }
 
-func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, api.Errors) {
+func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Trigger, api.Errors) {
 	var problems api.Errors
 	var out []checkedFunction
-	seen := map[api.FunctionKey]*api.Document{}
+	var trigs []*api.Trigger
+	seen := map[string]*api.Document{} // kind/namespace/name → where it was defined first
+	duplicate := func(d *api.Document, kind, key string) field.ErrorList {
+		first, dup := seen[kind+"/"+key]
+		seen[kind+"/"+key] = d
+		if !dup {
+			return nil
+		}
+		e := field.Duplicate(field.NewPath("metadata", "name"), key)
+		e.Detail = fmt.Sprintf("%s %s is also defined by document %d of %s", kind, key, first.Index+1, first.Source)
+		return field.ErrorList{e}
+	}
 	for _, d := range docs {
 		if d.Trigger != nil {
-			problems = append(problems, d.Errors(field.ErrorList{
-				field.Forbidden(field.NewPath("kind"), "triggers are not supported yet by this server")})...)
+			t, errs := c.checkTrigger(d)
+			if t != nil {
+				errs = append(errs, d.Errors(duplicate(d, "trigger", t.Key().String()))...)
+				trigs = append(trigs, t)
+			}
+			problems = append(problems, errs...)
 			continue
 		}
 		if d.Function == nil {
@@ -72,16 +99,11 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, api.Error
 		fn := d.Function.DeepCopy()
 		fn.SetDefaults()
 		errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
-		if first, dup := seen[fn.Key()]; dup {
-			e := field.Duplicate(field.NewPath("metadata", "name"), fn.Name)
-			e.Detail = fmt.Sprintf("function %s is also defined by document %d of %s", fn.Key(), first.Index+1, first.Source)
-			errs = append(errs, e)
-		}
-		seen[fn.Key()] = d
+		errs = append(errs, duplicate(d, "function", fn.Key().String())...)
 		problems = append(problems, d.Errors(errs)...)
 		out = append(out, checkedFunction{fn: fn, doc: d})
 	}
-	return out, problems
+	return out, trigs, problems
 }
 
 // SetTraffic replaces a function's traffic split, as `wake traffic` does.
@@ -98,20 +120,21 @@ func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traf
 	if errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands}); len(errs) > 0 {
 		return nil, api.NewErrors(errs)
 	}
-	out, err := c.apply(ctx, []*api.Function{fn}, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+	out, err := c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
 }
 
-// apply stores validated functions and the revisions they create, then
-// brings the new revisions up and publishes routes. position places a
+// apply stores validated functions and triggers and the revisions the
+// functions create, then brings the new revisions up, publishes routes and
+// runs the triggers. position places a
 // problem found here (a traffic target naming a missing revision) in the
 // input of function i.
-func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, error) {
+func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, error) {
 	c.writeMu.Lock()
-	failed, err := c.store(ctx, fns, position)
+	failed, err := c.store(ctx, fns, trigs, position)
 	c.writeMu.Unlock()
 	if err != nil {
 		return nil, err
@@ -122,6 +145,7 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position 
 		c.Update(key, runtime.State{Failure: &runtime.Failure{Reason: "DeployFailed", Message: err.Error(), At: c.clock.Now()}})
 	}
 	c.publishRoutes()
+	c.runTriggers(trigs)
 	out := make([]*api.Function, 0, len(fns))
 	for _, fn := range fns {
 		got, err := c.Function(fn.Key())
@@ -133,10 +157,10 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, position 
 	return out, nil
 }
 
-// store writes the functions and the revisions they create, and brings
-// the new revisions up; it returns those the runtime refused. The caller
-// holds writeMu.
-func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position func(i int, errs field.ErrorList) api.Errors) (map[api.RevisionKey]error, error) {
+// store writes the functions, the revisions they create and the triggers,
+// and brings the new revisions up; it returns those the runtime refused.
+// The caller holds writeMu.
+func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) (map[api.RevisionKey]error, error) {
 	now := c.now()
 	var problems api.Errors
 	var created []*api.Revision
@@ -175,6 +199,7 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position 
 		}
 		problems = append(problems, position(i, checkTrafficRevisions(fn, existing))...)
 	}
+	c.prepareTriggersLocked(trigs)
 	c.mu.Unlock()
 	if len(problems) > 0 {
 		return nil, problems
@@ -191,6 +216,11 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position 
 				return err
 			}
 		}
+		for _, t := range trigs {
+			if err := tx.PutTrigger(t); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -202,6 +232,9 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, position 
 	}
 	for _, rev := range created {
 		c.putRevisionLocked(rev)
+	}
+	for _, t := range trigs {
+		c.trigs[t.Key()] = t
 	}
 	c.mu.Unlock()
 

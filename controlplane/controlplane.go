@@ -44,6 +44,8 @@ type Options struct {
 	Router     routePublisher  // required
 	Activator  activator       // required
 	Autoscaler scaler          // required
+	// Triggers runs triggers; nil means this server refuses them.
+	Triggers triggerRunner
 	// Domain is the suffix of every function's host; "" means "localhost".
 	Domain string
 	// URLPort is appended to the URLs in status when not 80, so that they
@@ -75,6 +77,9 @@ type ControlPlane struct {
 	revs  map[api.RevisionKey]*api.Revision
 	byFn  map[api.FunctionKey]map[api.RevisionKey]*api.Revision // revs again, by function: no scan of all revisions per function
 	state map[api.RevisionKey]runtime.State
+	trigs map[api.TriggerKey]*api.Trigger
+	// trigErr is why the runner refused a trigger, until it takes it.
+	trigErr map[api.TriggerKey]string
 }
 
 // New returns a control plane; Start loads what the store holds.
@@ -87,6 +92,9 @@ func New(opts Options) *ControlPlane {
 		revs:  map[api.RevisionKey]*api.Revision{},
 		byFn:  map[api.FunctionKey]map[api.RevisionKey]*api.Revision{},
 		state: map[api.RevisionKey]runtime.State{},
+		trigs: map[api.TriggerKey]*api.Trigger{},
+
+		trigErr: map[api.TriggerKey]string{},
 	}
 	if c.opts.Domain == "" {
 		c.opts.Domain = "localhost"
@@ -102,18 +110,22 @@ func New(opts Options) *ControlPlane {
 
 func (c *ControlPlane) now() metav1.Time { return metav1.NewTime(c.clock.Now()) }
 
-// Start loads functions and revisions from the store, brings every
-// revision back (cold: at min-scale, not initial-scale) and publishes the
-// routes.
+// Start loads functions, revisions and triggers from the store, brings
+// every revision back (cold: at min-scale, not initial-scale), publishes
+// the routes and runs the triggers.
 func (c *ControlPlane) Start(ctx context.Context) error {
 	var fns []*api.Function
 	var revs []*api.Revision
+	var trigs []*api.Trigger
 	err := c.opts.Store.View(func(tx Tx) error {
 		var err error
 		if fns, err = tx.Functions(); err != nil {
 			return err
 		}
-		revs, err = tx.Revisions()
+		if revs, err = tx.Revisions(); err != nil {
+			return err
+		}
+		trigs, err = tx.Triggers()
 		return err
 	})
 	if err != nil {
@@ -126,6 +138,9 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 	for _, rev := range revs {
 		c.putRevisionLocked(rev)
 	}
+	for _, t := range trigs {
+		c.trigs[t.Key()] = t
+	}
 	c.mu.Unlock()
 	for _, rev := range revs {
 		// Cold, after a restart: at min-scale, not initial-scale.
@@ -134,7 +149,12 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		}
 	}
 	c.publishRoutes()
-	c.log.Info("state loaded", zap.Int("functions", len(fns)), zap.Int("revisions", len(revs)))
+	if c.opts.Triggers != nil {
+		c.runTriggers(trigs)
+	} else if len(trigs) > 0 {
+		c.log.Warn("the store holds triggers but this server runs none", zap.Int("triggers", len(trigs)))
+	}
+	c.log.Info("state loaded", zap.Int("functions", len(fns)), zap.Int("revisions", len(revs)), zap.Int("triggers", len(trigs)))
 	return nil
 }
 

@@ -110,7 +110,11 @@ func apply(t *testing.T, cp *controlplane.ControlPlane, manifest string) ([]*api
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cp.Apply(context.Background(), docs, controlplane.ApplyOptions{BaseDir: "/srv"})
+	applied, err := cp.Apply(context.Background(), docs, controlplane.ApplyOptions{BaseDir: "/srv"})
+	if err != nil {
+		return nil, err
+	}
+	return applied.Functions, nil
 }
 
 const v1 = `apiVersion: wake.dev/v1
@@ -263,8 +267,8 @@ func TestTrafficToAMissingRevisionNamesItsLine(t *testing.T) {
 }
 
 // TestApplyRejectsTriggers: a manifest with a trigger is refused as a
-// whole, with the trigger's line, until the server runs triggers; it is
-// never silently dropped.
+// whole, with the trigger's line, by a control plane that runs no
+// triggers; it is never silently dropped.
 func TestApplyRejectsTriggers(t *testing.T) {
 	cp, _, _ := newPlane(t, t.TempDir())
 	_, err := apply(t, cp, v1+`---
@@ -275,7 +279,7 @@ spec:
   schedule: "*/1 * * * *"
   sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: hello}}
 `)
-	if got, want := fmt.Sprint(err), "fn.yaml:13: kind: triggers are not supported yet by this server"; got != want {
+	if got, want := fmt.Sprint(err), "fn.yaml:13: kind: this server runs no triggers"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	if fns := cp.Functions(""); len(fns) != 0 {

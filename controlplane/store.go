@@ -10,7 +10,7 @@ import (
 // not hold.
 var ErrNotFound = errors.New("not found")
 
-// Store keeps functions and revisions. Embedded mode keeps them in bbolt
+// Store keeps functions, revisions and triggers. Embedded mode keeps them in bbolt
 // (controlplane/boltstore). Every change the control plane makes to
 // several objects (a function and the revision its apply creates) goes
 // through one Update, so a crash never leaves one without the other.
@@ -32,4 +32,7 @@ type Tx interface {
 	Revisions() ([]*api.Revision, error)
 	PutRevision(rev *api.Revision) error
 	DeleteRevision(key api.RevisionKey) error
+	Triggers() ([]*api.Trigger, error)
+	PutTrigger(t *api.Trigger) error
+	DeleteTrigger(key api.TriggerKey) error
 }

@@ -22,6 +22,17 @@ type RevisionKey struct {
 
 func (k RevisionKey) String() string { return k.Namespace + "/" + k.Name }
 
+// TriggerKey identifies a trigger.
+type TriggerKey struct {
+	Namespace string
+	Name      string
+}
+
+func (k TriggerKey) String() string { return k.Namespace + "/" + k.Name }
+
+// Key returns the trigger's key.
+func (t *Trigger) Key() TriggerKey { return TriggerKey{t.Namespace, t.Name} }
+
 // Key returns the function's key.
 func (f *Function) Key() FunctionKey { return FunctionKey{f.Namespace, f.Name} }
 

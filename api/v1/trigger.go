@@ -191,7 +191,9 @@ type CloudEventOverrides struct {
 	Extensions map[string]string `json:"extensions,omitempty"`
 }
 
-// TriggerStatus is what wake observed, Knative style.
+// TriggerStatus is what wake observed, Knative style. The counters and
+// the lag are live: they describe the trigger since this server started
+// running it, and are not stored.
 type TriggerStatus struct {
 	ObservedGeneration int64       `json:"observedGeneration,omitempty"`
 	Conditions         []Condition `json:"conditions,omitempty"`
@@ -200,9 +202,29 @@ type TriggerStatus struct {
 	// LastFireTime and NextFireTime are for cron triggers.
 	LastFireTime *metav1.Time `json:"lastFireTime,omitempty"`
 	NextFireTime *metav1.Time `json:"nextFireTime,omitempty"`
-	// Delivered and Failed count events since the trigger started.
-	Delivered int64 `json:"delivered,omitempty"`
-	Failed    int64 `json:"failed,omitempty"`
+	// Delivered, DeadLettered and Failed count events by how their
+	// delivery ended; Retried counts retry attempts. Failed Kafka events
+	// are redelivered, so they may later count as delivered too.
+	Delivered    int64 `json:"delivered,omitempty"`
+	DeadLettered int64 `json:"deadLettered,omitempty"`
+	Failed       int64 `json:"failed,omitempty"`
+	Retried      int64 `json:"retried,omitempty"`
+	// Skipped counts cron fires left out by the misfire or concurrency
+	// policy.
+	Skipped int64 `json:"skipped,omitempty"`
+	// RateLimit is the limit in force (events per second), absent when
+	// none.
+	RateLimit *float64 `json:"rateLimit,omitempty"`
+	// Lag is, for a Kafka trigger, how many records each assigned
+	// partition is behind its high watermark.
+	Lag []PartitionLag `json:"lag,omitempty"`
+}
+
+// PartitionLag is one partition's consumer lag.
+type PartitionLag struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Lag       int64  `json:"lag"`
 }
 
 // DeepCopy returns a copy of t sharing nothing with it.

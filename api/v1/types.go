@@ -17,6 +17,7 @@ const (
 
 	KindFunction     = "Function"
 	KindFunctionList = "FunctionList"
+	KindTriggerList  = "TriggerList"
 	KindRevision     = "Revision"
 	KindRevisionList = "RevisionList"
 	KindService      = "Service" // Knative's name for a Function
@@ -283,6 +284,12 @@ type Condition struct {
 type FunctionList struct {
 	metav1.TypeMeta `json:",inline"`
 	Items           []Function `json:"items"`
+}
+
+// TriggerList is a list of triggers.
+type TriggerList struct {
+	metav1.TypeMeta `json:",inline"`
+	Items           []Trigger `json:"items"`
 }
 
 // RevisionList is a list of revisions.

@@ -1,7 +1,8 @@
-// Package boltstore is the embedded store of wake serve: functions and
-// revisions as JSON documents in a bbolt file under the state directory.
-// bbolt locks its file, so one wake serve owns a state directory and the
-// CLI always goes through the admin API.
+// Package boltstore is the embedded store of wake serve: functions,
+// revisions and triggers as JSON documents in a bbolt file under the state
+// directory, and the cron triggers' fire records. bbolt locks its file, so
+// one wake serve owns a state directory and the CLI always goes through
+// the admin API.
 package boltstore
 
 import (
@@ -20,6 +21,8 @@ import (
 var (
 	bucketFunctions = []byte("functions")
 	bucketRevisions = []byte("revisions")
+	bucketTriggers  = []byte("triggers")
+	bucketCron      = []byte("cron")
 )
 
 // Store is a controlplane.Store in a bbolt file.
@@ -43,7 +46,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFunctions, bucketRevisions} {
+		for _, b := range [][]byte{bucketFunctions, bucketRevisions, bucketTriggers, bucketCron} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -74,25 +77,34 @@ type boltTx struct{ tx *bolt.Tx }
 
 func key(namespace, name string) []byte { return []byte(namespace + "/" + name) }
 
-func (t boltTx) Functions() ([]*api.Function, error) {
-	var out []*api.Function
-	err := t.tx.Bucket(bucketFunctions).ForEach(func(k, v []byte) error {
-		fn := &api.Function{}
-		if err := json.Unmarshal(v, fn); err != nil {
-			return fmt.Errorf("function %s: %w", k, err)
+// list decodes every document of a bucket; what names the kind in errors.
+func list[T any](tx *bolt.Tx, bucket []byte, what string) ([]*T, error) {
+	var out []*T
+	err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		obj := new(T)
+		if err := json.Unmarshal(v, obj); err != nil {
+			return fmt.Errorf("%s %s: %w", what, k, err)
 		}
-		out = append(out, fn)
+		out = append(out, obj)
 		return nil
 	})
 	return out, err
 }
 
-func (t boltTx) PutFunction(fn *api.Function) error {
-	b, err := json.Marshal(fn)
+func put(tx *bolt.Tx, bucket, k []byte, obj any) error {
+	b, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketFunctions).Put(key(fn.Namespace, fn.Name), b)
+	return tx.Bucket(bucket).Put(k, b)
+}
+
+func (t boltTx) Functions() ([]*api.Function, error) {
+	return list[api.Function](t.tx, bucketFunctions, "function")
+}
+
+func (t boltTx) PutFunction(fn *api.Function) error {
+	return put(t.tx, bucketFunctions, key(fn.Namespace, fn.Name), fn)
 }
 
 func (t boltTx) DeleteFunction(k api.FunctionKey) error {
@@ -100,26 +112,30 @@ func (t boltTx) DeleteFunction(k api.FunctionKey) error {
 }
 
 func (t boltTx) Revisions() ([]*api.Revision, error) {
-	var out []*api.Revision
-	err := t.tx.Bucket(bucketRevisions).ForEach(func(k, v []byte) error {
-		rev := &api.Revision{}
-		if err := json.Unmarshal(v, rev); err != nil {
-			return fmt.Errorf("revision %s: %w", k, err)
-		}
-		out = append(out, rev)
-		return nil
-	})
-	return out, err
+	return list[api.Revision](t.tx, bucketRevisions, "revision")
 }
 
 func (t boltTx) PutRevision(rev *api.Revision) error {
-	b, err := json.Marshal(rev)
-	if err != nil {
-		return err
-	}
-	return t.tx.Bucket(bucketRevisions).Put(key(rev.Namespace, rev.Name), b)
+	return put(t.tx, bucketRevisions, key(rev.Namespace, rev.Name), rev)
 }
 
 func (t boltTx) DeleteRevision(k api.RevisionKey) error {
 	return t.tx.Bucket(bucketRevisions).Delete(key(k.Namespace, k.Name))
+}
+
+func (t boltTx) Triggers() ([]*api.Trigger, error) {
+	return list[api.Trigger](t.tx, bucketTriggers, "trigger")
+}
+
+func (t boltTx) PutTrigger(tr *api.Trigger) error {
+	return put(t.tx, bucketTriggers, key(tr.Namespace, tr.Name), tr)
+}
+
+// DeleteTrigger deletes the trigger and its cron record, so a trigger
+// applied again later under the same name starts afresh.
+func (t boltTx) DeleteTrigger(k api.TriggerKey) error {
+	if err := t.tx.Bucket(bucketCron).Delete(key(k.Namespace, k.Name)); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketTriggers).Delete(key(k.Namespace, k.Name))
 }
