@@ -24,6 +24,7 @@ import (
 	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/controlplane"
 	"github.com/wakefn/wake/controlplane/boltstore"
+	"github.com/wakefn/wake/eventing/triggers"
 	"github.com/wakefn/wake/router"
 	"github.com/wakefn/wake/runtime"
 	"github.com/wakefn/wake/runtime/process"
@@ -45,6 +46,7 @@ type serveOptions struct {
 	logFormat        string
 	fastPath         bool
 	token            adminTokenOptions
+	kafkaEmbedded    string
 }
 
 func newServeCommand() *cobra.Command {
@@ -79,6 +81,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logFormat, "log-format", "console", "console or json")
 	f.BoolVar(&o.fastPath, "http1-fast-path", true,
 		"serve plain HTTP/1.1 requests without net/http (false sends every request through net/http)")
+	f.StringVar(&o.kafkaEmbedded, "kafka-embedded", "",
+		"run a one-broker Kafka on this address (e.g. 127.0.0.1:9092), with its data under STATE_DIR/kafka, for triggers to consume")
 	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
 }
@@ -239,8 +243,25 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	_, port, _ := net.SplitHostPort(dataLn.Addr().String())
 	urlPort, _ := strconv.Atoi(port)
+	var kafkaNotice string
+	if o.kafkaEmbedded != "" {
+		broker, err := startEmbeddedKafka(o.kafkaEmbedded, o.stateDir, log.Named("kafka"))
+		if err != nil {
+			return err
+		}
+		defer broker.Close()
+		kafkaNotice = fmt.Sprintf("wake: embedded Kafka broker on %s, data in %s\n",
+			broker.ListenAddrs()[0], filepath.Join(o.stateDir, "kafka"))
+	}
+	trigs, err := triggers.New(triggers.Options{
+		RouterAddr: dataLn.Addr().String(), Domain: o.domain, CronStore: store.CronRecords(),
+		Registerer: reg, Logger: log.Named("triggers"),
+	})
+	if err != nil {
+		return err
+	}
 	cp = controlplane.New(controlplane.Options{
-		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as,
+		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as, Triggers: trigs,
 		Domain: o.domain, URLPort: urlPort, LocalCommands: true, Logger: log.Named("controlplane"),
 	})
 
@@ -248,6 +269,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	// accepted still need the autoscaler and runtime while they drain.
 	compCtx, stopComponents := context.WithCancel(context.Background())
 	defer stopComponents()
+	trigs.Start(compCtx)
 	if err := cp.Start(compCtx); err != nil {
 		return err
 	}
@@ -270,7 +292,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	go func() { serveErr <- data.Serve(dataLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
 
-	p := &platform{log: log, data: data, admin: admin, stopComponents: stopComponents, scalerDone: scalerDone, runtime: rt}
+	p := &platform{log: log, data: data, admin: admin, stopComponents: stopComponents, scalerDone: scalerDone, runtime: rt, triggers: trigs}
 	if err := applyAtStart(compCtx, cp, o.files); err != nil {
 		p.stopAll(o)
 		return err
@@ -278,6 +300,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	fmt.Fprintf(os.Stderr, "wake %s: functions on http://%s (Host NAME.NAMESPACE.%s), admin API on http://%s, state in %s\n",
 		version, dataLn.Addr(), o.domain, adminLn.Addr(), o.stateDir)
 	fmt.Fprintf(os.Stderr, "wake: %s\n", token.notice(o.stateDir, envOr("WAKE_STATE_DIR", defaultStateDir())))
+	fmt.Fprint(os.Stderr, kafkaNotice)
 
 	select {
 	case <-ctx.Done():
@@ -288,12 +311,16 @@ func serve(ctx context.Context, o serveOptions) error {
 	return p.stopAll(o)
 }
 
-// stopAll shuts the platform down in order: stop taking requests and let those in
-// flight finish (instances still scale for them), stop scaling, stop the
-// instances, then the admin API. The store closes last, deferred by serve.
+// stopAll shuts the platform down in order: stop the triggers (Kafka
+// commits what was delivered; a delivery cut off is redelivered after the
+// restart), stop taking requests and let those in flight finish
+// (instances still scale for them), stop scaling, stop the instances, then
+// the admin API. The store and the embedded broker close last, deferred by
+// serve.
 func (p *platform) stopAll(o serveOptions) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
+	p.triggers.Close()
 	var errs []error
 	if err := p.data.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("requests still in flight after %v: %w", o.shutdownTimeout, err))
@@ -321,6 +348,7 @@ type platform struct {
 	stopComponents func()
 	scalerDone     <-chan error
 	runtime        *process.Runtime
+	triggers       *triggers.Runner
 }
 
 // applyAtStart applies the -f manifests of wake serve.

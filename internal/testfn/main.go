@@ -13,6 +13,11 @@
 //	                     each request arrives, ID being its X-Chaos-Id
 //	TESTFN_READY_PATH    path that answers 503 until TESTFN_READY_AFTER passes
 //	TESTFN_READY_AFTER   duration after listening before READY_PATH is 200
+//	TESTFN_EVENTS_FILE   file to which each CloudEvent accepted (a request
+//	                     with a Ce-Id header) appends "ce-id\n", with one
+//	                     write, so that instances can share the file
+//	TESTFN_FAIL_PERCENT  answer this percentage of CloudEvents (at random)
+//	                     with 500, without recording them
 //
 // Every response carries X-Testfn-Inflight (requests this instance held
 // when it took this one) and X-Testfn-Pid. Routes:
@@ -33,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -92,6 +98,14 @@ func run() error {
 
 	h := &handler{listening: time.Now(), logRequests: os.Getenv("TESTFN_LOG_REQUESTS") == "1"}
 	h.readyAfter, _ = time.ParseDuration(os.Getenv("TESTFN_READY_AFTER"))
+	h.failPercent, _ = strconv.Atoi(os.Getenv("TESTFN_FAIL_PERCENT"))
+	if p := os.Getenv("TESTFN_EVENTS_FILE"); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		h.events = f
+	}
 	srv := &http.Server{Handler: h}
 	if os.Getenv("TESTFN_H2C") == "1" {
 		var p http.Protocols
@@ -102,6 +116,23 @@ func run() error {
 	return srv.Serve(ln)
 }
 
+// event takes a CloudEvent: it fails TESTFN_FAIL_PERCENT of them, and
+// records the others' ids.
+func (h *handler) event(w http.ResponseWriter, r *http.Request, id string) {
+	io.Copy(io.Discard, r.Body)
+	if h.failPercent > 0 && rand.IntN(100) < h.failPercent {
+		http.Error(w, "failing on purpose", http.StatusInternalServerError)
+		return
+	}
+	if h.events != nil {
+		if _, err := h.events.Write([]byte(id + "\n")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
 // childArg ends the arguments of a child started by TESTFN_SPAWN_CHILD=self.
 const childArg = "child"
 
@@ -109,6 +140,8 @@ type handler struct {
 	listening   time.Time
 	readyAfter  time.Duration
 	logRequests bool
+	events      *os.File // nil: CloudEvents are not recorded
+	failPercent int
 
 	inflight atomic.Int64
 	mu       sync.Mutex
@@ -133,6 +166,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		return
+	}
+	if id := r.Header.Get("Ce-Id"); id != "" && (h.events != nil || h.failPercent > 0) {
+		h.event(w, r, id)
 		return
 	}
 	switch r.URL.Path {
