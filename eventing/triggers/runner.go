@@ -80,7 +80,7 @@ type running struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	rateLimit atomic.Pointer[float64]
+	rateLimit                                atomic.Pointer[float64]
 	delivered, deadLettered, failed, retried atomic.Int64
 }
 
