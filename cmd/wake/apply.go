@@ -21,7 +21,7 @@ func newApplyCommand(c *client) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR|-",
-		Short: "Create or update functions from manifests, and wait until their latest revision is ready",
+		Short: "Create or update functions and triggers from manifests, and wait until each function's latest revision is ready",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			manifests, err := readManifests(files, cmd.InOrStdin())
@@ -31,7 +31,7 @@ func newApplyCommand(c *client) *cobra.Command {
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			var applied []api.Function
 			for _, m := range manifests {
-				list, err := c.apply(cmd.Context(), m)
+				res, err := c.apply(cmd.Context(), m)
 				if err != nil {
 					var ae *apiError
 					if errors.As(err, &ae) && len(ae.problem.Errors) > 0 {
@@ -43,10 +43,15 @@ func newApplyCommand(c *client) *cobra.Command {
 					}
 					return err
 				}
-				for _, fn := range list.Items {
+				for _, fn := range res.Functions {
 					fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
 				}
-				applied = append(applied, list.Items...)
+				for _, t := range res.Triggers {
+					fmt.Fprintf(out, "trigger %s/%s applied (%s → %s)\n", t.Namespace, t.Name, sourceKind(&t), sinkName(&t))
+				}
+				// Only functions have revisions to wait for: a trigger runs
+				// as soon as it is stored.
+				applied = append(applied, res.Functions...)
 			}
 			if noWait {
 				return nil

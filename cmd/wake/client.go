@@ -124,8 +124,10 @@ type typedBody struct {
 	contentType string
 }
 
-func (c *client) apply(ctx context.Context, m manifestFile) (*api.FunctionList, error) {
-	out := &api.FunctionList{}
+// apply sends one manifest file; the answer is every function and
+// trigger it stored, with status.
+func (c *client) apply(ctx context.Context, m manifestFile) (*controlplane.ApplyResult, error) {
+	out := &controlplane.ApplyResult{}
 	q := url.Values{"source": {m.Source}, "dir": {m.Dir}}
 	return out, c.do(ctx, http.MethodPost, "/apply", q, typedBody{bytes.NewReader(m.Data), "application/yaml"}, out)
 }
@@ -178,6 +180,36 @@ func (c *client) setTraffic(ctx context.Context, key api.FunctionKey, traffic []
 
 func (c *client) deleteFunction(ctx context.Context, key api.FunctionKey) error {
 	return c.do(ctx, http.MethodDelete, "/namespaces/"+key.Namespace+"/functions/"+key.Name, nil, nil, nil)
+}
+
+func (c *client) trigger(ctx context.Context, key api.TriggerKey) (*api.Trigger, error) {
+	out := &api.Trigger{}
+	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/triggers/"+key.Name, nil, nil, out)
+}
+
+func (c *client) triggers(ctx context.Context, namespace string) (*api.TriggerList, error) {
+	out := &api.TriggerList{}
+	path := "/triggers"
+	if namespace != "" {
+		path = "/namespaces/" + namespace + "/triggers"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
+}
+
+func (c *client) deleteTrigger(ctx context.Context, key api.TriggerKey) error {
+	return c.do(ctx, http.MethodDelete, "/namespaces/"+key.Namespace+"/triggers/"+key.Name, nil, nil, nil)
+}
+
+// setRateLimit sets a trigger's rate limit in events per second; nil
+// removes it.
+func (c *client) setRateLimit(ctx context.Context, key api.TriggerKey, perSecond *float64) (*api.Trigger, error) {
+	b, err := json.Marshal(controlplane.RateRequest{RateLimit: perSecond})
+	if err != nil {
+		return nil, err
+	}
+	out := &api.Trigger{}
+	return out, c.do(ctx, http.MethodPut, "/namespaces/"+key.Namespace+"/triggers/"+key.Name+"/rate", nil,
+		typedBody{bytes.NewReader(b), "application/json"}, out)
 }
 
 func (c *client) info(ctx context.Context) (*controlplane.Info, error) {

@@ -15,14 +15,20 @@ import (
 func newDescribeCommand(c *client) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe revision NAME",
-		Short: "Show a revision in detail: its status, its autoscaling settings and the autoscaler's recent decisions",
+		Use:   "describe revision|trigger NAME",
+		Short: "Show a revision (status, autoscaling settings, the autoscaler's recent decisions) or a trigger (source, sink, delivery, counters, lag) in detail",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {
 			case "revision", "revisions", "rev":
+			case "trigger", "triggers", "tr":
+				t, err := c.trigger(cmd.Context(), api.TriggerKey{Namespace: namespace, Name: args[1]})
+				if err != nil {
+					return err
+				}
+				return describeTrigger(cmd.OutOrStdout(), t)
 			default:
-				return fmt.Errorf("unknown resource %q: wake describe revision NAME", args[0])
+				return fmt.Errorf("unknown resource %q: wake describe revision|trigger NAME", args[0])
 			}
 			key := api.RevisionKey{Namespace: namespace, Name: args[1]}
 			rev, err := c.revisionWithDecisions(cmd.Context(), key)

@@ -30,10 +30,10 @@ func (o *getOptions) ns() string {
 func newGetCommand(c *client) *cobra.Command {
 	o := &getOptions{}
 	cmd := &cobra.Command{
-		Use:       "get functions|revisions [NAME]",
-		Short:     "List functions or revisions with their status",
+		Use:       "get functions|revisions|triggers [NAME]",
+		Short:     "List functions, revisions or triggers with their status",
 		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{"functions", "revisions"},
+		ValidArgs: []string{"functions", "revisions", "triggers"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch o.output {
 			case "table", "wide", "json", "yaml":
@@ -49,18 +49,20 @@ func newGetCommand(c *client) *cobra.Command {
 				return getFunctions(cmd, c, o, name)
 			case "revisions", "revision", "rev":
 				return getRevisions(cmd, c, o, name)
+			case "triggers", "trigger", "tr":
+				return getTriggers(cmd, c, o, name)
 			}
-			return fmt.Errorf("unknown resource %q: use functions or revisions", args[0])
+			return fmt.Errorf("unknown resource %q: use functions, revisions or triggers", args[0])
 		},
 	}
 	addNamespaceFlag(cmd, &o.namespace)
 	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, wide (revisions: with the autoscaler's view), json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, wide (revisions: with the autoscaler's view; triggers: with next fire and retries), json or yaml")
 	return cmd
 }
 
 func addNamespaceFlag(cmd *cobra.Command, ns *string) {
-	cmd.Flags().StringVarP(ns, "namespace", "n", api.DefaultNamespace, "namespace of the function")
+	cmd.Flags().StringVarP(ns, "namespace", "n", api.DefaultNamespace, "namespace of the function or trigger")
 }
 
 func getFunctions(cmd *cobra.Command, c *client, o *getOptions, name string) error {
@@ -257,8 +259,19 @@ func printObject(w io.Writer, format string, v any) error {
 	if err := yaml.Unmarshal(b, &node); err != nil {
 		return err
 	}
+	blockStyle(&node)
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
 	defer enc.Close()
 	return enc.Encode(&node)
+}
+
+// blockStyle drops the styles a node parsed from JSON has (flow
+// collections, double-quoted strings), so that it is written as block
+// YAML, with quotes only where a value needs them.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }

@@ -1,7 +1,7 @@
 // Command wake is wake's single binary: `wake serve` runs the platform on
-// this machine, the other commands (apply, get, traffic, invoke, logs,
-// delete) talk to it through its admin API, and `wake autoscaler simulate`
-// replays a trace through the autoscaler offline.
+// this machine, the other commands (apply, get, describe, traffic, trigger,
+// invoke, logs, delete) talk to it through its admin API, and
+// `wake autoscaler simulate` replays a trace through the autoscaler offline.
 package main
 
 import (
@@ -55,6 +55,7 @@ func newRootCommand() *cobra.Command {
 		newGetCommand(c),
 		newDescribeCommand(c),
 		newTrafficCommand(c),
+		newTriggerCommand(c),
 		newInvokeCommand(c),
 		newLogsCommand(c),
 		newDeleteCommand(c),
