@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/eventing/delivery"
@@ -347,5 +348,41 @@ func TestRunReturnsWhenADeliveryIgnoresTheGrace(t *testing.T) {
 	stop()
 	if got := kc.committed("g", "in", 1)[0]; got != 2 {
 		t.Errorf("committed %d, want 2 (0 and 1 delivered, 2 cancelled)", got)
+	}
+}
+
+func TestPausesAPartitionWithTooManyOutstandingAndLosesNothing(t *testing.T) {
+	t.Parallel()
+	const batches, per = 20, 5
+	kc := newCluster(t, 1, "in")
+	for range batches { // separate batches, so fetches can stop between them
+		kc.produce("in", 1, per, nil)
+	}
+	hold := make(chan struct{})
+	rec := recorder{outcome: func(c call, _ int) delivery.Result {
+		if c.offset == 0 {
+			<-hold
+		}
+		return delivery.Result{Outcome: delivery.Delivered}
+	}}
+	cfg := kc.config(t, "g", rec.deliver("a"), "in")
+	cfg.MaxBufferedPerPartition = 10
+	cfg.clientOpts = append(cfg.clientOpts, kgo.FetchMaxPartitionBytes(1))
+	c, _ := start(t, cfg)
+
+	eventually(t, "the partition paused", func() bool { return len(c.cl.PauseFetchPartitions(nil)["in"]) == 1 })
+	close(hold)
+	eventually(t, "committed at the end", func() bool { return kc.committed("g", "in", 1)[0] == batches*per })
+	var offs []int64
+	for _, c := range rec.delivered() {
+		offs = append(offs, c.offset)
+	}
+	for i, o := range offs {
+		if o != int64(i) {
+			t.Fatalf("delivered %v, want 0..%d once each in order", offs, batches*per-1)
+		}
+	}
+	if len(c.cl.PauseFetchPartitions(nil)) != 0 {
+		t.Errorf("still paused at the end")
 	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"encoding/base64"
+	"mime"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -36,7 +37,7 @@ func eventID(r *kgo.Record) string {
 // eventSource(trigger).
 //
 //   - data is the record value, with datacontenttype from a content-type
-//     header when there is one;
+//     header when there is one and it parses as a media type;
 //   - the key (when the record has one) is the extension "key": the key
 //     bytes as a string when they are valid UTF-8 with only printable
 //     characters, otherwise their standard base64;
@@ -58,7 +59,11 @@ func toEvent(r *kgo.Record, sourcePrefix string) event.Event {
 	contentType := ""
 	for _, h := range r.Headers {
 		if h.Key == "content-type" {
-			contentType = string(h.Value)
+			// An unparsable media type would make the event invalid,
+			// and so undeliverable: it is dropped instead.
+			if _, _, err := mime.ParseMediaType(string(h.Value)); err == nil {
+				contentType = string(h.Value)
+			}
 			continue
 		}
 		if validExtensionName(h.Key) && !reserved[h.Key] {
