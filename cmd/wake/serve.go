@@ -245,11 +245,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	urlPort, _ := strconv.Atoi(port)
 	var kafkaNotice string
 	if o.kafkaEmbedded != "" {
-		broker, err := startEmbeddedKafka(o.kafkaEmbedded, o.stateDir, log.Named("kafka"))
+		kafkaCtx, stopKafka := context.WithCancel(context.Background())
+		broker, err := startEmbeddedKafka(kafkaCtx, o.kafkaEmbedded, o.stateDir, log.Named("kafka"))
 		if err != nil {
+			stopKafka()
 			return err
 		}
 		defer broker.Close()
+		defer stopKafka()
 		kafkaNotice = fmt.Sprintf("wake: embedded Kafka broker on %s, data in %s\n",
 			broker.ListenAddrs()[0], filepath.Join(o.stateDir, "kafka"))
 	}
