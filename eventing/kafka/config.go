@@ -25,7 +25,11 @@ import (
 // Deliver sends one event to the trigger's sink with the trigger's retry
 // policy (a *delivery.Deliverer wrapped by the caller) and reports how it
 // ended. It is called from several goroutines at once (one per partition,
-// and one per key with OrderingKey).
+// and one per key with OrderingKey). Delivered and DeadLettered complete the
+// record; Failed sends it to DeadLetterTopic if there is one; any other
+// result (Failed with no dead-letter topic, Cancelled while the partition is
+// still owned, a zero Result) is delivered again after a backoff. ctx ends
+// when the partition is revoked or Run returns, after RebalanceGrace.
 type Deliver func(ctx context.Context, e event.Event) delivery.Result
 
 // Defaults of the Config fields whose zero value means "the default".

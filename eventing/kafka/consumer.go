@@ -76,7 +76,7 @@ func New(cfg Config) (*Consumer, error) {
 		log:         cfg.Logger.With(zap.String("trigger", cfg.Trigger)),
 		source:      eventSource(cfg.Trigger),
 		metrics:     m,
-		limiter:     rate.NewLimiter(toLimit(cfg.RateLimit), 1),
+		limiter:     rate.NewLimiter(toLimit(cfg.RateLimit), burstFor(cfg.RateLimit)),
 		rateChanged: make(chan struct{}),
 		parts:       make(map[topicPartition]*partition),
 	}
@@ -339,6 +339,7 @@ func (c *Consumer) SetRateLimit(perSecond float64) {
 	c.rateMu.Lock()
 	defer c.rateMu.Unlock()
 	c.limiter.SetLimit(toLimit(perSecond))
+	c.limiter.SetBurst(burstFor(perSecond))
 	close(c.rateChanged)
 	c.rateChanged = make(chan struct{})
 }
@@ -350,9 +351,18 @@ func toLimit(perSecond float64) rate.Limit {
 	return rate.Limit(perSecond)
 }
 
-// waitToken waits for the trigger's rate limiter. The limiter has a burst
-// of 1, so deliveries are evenly spaced; a reservation made under an old
-// limit is given back when the limit changes.
+// burstFor is the limiter's burst: 50ms worth of events, at least 1. A
+// burst of 1 loses a token whenever no delivery is waiting at the instant
+// it falls due (a lane still finishing its last delivery, a busy
+// scheduler), and the rate drifts below the limit; 50ms of slack absorbs
+// that while adding at most 2.5% to any 2s window.
+func burstFor(perSecond float64) int {
+	return max(1, int(math.Ceil(perSecond*0.05)))
+}
+
+// waitToken waits for the trigger's rate limiter, whose small burst keeps
+// deliveries evenly spaced. A reservation made under an old limit is given
+// back when the limit changes.
 func (c *Consumer) waitToken(ctx context.Context) error {
 	for {
 		c.rateMu.Lock()

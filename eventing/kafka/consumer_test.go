@@ -290,7 +290,7 @@ func TestKeyOrderingOverlapsKeysKeepsEachKeyInOrder(t *testing.T) {
 
 func TestRateLimitAndSetRateLimit(t *testing.T) {
 	t.Parallel()
-	const parts, n = 2, 400
+	const parts, n = 4, 200
 	kc := newCluster(t, parts, "in")
 	kc.produce("in", parts, n, nil)
 	var rec recorder

@@ -46,7 +46,8 @@
 //
 // # Rate limit
 //
-// One token bucket (golang.org/x/time/rate, burst 1) is shared by every
+// One token bucket (golang.org/x/time/rate, burst 50ms worth of events, at
+// least 1) is shared by every
 // partition of the trigger, and each delivery attempt takes a token.
 // SetRateLimit changes it for the next event; deliveries already waiting
 // re-wait under the new limit.
