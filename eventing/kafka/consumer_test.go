@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -12,7 +14,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/eventing/delivery"
@@ -385,4 +389,77 @@ func TestPausesAPartitionWithTooManyOutstandingAndLosesNothing(t *testing.T) {
 	if len(c.cl.PauseFetchPartitions(nil)) != 0 {
 		t.Errorf("still paused at the end")
 	}
+}
+
+func TestRevokeLetsInFlightFinishAndCommitsIt(t *testing.T) {
+	t.Parallel()
+	const parts, n = 2, 10
+	kc := newCluster(t, parts, "in")
+	kc.produce("in", parts, n, nil)
+	gate := make(chan struct{})
+	rec := recorder{outcome: func(c call, _ int) delivery.Result {
+		if c.consumer == "a" && c.offset == 5 {
+			<-gate // in flight on both partitions when b joins
+		}
+		return delivery.Result{Outcome: delivery.Delivered}
+	}}
+	a, _ := start(t, kc.config(t, "g", rec.deliver("a"), "in"))
+	inFlight := func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.tries["in/0/5"] == 1 && rec.tries["in/1/5"] == 1
+	}
+	eventually(t, "offset 5 in flight on both partitions", inFlight)
+	start(t, kc.config(t, "g", rec.deliver("b"), "in"))
+	eventually(t, "one partition being revoked from a", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.parts) == 1
+	})
+	close(gate) // within a's RebalanceGrace
+	eventually(t, "every record delivered", func() bool { return rec.distinct() == parts*n })
+	eventually(t, "committed at the ends", func() bool { return slices.Equal(kc.committed("g", "in", parts), []int64{n, n}) })
+	calls := rec.delivered()
+	checkOrder(t, calls)
+	if len(calls) != parts*n {
+		t.Errorf("%d deliveries, want %d: what finished in the grace was committed before the release", len(calls), parts*n)
+	}
+	firstOfB := int64(-1)
+	for _, c := range calls {
+		if c.consumer == "b" {
+			firstOfB = c.offset
+			break
+		}
+	}
+	if firstOfB != 6 {
+		t.Errorf("b started at offset %d, want 6", firstOfB)
+	}
+}
+
+func TestSASLPlainReadsThePasswordFile(t *testing.T) {
+	t.Parallel()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"),
+		kfake.EnableSASL(), kfake.Superuser("PLAIN", "wake", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	auth := kgo.SASL(plain.Auth{User: "wake", Pass: "s3cret"}.AsMechanism())
+	producer, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	if err := producer.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	cfg := (&cluster{t: t, addrs: kc.ListenAddrs()}).config(t, "g", rec.deliver("a"), "in")
+	cfg.SASL = &api.KafkaSASL{Mechanism: api.SASLPlain, User: "wake", PasswordFile: pw}
+	start(t, cfg)
+	eventually(t, "the record delivered", func() bool { return rec.distinct() == 1 })
 }
