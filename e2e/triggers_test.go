@@ -353,7 +353,7 @@ func TestKafkaTriggerRateLimit(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	w.apply(kafkaTrigger("metered", broker, "meter", fmt.Sprintf("uri: http://%s/", ln.Addr()), "  rateLimit: 100\n"))
-	produce(t, broker, "meter", 0, 1200, 100)
+	produce(t, broker, "meter", 0, 2500, 100)
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(at) }
 	rateBetween := func(from, to int) float64 {
 		mu.Lock()
@@ -364,8 +364,13 @@ func TestKafkaTriggerRateLimit(t *testing.T) {
 	if r := rateBetween(100, 400); r < 90 || r > 110 {
 		t.Errorf("at a limit of 100/s, delivered %.1f/s", r)
 	}
-	w.mustCLI("trigger", "rate", "metered", "200")
+	t.Log(w.mustCLI("trigger", "rate", "metered", "200"))
 	start := count()
+	defer func() {
+		if t.Failed() {
+			t.Logf("events: %d at the change, %d at the end; status:\n%s", start, count(), w.mustCLI("describe", "trigger", "metered"))
+		}
+	}()
 	eventually(t, time.Minute, "600 more events", func() bool { return count() > start+600 })
 	if r := rateBetween(start+100, start+600); r < 180 || r > 220 {
 		t.Errorf("at a limit of 200/s, delivered %.1f/s", r)

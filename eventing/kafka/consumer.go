@@ -100,6 +100,11 @@ func New(cfg Config) (*Consumer, error) {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithLogger(kgoLogger{c.log}),
+		// A dead-letter topic that does not exist yet is created on the
+		// first dead letter where the broker allows it
+		// (auto.create.topics.enable); without this, producing to it
+		// would retry forever and hold its partition.
+		kgo.AllowAutoTopicCreation(),
 	}
 	opts = append(opts, sec...)
 	opts = append(opts, cfg.clientOpts...)
