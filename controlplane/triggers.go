@@ -102,35 +102,56 @@ func (c *ControlPlane) sinkURI(namespace string, s api.Sink) string {
 func (c *ControlPlane) Trigger(key api.TriggerKey) (*api.Trigger, error) {
 	c.mu.Lock()
 	t, ok := c.trigs[key]
+	var v triggerView
 	if ok {
-		t = c.triggerWithStatusLocked(t)
+		v = c.viewLocked(t)
 	}
 	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("trigger %s: %w", key, ErrNotFound)
 	}
-	return t, nil
+	return c.withStatus(v), nil
 }
 
 // Triggers lists the triggers of a namespace ("" for all), by name.
 func (c *ControlPlane) Triggers(namespace string) []*api.Trigger {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*api.Trigger
+	var views []triggerView
 	for k, t := range c.trigs {
 		if namespace == "" || k.Namespace == namespace {
-			out = append(out, c.triggerWithStatusLocked(t))
+			views = append(views, c.viewLocked(t))
 		}
+	}
+	c.mu.Unlock()
+	out := make([]*api.Trigger, 0, len(views))
+	for _, v := range views {
+		out = append(out, c.withStatus(v))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key().String() < out[j].Key().String() })
 	return out
 }
 
-// triggerWithStatusLocked is a copy of a stored trigger with what the
-// runner observed, and a Ready condition saying whether events can reach
-// the sink.
-func (c *ControlPlane) triggerWithStatusLocked(stored *api.Trigger) *api.Trigger {
-	t := stored.DeepCopy()
+// triggerView is what a trigger's status needs from the control plane's
+// memory, copied under mu so that the runner is asked outside it (it may
+// be busy stopping a consumer).
+type triggerView struct {
+	t           *api.Trigger
+	sinkMissing bool
+	startErr    string
+}
+
+func (c *ControlPlane) viewLocked(stored *api.Trigger) triggerView {
+	v := triggerView{t: stored.DeepCopy(), startErr: c.trigErr[stored.Key()]}
+	if fn := stored.Spec.Sink.Function; fn != "" {
+		v.sinkMissing = c.fns[api.FunctionKey{Namespace: stored.Namespace, Name: fn}] == nil
+	}
+	return v
+}
+
+// withStatus adds what the runner observed, and a Ready condition saying
+// whether events can reach the sink.
+func (c *ControlPlane) withStatus(v triggerView) *api.Trigger {
+	t := v.t
 	if c.opts.Triggers == nil {
 		return t
 	}
@@ -140,14 +161,14 @@ func (c *ControlPlane) triggerWithStatusLocked(stored *api.Trigger) *api.Trigger
 	t.Status.ObservedGeneration = t.Generation
 	t.Status.SinkURI = c.sinkURI(t.Namespace, t.Spec.Sink)
 	ready := api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue}
-	if fn := t.Spec.Sink.Function; fn != "" && c.fns[api.FunctionKey{Namespace: t.Namespace, Name: fn}] == nil {
+	switch {
+	case v.startErr != "":
+		ready = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: "StartFailed", Message: v.startErr}
+	case v.sinkMissing:
 		ready = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: "SinkNotFound",
-			Message: fmt.Sprintf("function %s/%s does not exist; deliveries fail (and are retried) until it does", t.Namespace, fn)}
+			Message: fmt.Sprintf("function %s/%s does not exist; deliveries fail (and are retried) until it does", t.Namespace, t.Spec.Sink.Function)}
 	}
-	if msg, failed := c.trigErr[t.Key()]; failed {
-		ready = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: "StartFailed", Message: msg}
-	}
-	t.Status.Conditions = api.SetCondition(t.Status.Conditions, ready, stored.CreationTimestamp)
+	t.Status.Conditions = api.SetCondition(t.Status.Conditions, ready, t.CreationTimestamp)
 	return t
 }
 

@@ -54,11 +54,14 @@ type Runner struct {
 	metrics *metrics
 	sched   *cron.Scheduler
 
-	mu    sync.Mutex
-	trigs map[string]*running // by namespace/name
-	ctx   context.Context     // Start's; nil before
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // the scheduler and the consumers
+	// opMu serializes Run and Stop, which may wait for a consumer to
+	// finish; mu guards the fields below and is never held while waiting.
+	opMu      sync.Mutex
+	mu        sync.Mutex
+	trigs     map[string]*running // by namespace/name
+	ctx       context.Context     // Start's; nil before
+	cancelAll context.CancelFunc
+	wg        sync.WaitGroup // the scheduler and the consumers
 }
 
 // running is one trigger as the Runner runs it. Fields set at start do not
@@ -138,7 +141,7 @@ func (r *Runner) Start(ctx context.Context) {
 	if r.ctx != nil {
 		return
 	}
-	r.ctx, r.stop = context.WithCancel(ctx)
+	r.ctx, r.cancelAll = context.WithCancel(ctx)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -156,10 +159,10 @@ func (r *Runner) Start(ctx context.Context) {
 // is committed. It returns when all of that is done.
 func (r *Runner) Close() {
 	r.mu.Lock()
-	stop := r.stop
+	cancelAll := r.cancelAll
 	r.mu.Unlock()
-	if stop != nil {
-		stop()
+	if cancelAll != nil {
+		cancelAll()
 	}
 	r.wg.Wait()
 }
@@ -169,10 +172,13 @@ func (r *Runner) Close() {
 // cron trigger keeps its fire record, a Kafka trigger its group's
 // offsets).
 func (r *Runner) Run(t *api.Trigger, sinkURI, deadLetterURI string) error {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
 	key := t.Key().String()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur := r.trigs[key]; cur != nil && cur.gen == t.Generation && cur.sink == sinkURI && cur.dls == deadLetterURI {
+	cur := r.trigs[key]
+	r.mu.Unlock()
+	if cur != nil && cur.gen == t.Generation && cur.sink == sinkURI && cur.dls == deadLetterURI {
 		cur.setRateLimit(t.Spec.RateLimit)
 		return nil
 	}
@@ -180,9 +186,11 @@ func (r *Runner) Run(t *api.Trigger, sinkURI, deadLetterURI string) error {
 	if err != nil {
 		return err
 	}
-	if cur := r.trigs[key]; cur != nil {
-		r.stopLocked(cur, next.spec.Cron != nil)
+	if cur != nil {
+		r.stop(cur, next.spec.Cron != nil)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.trigs[key] = next
 	if next.spec.Cron != nil {
 		if err := r.sched.Set(cron.Trigger{Name: key, Schedule: next.schedule,
@@ -234,26 +242,31 @@ func (r *Runner) build(key string, t *api.Trigger, sinkURI, deadLetterURI string
 // Stop stops a trigger. A Kafka trigger's deliveries in flight end (or are
 // cancelled) and what was delivered is committed before Stop returns.
 func (r *Runner) Stop(key api.TriggerKey) {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	cur := r.trigs[key.String()]
+	delete(r.trigs, key.String())
+	r.mu.Unlock()
 	if cur == nil {
 		return
 	}
-	r.stopLocked(cur, false)
-	delete(r.trigs, key.String())
+	r.stop(cur, false)
 	r.metrics.forget(cur.key)
 }
 
-// stopLocked stops what runs for a trigger; keepSchedule leaves a cron
-// entry to be updated in place by the caller.
-func (r *Runner) stopLocked(cur *running, keepSchedule bool) {
+// stop stops what runs for a trigger, waiting for a consumer to commit;
+// keepSchedule leaves a cron entry to be updated in place by the caller.
+func (r *Runner) stop(cur *running, keepSchedule bool) {
 	if cur.spec.Cron != nil && !keepSchedule {
 		r.sched.Remove(cur.key)
 	}
-	if cur.cancel != nil {
-		cur.cancel()
-		<-cur.done
+	r.mu.Lock()
+	cancel, done := cur.cancel, cur.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
 }
 
