@@ -10,6 +10,8 @@
 //	parallel  1, 10 and 100 functions at zero woken at once
 //	ramp      constant-rate steps from zero
 //	density   1,000 and 10,000 idle functions: RSS, apply time, 404 cost
+//	events    Kafka records drained into a no-op function by a trigger,
+//	          against a bare franz-go consumer (interleaved rounds)
 //
 // Each scenario prints a table; all results go to bench/results/latest.json
 // with the machine they ran on, and plots to bench/results/*.svg.
@@ -32,7 +34,7 @@ import (
 )
 
 // allScenarios is the order scenarios run in; names are the -scenarios flag's.
-var allScenarios = []string{"warm", "cold", "burst", "parallel", "ramp", "density"}
+var allScenarios = []string{"warm", "cold", "burst", "parallel", "ramp", "density", "events"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,7 +50,8 @@ type config struct {
 	scenarios []string
 	quick     bool
 	scale     float64 // multiplies every phase's duration; quick sets 0.4
-	rounds    int     // warm path rounds; the median is reported
+	rounds    int     // warm path and events rounds; the median is reported
+	events    int     // records per events round
 	outDir    string
 	workDir   string // binaries and state directories
 }
@@ -65,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.quick, "quick", false, "a short run: fewer rounds, samples and functions, shorter phases (under 3 minutes)")
 	fs.Float64Var(&c.scale, "scale", 0, "multiply every load phase's duration (0: 1, or 0.4 with -quick)")
 	fs.IntVar(&c.rounds, "rounds", 0, "warm path rounds, the median reported (0: 3, or 1 with -quick)")
+	fs.IntVar(&c.events, "events", 0, "records each events round drains (0: 50000, or 20000 with -quick)")
 	fs.StringVar(&c.outDir, "out", "bench/results", "where latest.json and the plots go")
 	replot := fs.Bool("replot", false, "run nothing: redraw the plots in -out from its latest.json")
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +97,12 @@ func run(ctx context.Context, args []string) error {
 		c.rounds = 3
 		if c.quick {
 			c.rounds = 1
+		}
+	}
+	if c.events == 0 {
+		c.events = 50_000
+		if c.quick {
+			c.events = 20_000
 		}
 	}
 	work, err := os.MkdirTemp("", "wake-bench-")
@@ -157,6 +167,10 @@ func runScenario(ctx context.Context, c *config, bins binaries, rep *report, nam
 	case "density":
 		r, err := runDensity(ctx, c, bins)
 		rep.Density = r
+		return err
+	case "events":
+		r, err := runEvents(ctx, c, bins)
+		rep.Events = r
 		return err
 	}
 	return fmt.Errorf("unknown scenario %q", name)

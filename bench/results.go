@@ -29,6 +29,7 @@ type report struct {
 	Parallel *parallelResult `json:"parallel,omitempty"`
 	Ramp     *rampResult     `json:"ramp,omitempty"`
 	Density  *densityResult  `json:"density,omitempty"`
+	Events   *eventsResult   `json:"events,omitempty"`
 }
 
 // machine says what the numbers were measured on.
