@@ -204,7 +204,17 @@ spec:
   cron: {schedule: "TZ=UTC @every 500ms"}
   sink: {function: tick}
 `,
-		wantErrs: []string{`in.yaml:5: spec.cron.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): @every takes whole seconds, at least 1s, not 500ms, got "TZ=UTC @every 500ms"`},
+		wantErrs: []string{`in.yaml:5: spec.cron.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): @every 500ms: the interval must be whole seconds, at least 1s, got "TZ=UTC @every 500ms"`},
+	}, {
+		name: "schedule that never fires",
+		manifest: `apiVersion: wake.dev/v1
+kind: Trigger
+metadata: {name: tick}
+spec:
+  cron: {schedule: "0 0 30 2 *"}
+  sink: {function: tick}
+`,
+		wantErrs: []string{`in.yaml:5: spec.cron.schedule: must be a cron schedule ([seconds] minute hour day-of-month month day-of-week, or a descriptor such as @hourly): never fires (no date matches it), got "0 0 30 2 *"`},
 	}, {
 		name: "inline password",
 		manifest: `apiVersion: wake.dev/v1

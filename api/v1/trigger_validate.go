@@ -2,6 +2,7 @@ package v1
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"mime"
@@ -23,9 +24,12 @@ import (
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour |
 	cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses a cron trigger's schedule with the options
-// eventing/cron's scheduler uses, and its extra rule that @every takes
-// whole seconds, at least 1s, so that what validates is what runs.
+// ParseSchedule parses a cron trigger's schedule. It is the one parser of
+// wake's cron dialect: eventing/cron's scheduler parses with it too, so
+// that what validates is what runs. Beyond robfig's parser it refuses an
+// @every that robfig would silently round (not whole seconds, under 1s)
+// and a schedule that no date matches ("0 0 30 2 *"). A TZ= or CRON_TZ=
+// prefix is skipped here; the caller owns the zone.
 func ParseSchedule(schedule string) (cron.Schedule, error) {
 	spec := strings.TrimSpace(schedule)
 	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
@@ -33,11 +37,25 @@ func ParseSchedule(schedule string) (cron.Schedule, error) {
 		spec = strings.TrimSpace(spec)
 	}
 	if arg, ok := strings.CutPrefix(spec, "@every"); ok {
-		if d, err := time.ParseDuration(strings.TrimSpace(arg)); err == nil && (d < time.Second || d%time.Second != 0) {
-			return nil, fmt.Errorf("@every takes whole seconds, at least 1s, not %s", strings.TrimSpace(arg))
+		arg = strings.TrimSpace(arg)
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			return nil, fmt.Errorf("@every wants a duration such as 1h30m, got %q", arg)
+		}
+		if d < time.Second || d%time.Second != 0 {
+			return nil, fmt.Errorf("@every %s: the interval must be whole seconds, at least 1s", arg)
 		}
 	}
-	return cronParser.Parse(strings.TrimSpace(schedule))
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	// A spec that can match a date matches one within five years of any
+	// instant (leap days recur every four), which is how far robfig looks.
+	if s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, errors.New("never fires (no date matches it)")
+	}
+	return s, nil
 }
 
 // Validate reports every problem in a trigger, each under the JSON path of

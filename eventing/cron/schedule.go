@@ -7,15 +7,12 @@ import (
 	"time"
 
 	robfig "github.com/robfig/cron/v3"
+
+	api "github.com/wakefn/wake/api/v1"
 )
 
 // ErrInvalidSchedule is wrapped by every error ParseSchedule returns.
 var ErrInvalidSchedule = errors.New("invalid cron schedule")
-
-// parser accepts 5 fields, an optional leading seconds field, and
-// descriptors (@hourly, @every 1h30m, ...).
-var parser = robfig.NewParser(robfig.SecondOptional | robfig.Minute | robfig.Hour |
-	robfig.Dom | robfig.Month | robfig.Dow | robfig.Descriptor)
 
 // Schedule is a parsed cron expression in a time zone. The zero Schedule
 // never fires.
@@ -62,12 +59,7 @@ func ParseSchedule(expr, timezone string) (Schedule, error) {
 	if err != nil {
 		return Schedule{}, fmt.Errorf("%w: %q: %w", ErrInvalidSchedule, expr, err)
 	}
-	if d, ok := strings.CutPrefix(spec, "@every"); ok {
-		if err := checkEvery(strings.TrimSpace(d)); err != nil {
-			return Schedule{}, fmt.Errorf("%w: %q: %w", ErrInvalidSchedule, expr, err)
-		}
-	}
-	parsed, err := parser.Parse(spec)
+	parsed, err := api.ParseSchedule(spec)
 	if err != nil {
 		return Schedule{}, fmt.Errorf("%w: %q: %w", ErrInvalidSchedule, expr, err)
 	}
@@ -76,13 +68,7 @@ func ParseSchedule(expr, timezone string) (Schedule, error) {
 	if spec, ok := parsed.(*robfig.SpecSchedule); ok {
 		spec.Location = loc
 	}
-	s := Schedule{expr: expr, loc: loc, s: parsed}
-	// A spec that can match a date matches one within five years of any
-	// instant (leap days recur every four), which is how far robfig looks.
-	if s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
-		return Schedule{}, fmt.Errorf("%w: %q never fires (no date matches it)", ErrInvalidSchedule, expr)
-	}
-	return s, nil
+	return Schedule{expr: expr, loc: loc, s: parsed}, nil
 }
 
 func loadZone(name string) (*time.Location, error) {
@@ -97,19 +83,6 @@ func loadZone(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("unknown time zone %q (want an IANA name such as \"America/New_York\")", name)
 	}
 	return loc, nil
-}
-
-// checkEvery refuses what robfig would silently round: robfig turns
-// "@every 0s", "@every -1h" and "@every 1500ms" into other intervals.
-func checkEvery(arg string) error {
-	d, err := time.ParseDuration(arg)
-	if err != nil {
-		return fmt.Errorf("@every wants a duration such as 1h30m, got %q", arg)
-	}
-	if d < time.Second || d%time.Second != 0 {
-		return fmt.Errorf("@every %s: the interval must be whole seconds, at least 1s", arg)
-	}
-	return nil
 }
 
 // Next returns the first scheduled time strictly after t, in t's location,
