@@ -431,7 +431,11 @@ func TestRevokeLetsInFlightFinishAndCommitsIt(t *testing.T) {
 			break
 		}
 	}
-	if firstOfB != 6 {
+	// On a loaded machine (CI under -race) b's session can lapse and the
+	// group hand the partition back to a; then b delivers nothing, and
+	// the check above (no record delivered twice) is what shows that the
+	// offset finished in the grace was committed.
+	if firstOfB != -1 && firstOfB != 6 {
 		t.Errorf("b started at offset %d, want 6", firstOfB)
 	}
 }
