@@ -49,6 +49,29 @@ type Endpoint struct {
 	ID string
 	// Addr is the instance's host:port.
 	Addr string
+	// Started is when the instance went through each phase of its start;
+	// nil when the runtime does not time starts. Shared, never modified
+	// after the instance is first reported ready.
+	Started *StartTimes
+}
+
+// StartTimes are the moments of one instance's start, by the runtime's
+// clock. Each phase ends where the next begins:
+//
+//	queue  : (the request's arrival) .. Forked
+//	start  : Forked .. Up      the process starts and first answers a check
+//	ready  : Up .. Ready       its readiness probe reaches successThreshold
+//	warmup : Ready .. WarmedUp the revision's warm-up requests
+//
+// Scheduled is when the runtime decided to start it (a Scale asked for
+// one more); Forked - Scheduled is the runtime's own delay. With no
+// warm-up, WarmedUp equals Ready.
+type StartTimes struct {
+	Scheduled time.Time
+	Forked    time.Time
+	Up        time.Time
+	Ready     time.Time
+	WarmedUp  time.Time
 }
 
 // State is a snapshot of a revision's instances, reported after every change.
@@ -63,18 +86,24 @@ type State struct {
 	// Failure is the latest reason an instance failed to start or died;
 	// nil once an instance has become ready since.
 	Failure *Failure
+	// Warmup is the latest failed warm-up (ReasonWarmupFailed), whichever
+	// the revision's policy: the instance was replaced, or serves anyway.
+	// nil once a later warm-up succeeded, and for revisions without one.
+	Warmup *Failure
 }
 
 // Failure reasons a runtime reports. Terminal says which leave a revision
 // unable to serve for now.
 const (
-	ReasonExecFailed        = "ExecFailed"        // the command could not be run
-	ReasonStartFailed       = "StartFailed"       // wake could not prepare the instance (port, log file)
-	ReasonExitedBeforeReady = "ExitedBeforeReady" // exited before its probe passed
-	ReasonCrashed           = "Crashed"           // exited after being ready
-	ReasonStartTimeout      = "StartTimeout"      // not ready within Options.StartTimeout
-	ReasonProbeFailed       = "ProbeFailed"       // a ready instance failed its probe
-	ReasonCrashLoopBackOff  = "CrashLoopBackOff"  // backing off after 2 or more failures
+	ReasonExecFailed        = "ExecFailed"         // the command could not be run
+	ReasonStartFailed       = "StartFailed"        // wake could not prepare the instance (port, log file)
+	ReasonExitedBeforeReady = "ExitedBeforeReady"  // exited before its probe passed
+	ReasonCrashed           = "Crashed"            // exited after being ready
+	ReasonStartTimeout      = "StartTimeout"       // not ready within Options.StartTimeout
+	ReasonProbeFailed       = "ProbeFailed"        // a ready instance failed its probe
+	ReasonCrashLoopBackOff  = "CrashLoopBackOff"   // backing off after 2 or more failures
+	ReasonStartupProbe      = "StartupProbeFailed" // its startupProbe failed failureThreshold times
+	ReasonWarmupFailed      = "WarmupFailed"       // its warm-up requests failed or timed out
 )
 
 // Failure says why an instance failed.

@@ -78,6 +78,10 @@ type RevisionSpec struct {
 	ImagePullSecrets   []LocalObjectReference `json:"imagePullSecrets,omitempty"`
 	// Containers holds exactly one container: the function.
 	Containers []Container `json:"containers"`
+	// Warmup, when set, sends requests to each new instance after its
+	// readiness probe passes and before it takes traffic (see Warmup).
+	// Knative manifests give it as the wake.dev/warmup annotation.
+	Warmup *Warmup `json:"warmup,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.
@@ -185,6 +189,10 @@ type FunctionStatus struct {
 	LatestCreatedRevisionName string          `json:"latestCreatedRevisionName,omitempty"`
 	LatestReadyRevisionName   string          `json:"latestReadyRevisionName,omitempty"`
 	Traffic                   []TrafficTarget `json:"traffic,omitempty"`
+	// Rollout is the function's progressive rollout, the one in progress
+	// or the last one; nil when it never had one. Unlike the rest of the
+	// status it is stored: it is state a restart must resume.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
 // Revision is an immutable snapshot of a function's template.
@@ -206,6 +214,23 @@ type RevisionStatus struct {
 	// Autoscaling is the autoscaler's view, live: filled in when the
 	// revision is read, never stored.
 	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
+	// ColdStarts are the revision's latest wake-ups from zero, oldest
+	// first, with their phases; live, only when asked for (`wake describe`).
+	ColdStarts []ColdStart `json:"coldStarts,omitempty"`
+}
+
+// ColdStart is one wake-up of a revision from zero instances: when the
+// first request arrived, the instance that served it, and how the wait
+// divided into wake's phases (see runtime.StartTimes).
+type ColdStart struct {
+	Time     metav1.MicroTime `json:"time"`
+	Instance string           `json:"instance"`
+	Queue    metav1.Duration  `json:"queue"`
+	Start    metav1.Duration  `json:"start"`
+	Ready    metav1.Duration  `json:"ready"`
+	Warmup   metav1.Duration  `json:"warmup"`
+	// Total is the first request's wait, arrival to dispatch.
+	Total metav1.Duration `json:"total"`
 }
 
 // AutoscalingStatus is what the autoscaler last saw and decided for a
