@@ -31,3 +31,6 @@ func deepCopy[T any](in *T) *T {
 	}
 	return out
 }
+
+// DeepCopy returns a copy of s sharing nothing with it.
+func (s *RolloutStatus) DeepCopy() *RolloutStatus { return deepCopy(s) }
