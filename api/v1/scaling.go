@@ -83,6 +83,9 @@ type Scaling struct {
 	InitialScale          *int32
 	ActivationScale       *int32
 	ScaleToZeroRetention  *time.Duration
+	// MinScaleSchedule raises MinScale at times of day (wake's
+	// wake.dev/min-scale-schedule); nil: none.
+	MinScaleSchedule *MinScaleSchedule
 	// ContainerConcurrency is the revision's hard limit per instance (0:
 	// none). With the concurrency metric it caps the target, and stands for
 	// a missing one.
@@ -126,7 +129,19 @@ func ParseScaling(annotations map[string]string, containerConcurrency int64, pat
 	if s.ActivationScale != nil && s.MaxScale != nil && *s.MaxScale > 0 && *s.ActivationScale > *s.MaxScale {
 		p.errs = append(p.errs, field.Invalid(path.Key(AnnotationActivationScale), *s.ActivationScale, fmt.Sprintf("must be at most max-scale (%d)", *s.MaxScale)))
 	}
+	if v, ok := annotations[AnnotationMinScaleSchedule]; ok {
+		var errs field.ErrorList
+		s.MinScaleSchedule, errs = ParseMinScaleSchedule(v, pick32(s.MaxScale), path.Key(AnnotationMinScaleSchedule))
+		p.errs = append(p.errs, errs...)
+	}
 	return s, p.errs
+}
+
+func pick32(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // annotationParser reads one annotation at a time, collecting errors.
