@@ -208,20 +208,36 @@ type exchange interface {
 	refuse(rv *revision, err error) int
 	// fail answers 502 for a request ep did not answer.
 	fail(rv *revision, ep *endpoint, err error) result
+	// annotate adds to the response how the request waited: Server-Timing
+	// and, when cold, Wake-Cold-Start. Called only for requests that
+	// queued, before each forward; a later call replaces what an earlier
+	// one added.
+	annotate(w wait)
 }
 
 // serve takes a request from arrival to answer: an instance (waiting for
 // one if none has room), the forward, a retry elsewhere when the instance
 // refused the connection, and the metrics. It returns the last forward's
-// result.
+// result. A request that waited is told how (Server-Timing,
+// Wake-Cold-Start); one that did not pays only the outcome counts.
 func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 	rv.arrived.Add(1)
 	var res result
+	first := false     // the first request of a wake-up from zero
+	startWait := false // it waited for an instance to start
 	for attempt := 0; ; attempt++ {
 		got, err := rv.acquire(start, x, a.waker)
+		first = first || got.first
+		startWait = startWait || got.cold
 		if err != nil {
 			res = result{code: x.refuse(rv, err)}
 			break
+		}
+		var w wait
+		if got.queued {
+			w = waitOf(start, time.Now(), got.ep.Started, got.cold)
+			startWait = startWait || w.cold
+			x.annotate(w)
 		}
 		res = forwardTo(rv, got.ep, x)
 		now := time.Now()
@@ -236,6 +252,9 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 			break
 		}
 		rv.release(got.ep, now)
+		if first && got.queued {
+			rv.recordColdStart(start, got.ep.ID, w)
+		}
 		if got.cold && !res.headerAt.IsZero() {
 			rv.metrics.coldDuration.Observe(res.headerAt.Sub(start).Seconds())
 		}
@@ -245,7 +264,9 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 		break
 	}
 	rv.metrics.countRequest(res.code)
-	rv.metrics.duration.Observe(time.Since(start).Seconds())
+	elapsed := time.Since(start)
+	rv.metrics.duration.Observe(elapsed.Seconds())
+	rv.outcomes.record(res.code, elapsed, startWait)
 	return res
 }
 

@@ -20,6 +20,7 @@ func (x neverWaits) wait(time.Time) (context.Context, func()) {
 func (neverWaits) to(*revision, *endpoint) result          { panic("not forwarded") }
 func (neverWaits) refuse(*revision, error) int             { panic("not refused") }
 func (neverWaits) fail(*revision, *endpoint, error) result { panic("not failed") }
+func (neverWaits) annotate(wait)                           {}
 
 var _ exchange = neverWaits{}
 

@@ -30,6 +30,9 @@ type fastExchange struct {
 	replay   bool   // the request may be sent twice (h1.Request.Replayable)
 	resp     h1.Response
 	out      []byte // the response head for the client
+	// extraMark is the length of the exchange's Extra before the
+	// activator added to it (the router may have: a sticky cookie).
+	extraMark int
 }
 
 var fastPool = sync.Pool{New: func() any { return &fastExchange{head: make([]byte, 0, 1024), out: make([]byte, 0, 1024)} }}
@@ -53,6 +56,7 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	x := fastPool.Get().(*fastExchange)
 	defer x.release()
 	x.ex = ex
+	x.extraMark = len(ex.Extra)
 	x.head = ex.Req.AppendOutbound(x.head[:0], ex.ClientIP)
 	x.replay = ex.Req.Replayable
 	ex.ConsumeHead()
@@ -122,6 +126,16 @@ func (x *fastExchange) wait(deadline time.Time) (context.Context, func()) {
 	}
 	stop := x.ex.WatchClose(cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+func (x *fastExchange) annotate(w wait) {
+	extra := append(x.ex.Extra[:x.extraMark], "Server-Timing: "...)
+	extra = appendServerTiming(extra, w)
+	extra = append(extra, "\r\n"...)
+	if w.cold {
+		extra = append(extra, "Wake-Cold-Start: true\r\n"...)
+	}
+	x.ex.Extra = extra
 }
 
 func (x *fastExchange) refuse(rv *revision, err error) int {
@@ -223,7 +237,7 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	}
 
 	closing := ex.Req.Close || x.resp.Framing == h1.UntilClose
-	x.out = x.resp.AppendClient(x.out[:0], closing)
+	x.out = x.resp.AppendClient(x.out[:0], closing, ex.Extra)
 	c.br.Discard(len(head))
 	ex.Out.Write(x.out)
 	res = result{code: x.resp.Status, headerAt: time.Now()}

@@ -16,11 +16,15 @@ type metrics struct {
 	duration       *prometheus.HistogramVec
 	coldStarts     *prometheus.CounterVec
 	coldDuration   *prometheus.HistogramVec
+	coldPhase      *prometheus.HistogramVec
 	queueDepth     *prometheus.GaugeVec
 	readyInstances *prometheus.GaugeVec
 }
 
 var revisionLabels = []string{"namespace", "function", "revision"}
+
+// coldBuckets are the buckets of cold-start durations, 5 ms to 5 min.
+var coldBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -40,8 +44,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		coldDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wake_cold_start_duration_seconds",
 			Help:    "For requests that arrived at a revision with no instance: arrival to the first byte of the response.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+			Buckets: coldBuckets,
 		}, revisionLabels),
+		coldPhase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wake_cold_start_phase_seconds",
+			Help:    "For each wake-up from zero, how the first request's wait divided: queue (before the instance was forked, and after it was warm), start (fork to first answer), ready (to the readiness probe passing), warmup (the warm-up requests).",
+			Buckets: coldBuckets,
+		}, append(revisionLabels[:3:3], "phase")),
 		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wake_activator_queue_depth",
 			Help: "Requests held by the activator waiting for an instance.",
@@ -52,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, revisionLabels),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.coldStarts, m.coldDuration, m.queueDepth, m.readyInstances)
+		reg.MustRegister(m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances)
 	}
 	return m
 }
@@ -66,13 +75,19 @@ type revisionMetrics struct {
 	duration       prometheus.Observer
 	coldStarts     prometheus.Counter
 	coldDuration   prometheus.Observer
+	coldPhases     [numPhases]prometheus.Observer
 	queueDepth     prometheus.Gauge
 	readyInstances prometheus.Gauge
 }
 
 func (m *metrics) forRevision(fn api.FunctionKey, rev api.RevisionKey) revisionMetrics {
 	l := []string{rev.Namespace, fn.Name, rev.Name}
+	var phases [numPhases]prometheus.Observer
+	for i, name := range phaseNames {
+		phases[i] = m.coldPhase.WithLabelValues(rev.Namespace, fn.Name, rev.Name, name)
+	}
 	return revisionMetrics{
+		coldPhases:     phases,
 		labels:         l,
 		requests:       m.requests,
 		duration:       m.duration.WithLabelValues(l...),
@@ -97,7 +112,7 @@ func (rm *revisionMetrics) countRequest(code int) {
 func (m *metrics) forget(fn api.FunctionKey, rev api.RevisionKey) {
 	match := prometheus.Labels{"namespace": rev.Namespace, "function": fn.Name, "revision": rev.Name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.requests, m.duration, m.coldStarts, m.coldDuration, m.queueDepth, m.readyInstances,
+		m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances,
 	} {
 		v.DeletePartialMatch(match)
 	}

@@ -99,6 +99,18 @@ func (x *httpExchange) fail(rv *revision, ep *endpoint, err error) result {
 	return badGateway(x.w, rv, ep, err)
 }
 
+func (x *httpExchange) annotate(w wait) {
+	h := x.w.Header()
+	h["Server-Timing"] = []string{string(appendServerTiming(nil, w))}
+	if w.cold {
+		h["Wake-Cold-Start"] = coldTrue
+	} else {
+		delete(h, "Wake-Cold-Start")
+	}
+}
+
+var coldTrue = []string{"true"}
+
 func (x *httpExchange) refuse(rv *revision, err error) int {
 	r := refusalFor(rv, err, x.r.Context().Err() != nil)
 	if r.msg != "" {
@@ -131,8 +143,16 @@ func (f *forward) to(ctx context.Context, w http.ResponseWriter, rv *revision, e
 	defer res.Body.Close()
 
 	h := w.Header()
-	for k, vv := range res.Header {
-		h[k] = vv
+	if len(h) == 0 {
+		for k, vv := range res.Header {
+			h[k] = vv
+		}
+	} else {
+		// wake set some (a sticky cookie, Server-Timing): the function's
+		// own fields of the same name join them, they do not replace them.
+		for k, vv := range res.Header {
+			h[k] = append(h[k], vv...)
+		}
 	}
 	removeHopHeaders(h)
 	announced := len(res.Trailer)

@@ -47,6 +47,9 @@ type revision struct {
 	area        float64 // request-seconds since periodStart
 	periodStart time.Time
 	arrived     atomic.Int64 // requests since the last sample, retries not counted again
+
+	colds    coldLog  // the latest wake-ups from zero
+	outcomes outcomes // requests, errors and latency since Register
 }
 
 // endpoint is a ready instance and its requests in flight.
@@ -133,6 +136,7 @@ type acquireResult struct {
 	ep     *endpoint
 	queued bool // the request had to wait
 	cold   bool // it waited because the revision had no instance at all
+	first  bool // it was the first to queue at zero: this wake-up's cold start
 }
 
 // acquire returns an endpoint with a slot counted for the caller, waiting
@@ -174,6 +178,7 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 	deadline := now.Add(rv.timeout)
 	if res.cold && !rv.activating {
 		rv.activating = true
+		res.first = true
 		rv.metrics.coldStarts.Inc()
 	}
 	w := &waiter{ch: make(chan *endpoint, 1)}

@@ -26,6 +26,12 @@ type Exchange struct {
 	// Broken says the connection cannot carry another request: a body
 	// left unread, a response cut short.
 	Broken bool
+	// Extra holds header lines wake adds to this request's response, each
+	// "Name: value\r\n" (a sticky cookie, Server-Timing): they go after
+	// the instance's own fields, so a field it sent under the same name is
+	// kept, and into WriteError's answers too. Reset empties it, keeping
+	// its storage, so a request that adds nothing allocates nothing.
+	Extra []byte
 }
 
 // DeadlineSlack: a deadline this close to the one already set is left as
@@ -55,6 +61,16 @@ func (ex *Exchange) Reset(start time.Time) {
 	ex.headLeft = ex.Req.Len
 	ex.bodyLeft = ex.Req.ContentLength
 	ex.Broken = false
+	ex.Extra = ex.Extra[:0]
+}
+
+// AddHeader appends the header line "name: value" to Extra. Neither may
+// hold CR or LF; the caller builds both.
+func (ex *Exchange) AddHeader(name, value string) {
+	ex.Extra = append(ex.Extra, name...)
+	ex.Extra = append(ex.Extra, ": "...)
+	ex.Extra = append(ex.Extra, value...)
+	ex.Extra = append(ex.Extra, "\r\n"...)
 }
 
 // ConsumeHead discards the request head from In; Req's slices are invalid
@@ -83,7 +99,7 @@ func (ex *Exchange) Finish() {
 }
 
 // WriteError answers with a plain-text error. extra holds header lines
-// ("Retry-After: 1\r\n"), or is empty.
+// ("Retry-After: 1\r\n"), or is empty; Extra's lines follow them.
 func (ex *Exchange) WriteError(code int, msg, extra string) {
 	w := ex.Out
 	w.WriteString("HTTP/1.1 ")
@@ -94,6 +110,7 @@ func (ex *Exchange) WriteError(code int, msg, extra string) {
 	w.WriteString(strconv.Itoa(len(msg)))
 	w.WriteString("\r\n")
 	w.WriteString(extra)
+	w.Write(ex.Extra)
 	if ex.bodyLeft != 0 || ex.Req.Close {
 		w.WriteString("Connection: close\r\n")
 	}

@@ -125,7 +125,7 @@ func TestParseResponse(t *testing.T) {
 				t.Errorf("framing %v length %d close %v; want %v %d %v", r.Framing, r.ContentLength, r.Close, tc.framing, tc.length, tc.close)
 			}
 			if tc.out != "" {
-				if got := string(r.AppendClient(nil, r.Close)); got != tc.out {
+				if got := string(r.AppendClient(nil, r.Close, nil)); got != tc.out {
 					t.Errorf("client head\n got %q\nwant %q", got, tc.out)
 				}
 			}

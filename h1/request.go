@@ -27,6 +27,13 @@ type Request struct {
 	Replayable bool
 	// Len is the size of the head, blank line included.
 	Len int
+	// Tag is the value of Wake-Revision-Tag, or else of Knative's
+	// Knative-Serving-Tag: the revision the client asks to be pinned to.
+	// nil when neither was sent.
+	Tag []byte
+	// Cookie is the value of the Cookie field; nil when there is none. A
+	// request with two Cookie fields (RFC 6265 allows one) goes to net/http.
+	Cookie []byte
 
 	fields     []field
 	forwarded  []byte // X-Forwarded-For values already present, joined
@@ -37,7 +44,7 @@ type Request struct {
 
 // reset clears r for a new head, keeping its field storage.
 func (r *Request) reset(n int) {
-	r.Method, r.Target, r.Host, r.forwarded = nil, nil, nil, nil
+	r.Method, r.Target, r.Host, r.forwarded, r.Tag, r.Cookie = nil, nil, nil, nil, nil, nil
 	r.ContentLength, r.Close, r.Head, r.Replayable, r.Len = 0, false, false, false, n
 	r.xfHost, r.teTrailers = false, false
 	r.fields = r.fieldsBuf[:0]
@@ -126,6 +133,17 @@ func (r *Request) Parse(head []byte) error {
 			r.xfHost = true
 		case is(n, "idempotency-key"), is(n, "x-idempotency-key"):
 			r.Replayable = true
+		case is(n, "cookie"):
+			if r.Cookie != nil {
+				return ErrUnsupported
+			}
+			r.Cookie = f.value
+		case is(n, "wake-revision-tag"):
+			r.Tag = f.value
+		case is(n, "knative-serving-tag"):
+			if r.Tag == nil {
+				r.Tag = f.value
+			}
 		}
 		r.fields = append(r.fields, f)
 	}

@@ -140,13 +140,15 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 }
 
 // AppendClient appends the head to send to the client: always HTTP/1.1,
-// the instance's fields without the hop-by-hop ones, and Connection: close
-// when the connection ends after this response.
-func (r *Response) AppendClient(dst []byte, closing bool) []byte {
+// the instance's fields without the hop-by-hop ones, then extra (complete
+// header lines wake adds, see Exchange.Extra; may be empty), and
+// Connection: close when the connection ends after this response.
+func (r *Response) AppendClient(dst []byte, closing bool, extra []byte) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = append(dst, r.statusLine...)
 	dst = append(dst, "\r\n"...)
 	dst = appendFields(dst, r.fields)
+	dst = append(dst, extra...)
 	if closing {
 		dst = append(dst, "Connection: close\r\n"...)
 	}

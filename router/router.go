@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -60,14 +59,9 @@ func (rt *Router) Resolve(host string) (api.FunctionKey, api.RevisionKey, bool) 
 // ResolveBytes is Resolve for a host still in a request's buffer; it does
 // not allocate unless the host has upper-case letters.
 func (rt *Router) ResolveBytes(host []byte) (api.FunctionKey, api.RevisionKey, bool) {
-	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
-		host = host[:i]
-	}
-	host = bytes.TrimSuffix(host, []byte("."))
-	for _, c := range host {
-		if 'A' <= c && c <= 'Z' {
-			return rt.Resolve(string(host))
-		}
+	host = hostBytes(host)
+	if hasUpper(host) {
+		return rt.Resolve(string(host))
 	}
 	return rt.pick(rt.table.Load().hosts[string(host)])
 }
@@ -76,15 +70,13 @@ func (rt *Router) pick(e *entry) (api.FunctionKey, api.RevisionKey, bool) {
 	if e == nil {
 		return api.FunctionKey{}, api.RevisionKey{}, false
 	}
-	rev := e.choices[0].rev
-	if len(e.choices) > 1 {
-		rev = e.pick(rt.rand(e.total))
-	}
-	return e.function, rev, true
+	return e.function, rt.choose(e).rev, true
 }
 
+// ServeHTTP routes a request that came through net/http: by host, tag
+// header and sticky cookie (see ResolveRequest).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fn, rev, ok := rt.Resolve(r.Host)
+	p, ok := rt.ResolveRequest(r)
 	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -92,7 +84,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "wake: no function serves host %q\n", r.Host)
 		return
 	}
-	rt.next.ServeRevision(w, r, fn, rev)
+	if p.SetCookie != "" {
+		w.Header().Add("Set-Cookie", p.SetCookie)
+	}
+	rt.next.ServeRevision(w, r, p.Function, p.Revision)
 }
 
 // NormalizeHost strips a port and a trailing dot and lower-cases host. It

@@ -278,8 +278,11 @@ func (s *Server) serveConn(c *fastConn) {
 			return // cut off, or too slow: nothing to answer
 		}
 		ex.Reset(time.Now())
-		if fn, rev, ok := s.router.ResolveBytes(ex.Req.Host); ok {
-			if !s.fast.ServeH1(ex, fn, rev) {
+		if p, ok := s.router.ResolveH1(&ex.Req); ok {
+			if p.SetCookie != "" {
+				ex.AddHeader("Set-Cookie", p.SetCookie)
+			}
+			if !s.fast.ServeH1(ex, p.Function, p.Revision) {
 				ex.SetReadDeadline(time.Time{})
 				handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
 				return

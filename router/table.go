@@ -12,6 +12,15 @@ import (
 type Route struct {
 	Function api.FunctionKey
 	Targets  []Target
+	// Aliases name revisions for the Wake-Revision-Tag header only (alias
+	// → revision name, e.g. canary and stable during a rollout); they
+	// create no host. A tag or target of the same name wins. nil: none.
+	Aliases map[string]string
+	// Sticky keeps a client on one revision while the traffic is split
+	// over two or more: the response to a request without a valid
+	// wake-revision cookie sets one naming the revision picked, and a
+	// request with one goes there. Ignored without a split.
+	Sticky bool
 }
 
 // Target is a share of a function's traffic going to one revision.
@@ -37,11 +46,19 @@ type entry struct {
 	function api.FunctionKey
 	choices  []choice
 	total    int
+	// pins resolve Wake-Revision-Tag on a function's own host: tags,
+	// target revision names and aliases. nil on tag hosts.
+	pins map[string]api.RevisionKey
+	// sticky: the route is Sticky and splits over 2 or more choices.
+	sticky bool
 }
 
 type choice struct {
 	rev  api.RevisionKey
 	upTo int // cumulative percent: pick this choice when n < upTo
+	// cookie is the Set-Cookie value naming rev, built once so that a
+	// sticky pick costs no allocation.
+	cookie string
 }
 
 // NewTable indexes routes under domain. Targets with 0% still get their tag
@@ -56,7 +73,7 @@ func NewTable(domain string, routes []Route) *Table {
 			rev := api.RevisionKey{Namespace: r.Function.Namespace, Name: tg.Revision}
 			if tg.Percent > 0 {
 				e.total += tg.Percent
-				e.choices = append(e.choices, choice{rev: rev, upTo: e.total})
+				e.choices = append(e.choices, choice{rev: rev, upTo: e.total, cookie: stickyCookie(tg.Revision)})
 			}
 			if tg.Tag != "" {
 				host := t.Host(api.FunctionKey{Namespace: r.Function.Namespace, Name: tg.Tag + "-" + r.Function.Name})
@@ -64,6 +81,8 @@ func NewTable(domain string, routes []Route) *Table {
 			}
 		}
 		if e.total > 0 {
+			e.pins = pinsOf(r)
+			e.sticky = r.Sticky && len(e.choices) >= 2
 			t.hosts[t.Host(r.Function)] = e
 		}
 	}
@@ -93,14 +112,14 @@ func (t *Table) Len() int { return len(t.hosts) }
 // lookup resolves a normalized host. One map read.
 func (t *Table) lookup(host string) *entry { return t.hosts[host] }
 
-// pick chooses a revision given n uniformly drawn in [0, total).
-func (e *entry) pick(n int) api.RevisionKey {
+// index chooses a choice given n uniformly drawn in [0, total).
+func (e *entry) index(n int) int {
 	// Linear: a function rarely has more than a handful of targets, and a
 	// scan of 2-3 ints beats a binary search's branches.
 	for i := range e.choices {
 		if n < e.choices[i].upTo {
-			return e.choices[i].rev
+			return i
 		}
 	}
-	return e.choices[len(e.choices)-1].rev
+	return len(e.choices) - 1
 }
