@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	act "github.com/wakefn/wake/activator"
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/router"
@@ -27,6 +29,7 @@ type activator interface {
 	Register(rev *api.Revision)
 	Unregister(rev api.RevisionKey)
 	Update(rev api.RevisionKey, s runtime.State)
+	ColdStarts(rev api.RevisionKey) []act.ColdStart
 }
 
 type scaler interface {
@@ -336,7 +339,26 @@ func (c *ControlPlane) Revision(key api.RevisionKey, decisions bool) (*api.Revis
 		return nil, fmt.Errorf("revision %s: %w", key, ErrNotFound)
 	}
 	c.setAutoscaling(rev, decisions)
+	if decisions {
+		rev.Status.ColdStarts = coldStarts(c.opts.Activator.ColdStarts(key))
+	}
 	return rev, nil
+}
+
+// coldStarts converts the activator's cold-start records for the API.
+func coldStarts(cs []act.ColdStart) []api.ColdStart {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]api.ColdStart, len(cs))
+	d := func(v time.Duration) metav1.Duration { return metav1.Duration{Duration: v} }
+	for i, c := range cs {
+		out[i] = api.ColdStart{
+			Time: metav1.NewMicroTime(c.Time), Instance: c.Instance,
+			Queue: d(c.Queue), Start: d(c.Start), Ready: d(c.Ready), Warmup: d(c.Warmup), Total: d(c.Total),
+		}
+	}
+	return out
 }
 
 // setAutoscaling fills in the autoscaler's count and view. Outside c.mu:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	act "github.com/wakefn/wake/activator"
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/controlplane"
@@ -53,9 +54,10 @@ func (f fakeRuntime) Remove(_ context.Context, k api.RevisionKey) error {
 
 type fakeActivator struct{ *events }
 
-func (f fakeActivator) Register(rev *api.Revision)            { f.add("register " + rev.Name) }
-func (f fakeActivator) Unregister(k api.RevisionKey)          { f.add("unregister " + k.Name) }
-func (f fakeActivator) Update(api.RevisionKey, runtime.State) {}
+func (f fakeActivator) Register(rev *api.Revision)                 { f.add("register " + rev.Name) }
+func (f fakeActivator) Unregister(k api.RevisionKey)               { f.add("unregister " + k.Name) }
+func (f fakeActivator) Update(api.RevisionKey, runtime.State)      {}
+func (f fakeActivator) ColdStarts(api.RevisionKey) []act.ColdStart { return nil }
 
 type fakeAutoscaler struct{ *events }
 
