@@ -18,6 +18,15 @@
 //	                     write, so that instances can share the file
 //	TESTFN_FAIL_PERCENT  answer this percentage of CloudEvents (at random)
 //	                     with 500, without recording them
+//	TESTFN_FAIL_PATH     path that always answers 500 (a failing warm-up)
+//	TESTFN_WORK          duration every request takes to handle (the
+//	                     readiness path and FAIL_PATH excepted); default 0,
+//	                     or 5ms when TESTFN_JIT_REQUESTS is set
+//	TESTFN_JIT_REQUESTS  the first N requests this process serves (warm-up
+//	                     requests included) take TESTFN_JIT_SLOWDOWN times
+//	                     TESTFN_WORK, as code not compiled yet would; every
+//	                     response then says X-Testfn-Slow: true or false
+//	TESTFN_JIT_SLOWDOWN  the factor of the slow requests (default 10)
 //
 // Every response carries X-Testfn-Inflight (requests this instance held
 // when it took this one) and X-Testfn-Pid. Routes:
@@ -99,6 +108,17 @@ func run() error {
 	h := &handler{listening: time.Now(), logRequests: os.Getenv("TESTFN_LOG_REQUESTS") == "1"}
 	h.readyAfter, _ = time.ParseDuration(os.Getenv("TESTFN_READY_AFTER"))
 	h.failPercent, _ = strconv.Atoi(os.Getenv("TESTFN_FAIL_PERCENT"))
+	h.failPath = os.Getenv("TESTFN_FAIL_PATH")
+	h.work, _ = time.ParseDuration(os.Getenv("TESTFN_WORK"))
+	if n, err := strconv.ParseInt(os.Getenv("TESTFN_JIT_REQUESTS"), 10, 64); err == nil && n > 0 {
+		h.jitRequests, h.jitSlowdown = n, 10
+		if f, err := strconv.ParseFloat(os.Getenv("TESTFN_JIT_SLOWDOWN"), 64); err == nil && f > 0 {
+			h.jitSlowdown = f
+		}
+		if h.work == 0 {
+			h.work = 5 * time.Millisecond
+		}
+	}
 	if p := os.Getenv("TESTFN_EVENTS_FILE"); p != "" {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
@@ -142,7 +162,12 @@ type handler struct {
 	logRequests bool
 	events      *os.File // nil: CloudEvents are not recorded
 	failPercent int
+	failPath    string
+	work        time.Duration // each request's handling time
+	jitRequests int64         // the first this many requests are slow
+	jitSlowdown float64
 
+	served   atomic.Int64 // requests that did the work, slow or not
 	inflight atomic.Int64
 	mu       sync.Mutex
 	max      int64
@@ -166,6 +191,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		return
+	}
+	if h.failPath != "" && r.URL.Path == h.failPath {
+		http.Error(w, "failing on purpose", http.StatusInternalServerError)
+		return
+	}
+	if !h.doWork(w, r) {
 		return
 	}
 	if id := r.Header.Get("Ce-Id"); id != "" && (h.events != nil || h.failPercent > 0) {
@@ -216,4 +248,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", os.Getenv("K_REVISION"), os.Getenv("GREETING"))
+}
+
+// doWork takes the request's handling time: TESTFN_WORK, or
+// TESTFN_JIT_SLOWDOWN times it for the first TESTFN_JIT_REQUESTS
+// requests. It returns false when the client went away meanwhile.
+func (h *handler) doWork(w http.ResponseWriter, r *http.Request) bool {
+	if h.work <= 0 {
+		return true
+	}
+	d := h.work
+	if h.jitRequests > 0 {
+		slow := h.served.Add(1) <= h.jitRequests
+		if slow {
+			d = time.Duration(float64(d) * h.jitSlowdown)
+		}
+		w.Header().Set("X-Testfn-Slow", strconv.FormatBool(slow))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
