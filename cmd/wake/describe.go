@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
 )
@@ -68,7 +69,10 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 	a := r.Status.Autoscaling
 	if a == nil {
 		fmt.Fprintln(w, "Autoscaling:\tnot managed")
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return describeColdStarts(out, r.Status.ColdStarts)
 	}
 	fmt.Fprintln(w, "Autoscaling:")
 	if s := a.Settings; s != nil {
@@ -91,14 +95,38 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 		return err
 	}
 	if len(a.Decisions) == 0 {
-		_, err := fmt.Fprintln(out, "\nNo decision has changed the count yet.")
+		fmt.Fprintln(out, "\nNo decision has changed the count yet.")
+	} else {
+		fmt.Fprintln(out, "\nRecent decisions (changes of count or panic mode, oldest first):")
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "  TIME\tFROM\tTO\tREADY\tPANIC\tREASON")
+		for _, d := range a.Decisions {
+			fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%s\t%s\n", d.Time.Local().Format("15:04:05.000"), d.From, d.To, d.Ready, yesNo(d.Panic), d.Reason)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return describeColdStarts(out, r.Status.ColdStarts)
+}
+
+// describeColdStarts prints a revision's latest wake-ups from zero: how
+// the first request's wait divided into wake's phases (see Server-Timing
+// in the README).
+func describeColdStarts(out io.Writer, cs []api.ColdStart) error {
+	if len(cs) == 0 {
+		_, err := fmt.Fprintln(out, "\nNo cold start recorded since wake started.")
 		return err
 	}
-	fmt.Fprintln(out, "\nRecent decisions (changes of count or panic mode, oldest first):")
-	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  TIME\tFROM\tTO\tREADY\tPANIC\tREASON")
-	for _, d := range a.Decisions {
-		fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%s\t%s\n", d.Time.Local().Format("15:04:05.000"), d.From, d.To, d.Ready, yesNo(d.Panic), d.Reason)
+	fmt.Fprintln(out, "\nCold starts (the first request of each wake-up from zero, oldest first):")
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  TIME\tINSTANCE\tQUEUE\tSTART\tREADY\tWARMUP\tTOTAL")
+	ms := func(d metav1.Duration) string {
+		return fmt.Sprintf("%.1fms", float64(d.Duration)/float64(time.Millisecond))
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("15:04:05.000"), c.Instance,
+			ms(c.Queue), ms(c.Start), ms(c.Ready), ms(c.Warmup), ms(c.Total))
 	}
 	return w.Flush()
 }
