@@ -270,7 +270,11 @@ type Status struct {
 	Spec      Spec
 	Desired   int
 	Panicking bool
-	Last      Decision // the latest decision; zero before the first
+	// EffectiveMinScale is the minimum in force now (min-scale raised by
+	// its schedule, 0 when no route reaches the revision);
+	// MinScaleEntry the schedule's entry raising it, 0 for none.
+	EffectiveMinScale, MinScaleEntry int
+	Last                             Decision // the latest decision; zero before the first
 	// Stable and Panic are the averages the latest decision at a tick saw
 	// (a wake's decision has none).
 	Stable, Panic float64
@@ -289,6 +293,7 @@ func (a *Autoscaler) Status(key api.RevisionKey, history bool) (Status, bool) {
 	defer r.mu.Unlock()
 	st := Status{Spec: r.decider.Spec(), Desired: r.desired, Panicking: r.decider.Panicking(), Last: r.last,
 		Stable: r.observed[0], Panic: r.observed[1]}
+	st.EffectiveMinScale, st.MinScaleEntry = r.decider.EffectiveMinScale(a.clock.Now())
 	if history {
 		n := len(r.history)
 		st.History = make([]Decision, 0, n)

@@ -250,6 +250,8 @@ type Spec struct {
 	ScaleToZero         bool
 	Grace               time.Duration // scale-to-zero-grace-period
 	Retention           time.Duration // scale-to-zero-pod-retention-period
+	// MinScaleSchedule raises MinScale at times of day; nil: never.
+	MinScaleSchedule *api.MinScaleSchedule
 }
 
 // Spec merges a revision's annotations over c, as Knative resolves a
@@ -269,6 +271,7 @@ func (c Config) Spec(s api.Scaling) Spec {
 		ScaleToZero:      c.EnableScaleToZero,
 		Grace:            c.ScaleToZeroGracePeriod,
 		Retention:        pick(s.ScaleToZeroRetention, c.ScaleToZeroPodRetentionPeriod),
+		MinScaleSchedule: s.MinScaleSchedule,
 	}
 	if s.Metric != "" {
 		sp.Metric = s.Metric
@@ -300,6 +303,17 @@ func (c Config) Spec(s api.Scaling) Spec {
 // ScaleToZeroAfter is how long a revision must be idle before it goes to
 // zero.
 func (s Spec) ScaleToZeroAfter() time.Duration { return s.StableWindow + max(s.Grace, s.Retention) }
+
+// MinScaleAt is the minimum in force at t: MinScale, raised by the
+// min-scale-schedule entries holding at t (capped at MaxScale). entry is
+// the schedule's entry that raised it (1-based), 0 when MinScale stands.
+func (s Spec) MinScaleAt(t time.Time) (n, entry int) {
+	m, e := s.MinScaleSchedule.At(t)
+	if m := min(int(m), s.MaxScale); m > s.MinScale {
+		return m, e
+	}
+	return s.MinScale, 0
+}
 
 // normalize closes the holes a hand-built Spec (a test's, the simulator's)
 // may have, so the math never divides by zero or averages over nothing.

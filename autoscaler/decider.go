@@ -48,6 +48,8 @@ type Sample struct {
 //     and it never falls below what the requests in flight and queued now
 //     need at the target (wake's addition, see inFlightFloor);
 //  5. bounds: MinScale (or InitialScale until first reached), MaxScale;
+//     MinScale is raised by a min-scale-schedule entry holding at the
+//     time, which also counts as a want (see scheduled);
 //  6. zero only when scale to zero is enabled, nothing is in flight, and
 //     the revision has been idle for StableWindow + max(grace, retention);
 //     until then one instance stays.
@@ -79,7 +81,7 @@ type Decider struct {
 func NewDecider(spec Spec, now time.Time, initial bool) *Decider {
 	d := &Decider{start: now, lastRecord: now, lastActive: now}
 	d.setSpec(spec.normalize())
-	d.desired = d.spec.MinScale
+	d.desired, _ = d.minScale(now)
 	d.initialReached = !initial || d.spec.InitialScale <= d.spec.MinScale
 	if initial {
 		d.desired = max(d.spec.InitialScale, d.spec.MinScale)
@@ -93,6 +95,11 @@ func (d *Decider) Desired() int { return d.desired }
 
 // Spec is the settings in force.
 func (d *Decider) Spec() Spec { return d.spec }
+
+// EffectiveMinScale is the minimum in force at now: min-scale raised by
+// the min-scale-schedule entries holding, none when no route reaches the
+// revision; entry is the schedule's entry that raised it (0: none).
+func (d *Decider) EffectiveMinScale(now time.Time) (n, entry int) { return d.minScale(now) }
 
 // Panicking reports whether the last decision left the revision in panic
 // mode.
@@ -214,6 +221,7 @@ func (d *Decider) Decide(now time.Time) Decision {
 	case want == panic:
 		dec.Steps |= panicSteps
 	}
+	want = d.scheduled(now, want, &dec)
 	want = d.delayed(now, want, &dec)
 	want = d.inFlightFloor(want, &dec)
 	d.desired = d.finish(now, want, &dec)
@@ -253,6 +261,35 @@ func (d *Decider) inFlightFloor(want int, dec *Decision) int {
 	return want
 }
 
+// minScale is the minimum in force at now, and the min-scale-schedule
+// entry that raised it (0: none). As in Knative, no minimum holds for a
+// revision no route reaches.
+func (d *Decider) minScale(now time.Time) (n, entry int) {
+	if d.unreachable {
+		return 0, 0
+	}
+	return d.spec.MinScaleAt(now)
+}
+
+// scheduled applies a min-scale-schedule entry holding now as a want, not
+// only as a bound: the scale-down delay remembers it, and the idle clock
+// runs while it holds, so when its window closes the count comes down by
+// the usual rules (scale-down delay, scale-down rate, then zero after the
+// stable window and the grace), not all at once.
+func (d *Decider) scheduled(now time.Time, want int, dec *Decision) int {
+	n, entry := d.minScale(now)
+	if entry == 0 {
+		return want
+	}
+	d.lastActive = later(d.lastActive, now)
+	if n > want {
+		dec.Steps |= StepMinScaleSchedule
+		dec.ScheduleEntry, dec.ScheduleMin = entry, n
+		return n
+	}
+	return want
+}
+
 // delayed applies scale-down-delay: the count is the highest wanted over
 // the trailing delay.
 func (d *Decider) delayed(now time.Time, want int, dec *Decision) int {
@@ -272,10 +309,8 @@ func (d *Decider) delayed(now time.Time, want int, dec *Decision) int {
 // of both Decide and Activate.
 func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 	sp := d.spec
-	lo := sp.MinScale
-	if d.unreachable {
-		lo = 0
-	}
+	lo, entry := d.minScale(now)
+	floor := lo
 	if !d.initialReached && now.Sub(d.start) < initialScaleDeadline && sp.InitialScale > lo {
 		lo = sp.InitialScale
 		if want < lo {
@@ -285,10 +320,15 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 	switch {
 	case want < lo:
 		want = lo
-		if lo == sp.MinScale {
+		switch {
+		case lo != floor: // initial-scale, flagged above
+		case entry > 0:
+			dec.Steps |= StepMinScaleSchedule
+			dec.ScheduleEntry, dec.ScheduleMin = entry, lo
+		default:
 			dec.Steps |= StepMinScale
 		}
-	case d.unreachable && want < sp.MinScale:
+	case d.unreachable && want < d.reachableMin(now):
 		dec.Steps |= StepUnreachable
 	case want > sp.MaxScale:
 		want, dec.Steps = sp.MaxScale, dec.Steps|StepMaxScale
@@ -310,6 +350,13 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		return 0
 	}
 	return 1
+}
+
+// reachableMin is the minimum that would hold were a route to reach the
+// revision.
+func (d *Decider) reachableMin(now time.Time) int {
+	n, _ := d.spec.MinScaleAt(now)
+	return n
 }
 
 // Activate is the Wake path: a request arrived and found no instance, or

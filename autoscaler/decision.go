@@ -29,16 +29,20 @@ type Decision struct {
 	Panicking                 bool
 
 	Steps        Step
-	BeforeDelay  int           // with StepScaleDownDelay: the count before the delay held it up
-	InFlightNeed int           // with StepInFlightFloor: what the requests in flight need
-	IdleFor      time.Duration // when the count would go to zero: idle time so far
-	ZeroAfter    time.Duration // ... and idle time needed
+	BeforeDelay  int // with StepScaleDownDelay: the count before the delay held it up
+	InFlightNeed int // with StepInFlightFloor: what the requests in flight need
+	// With StepMinScaleSchedule: the min-scale-schedule entry (1-based)
+	// holding the count up, and the count it holds.
+	ScheduleEntry, ScheduleMin int
+	IdleFor                    time.Duration // when the count would go to zero: idle time so far
+	ZeroAfter                  time.Duration // ... and idle time needed
 }
 
 // Step is a rule that changed a decision's count, or a transition it made.
 type Step uint32
 
-// Steps, in the order they apply.
+// Steps, in the order they apply (StepMinScaleSchedule, added last,
+// applies with StepMinScale).
 const (
 	StepNoData Step = 1 << iota
 	StepScaleUpRate
@@ -57,6 +61,7 @@ const (
 	StepInFlight
 	StepIdleWait
 	StepToZero
+	StepMinScaleSchedule
 )
 
 // Reason explains the decision in one line, e.g.
@@ -111,7 +116,10 @@ func (d Decision) Reason() string {
 		}},
 		{StepInitialScale, func() string { return "initial-scale not yet reached" }},
 		{StepMinScale, func() string { return "min-scale" }},
-		{StepUnreachable, func() string { return "no route reaches it: min-scale does not hold" }},
+		{StepMinScaleSchedule, func() string {
+			return fmt.Sprintf("min-scale-schedule entry %d holds ≥ %d", d.ScheduleEntry, d.ScheduleMin)
+		}},
+		{StepUnreachable, func() string { return "no route reaches it: min-scale (and its schedule) does not hold" }},
 		{StepMaxScale, func() string { return "max-scale" }},
 		{StepNoScaleToZero, func() string { return "scale to zero is disabled, keeping 1" }},
 		{StepInFlight, func() string { return fmt.Sprintf("%d in flight, keeping 1", d.InFlight) }},
