@@ -99,6 +99,7 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Tr
 		fn := d.Function.DeepCopy()
 		fn.SetDefaults()
 		errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
+		errs = append(errs, checkFunctionAnnotations(fn)...)
 		errs = append(errs, duplicate(d, "function", fn.Key().String())...)
 		problems = append(problems, d.Errors(errs)...)
 		out = append(out, checkedFunction{fn: fn, doc: d})
@@ -184,6 +185,9 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 			}
 		}
 		fn.Status = api.FunctionStatus{}
+		if prev != nil {
+			fn.Status.Rollout = prev.Status.Rollout // state, not spec: kept
+		}
 		if owners[fn.Namespace] == nil {
 			owners[fn.Namespace] = map[string]string{}
 		}
@@ -277,6 +281,7 @@ func (c *ControlPlane) DeleteFunction(ctx context.Context, key api.FunctionKey) 
 	if err != nil {
 		return err
 	}
+	c.forgetRollout(key)
 	c.publishRoutes()
 
 	stopCtx := context.WithoutCancel(ctx)
