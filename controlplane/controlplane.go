@@ -14,6 +14,7 @@ import (
 	act "github.com/wakefn/wake/activator"
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/rollout"
 	"github.com/wakefn/wake/router"
 	"github.com/wakefn/wake/runtime"
 )
@@ -30,6 +31,7 @@ type activator interface {
 	Unregister(rev api.RevisionKey)
 	Update(rev api.RevisionKey, s runtime.State)
 	ColdStarts(rev api.RevisionKey) []act.ColdStart
+	Outcomes(rev api.RevisionKey) act.Outcomes
 }
 
 type scaler interface {
@@ -74,6 +76,8 @@ type ControlPlane struct {
 
 	writeMu   sync.Mutex // serializes writes to the store
 	publishMu sync.Mutex // serializes route publishing
+	rolloutMu sync.Mutex // guards rollouts and the Rollouts in it (rollouts.go)
+	rollouts  map[api.FunctionKey]*rollout.Rollout
 
 	mu    sync.Mutex // guards the maps below
 	fns   map[api.FunctionKey]*api.Function
@@ -96,6 +100,8 @@ func New(opts Options) *ControlPlane {
 		byFn:  map[api.FunctionKey]map[api.RevisionKey]*api.Revision{},
 		state: map[api.RevisionKey]runtime.State{},
 		trigs: map[api.TriggerKey]*api.Trigger{},
+
+		rollouts: map[api.FunctionKey]*rollout.Rollout{},
 
 		trigErr: map[api.TriggerKey]string{},
 	}
@@ -145,6 +151,7 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		c.trigs[t.Key()] = t
 	}
 	c.mu.Unlock()
+	c.resumeRollouts(fns)
 	for _, rev := range revs {
 		// Cold, after a restart: at min-scale, not initial-scale.
 		if err := c.activate(ctx, rev, autoscaler.UpsertOptions{}); err != nil {
@@ -224,13 +231,26 @@ func (c *ControlPlane) publishRoutes() {
 	// from older state must not land after a newer one.
 	c.publishMu.Lock()
 	defer c.publishMu.Unlock()
+	// A revision that just became ready starts its rollout before any
+	// route can send it the whole share.
+	c.rolloutMu.Lock()
+	started := c.startRolloutsLocked()
+	rollouts := make(map[api.FunctionKey]*api.RolloutStatus, len(c.rollouts))
+	for k, ro := range c.rollouts {
+		st := ro.Status()
+		rollouts[k] = &st
+	}
+	c.rolloutMu.Unlock()
 	c.mu.Lock()
 	routes := make([]router.Route, 0, len(c.fns))
 	for _, fn := range c.fns {
-		route, _ := resolveTraffic(fn, c.revisionsOfLocked(fn.Key()), nil)
+		route, _ := resolveTraffic(fn, c.revisionsOfLocked(fn.Key()), rollouts[fn.Key()], nil)
 		routes = append(routes, route)
 	}
 	c.mu.Unlock()
+	if len(started) > 0 {
+		defer c.saveRollouts(started)
+	}
 	table := router.NewTable(c.opts.Domain, routes)
 	for _, h := range table.Conflicts {
 		c.log.Warn("host claimed twice; the function of that name wins over the tag", zap.String("host", h))
@@ -446,11 +466,12 @@ func (c *ControlPlane) withStatusLocked(stored *api.Function) *api.Function {
 	fn := stored.DeepCopy()
 	revs := c.revisionsOfLocked(fn.Key())
 	created, ready := latest(revs)
-	_, traffic := resolveTraffic(fn, revs, c.url)
+	_, traffic := resolveTraffic(fn, revs, stored.Status.Rollout, c.url)
 	fn.Status = api.FunctionStatus{
 		ObservedGeneration: fn.Generation,
 		URL:                c.url(fn.Key()),
 		Traffic:            traffic,
+		Rollout:            fn.Status.Rollout,
 	}
 	cond := api.Condition{Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying"}
 	if created != nil {

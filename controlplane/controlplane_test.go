@@ -24,6 +24,17 @@ import (
 type events struct {
 	mu  sync.Mutex
 	log []string
+	// outcomes are what the fake activator reports a revision served.
+	outcomes map[string]act.Outcomes
+}
+
+func (e *events) setOutcomes(rev string, o act.Outcomes) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.outcomes == nil {
+		e.outcomes = map[string]act.Outcomes{}
+	}
+	e.outcomes[rev] = o
 }
 
 func (e *events) add(s string) {
@@ -58,6 +69,11 @@ func (f fakeActivator) Register(rev *api.Revision)                 { f.add("regi
 func (f fakeActivator) Unregister(k api.RevisionKey)               { f.add("unregister " + k.Name) }
 func (f fakeActivator) Update(api.RevisionKey, runtime.State)      {}
 func (f fakeActivator) ColdStarts(api.RevisionKey) []act.ColdStart { return nil }
+func (f fakeActivator) Outcomes(k api.RevisionKey) act.Outcomes {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.outcomes[k.Name]
+}
 
 type fakeAutoscaler struct{ *events }
 

@@ -175,10 +175,12 @@ func latest(revs []*api.Revision) (created, ready *api.Revision) {
 }
 
 // resolveTraffic turns a function's traffic spec into concrete revisions:
-// its route for the router and its status.traffic. urlOf gives a tagged
-// target's URL from its host's function key (TAG-NAME); nil leaves URLs out.
-func resolveTraffic(fn *api.Function, revs []*api.Revision, urlOf func(api.FunctionKey) string) (router.Route, []api.TrafficTarget) {
-	route := router.Route{Function: fn.Key()}
+// its route for the router and its status.traffic. A rollout (nil for
+// none) divides the latest revision's share between its stable revision
+// and the canary. urlOf gives a tagged target's URL from its host's
+// function key (TAG-NAME); nil leaves URLs out.
+func resolveTraffic(fn *api.Function, revs []*api.Revision, ro *api.RolloutStatus, urlOf func(api.FunctionKey) string) (router.Route, []api.TrafficTarget) {
+	route := router.Route{Function: fn.Key(), Sticky: fn.Annotations[AnnotationStickySessions] != "false"}
 	created, ready := latest(revs)
 	if ready == nil {
 		ready = created
@@ -186,13 +188,30 @@ func resolveTraffic(fn *api.Function, revs []*api.Revision, urlOf func(api.Funct
 	var status []api.TrafficTarget
 	for _, t := range fn.Spec.Traffic {
 		name := t.RevisionName
+		pct := t.PercentOrZero()
 		if t.LatestRevision != nil && *t.LatestRevision {
 			if ready == nil {
 				continue
 			}
 			name = ready.Name
+			if split, ok := splitOf(ro, ready.Name); ok {
+				// The stable revision's part, then the canary's below.
+				canary := (pct*split.percent + 99) / 100
+				if pct-canary > 0 {
+					f := false
+					route.Targets = append(route.Targets, router.Target{Revision: split.stable, Percent: int(pct - canary)})
+					stablePct := pct - canary
+					status = append(status, api.TrafficTarget{RevisionName: split.stable, LatestRevision: &f, Percent: &stablePct})
+				}
+				if split.active {
+					route.Aliases = map[string]string{"canary": split.canary, "stable": split.stable}
+				}
+				pct = canary
+				if pct == 0 && t.Tag == "" {
+					continue
+				}
+			}
 		}
-		pct := t.PercentOrZero()
 		route.Targets = append(route.Targets, router.Target{Revision: name, Percent: int(pct), Tag: t.Tag})
 		st := api.TrafficTarget{Tag: t.Tag, RevisionName: name, LatestRevision: t.LatestRevision, Percent: &pct}
 		if t.Tag != "" && urlOf != nil {
@@ -224,6 +243,11 @@ func resolvePaths(fn *api.Function, dir string) {
 		}
 	}
 }
+
+// AnnotationStickySessions, set to "false" on a function, stops the
+// wake-revision cookie that keeps a client on one revision while its
+// traffic is split.
+const AnnotationStickySessions = "wake.dev/sticky-sessions"
 
 // ConditionContainerHealthy reports, for a revision that has served, that
 // its instances keep failing. Its Ready condition stays True: a revision

@@ -166,7 +166,7 @@ func TestResolveTraffic(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sortRevisions(tc.revs)
-			route, _ := resolveTraffic(tc.fn, tc.revs, nil)
+			route, _ := resolveTraffic(tc.fn, tc.revs, nil, nil)
 			var got []string
 			for _, tg := range route.Targets {
 				got = append(got, tg.Revision+" "+strconv.Itoa(tg.Percent)+" "+tg.Tag)
