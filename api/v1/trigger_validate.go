@@ -74,6 +74,7 @@ func (t *Trigger) Validate() field.ErrorList {
 	}
 	errs = append(errs, validateLabels(t.Labels, meta.Child("labels"))...)
 	errs = append(errs, validateAnnotations(t.Annotations, meta.Child("annotations"))...)
+	errs = append(errs, t.validatePrewarm(meta.Child("annotations"))...)
 
 	s := &t.Spec
 	spec := field.NewPath("spec")
