@@ -19,6 +19,8 @@
 //	TESTFN_FAIL_PERCENT  answer this percentage of CloudEvents (at random)
 //	                     with 500, without recording them
 //	TESTFN_FAIL_PATH     path that always answers 500 (a failing warm-up)
+//	TESTFN_ERROR_PERCENT answer this percentage of requests to / (at
+//	                     random) with 500: a broken canary
 //	TESTFN_WORK          duration every request takes to handle (the
 //	                     readiness path and FAIL_PATH excepted); default 0,
 //	                     or 5ms when TESTFN_JIT_REQUESTS is set
@@ -109,6 +111,7 @@ func run() error {
 	h.readyAfter, _ = time.ParseDuration(os.Getenv("TESTFN_READY_AFTER"))
 	h.failPercent, _ = strconv.Atoi(os.Getenv("TESTFN_FAIL_PERCENT"))
 	h.failPath = os.Getenv("TESTFN_FAIL_PATH")
+	h.errorPercent, _ = strconv.Atoi(os.Getenv("TESTFN_ERROR_PERCENT"))
 	h.work, _ = time.ParseDuration(os.Getenv("TESTFN_WORK"))
 	if n, err := strconv.ParseInt(os.Getenv("TESTFN_JIT_REQUESTS"), 10, 64); err == nil && n > 0 {
 		h.jitRequests, h.jitSlowdown = n, 10
@@ -162,6 +165,8 @@ type handler struct {
 	logRequests bool
 	events      *os.File // nil: CloudEvents are not recorded
 	failPercent int
+	// errorPercent of the requests to / are answered with 500.
+	errorPercent int
 	failPath    string
 	work        time.Duration // each request's handling time
 	jitRequests int64         // the first this many requests are slow
@@ -245,6 +250,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/echo":
 		io.Copy(w, r.Body)
+		return
+	}
+	if h.errorPercent > 0 && rand.IntN(100) < h.errorPercent {
+		http.Error(w, os.Getenv("K_REVISION")+" failed on purpose", http.StatusInternalServerError)
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", os.Getenv("K_REVISION"), os.Getenv("GREETING"))
