@@ -167,10 +167,10 @@ type handler struct {
 	failPercent int
 	// errorPercent of the requests to / are answered with 500.
 	errorPercent int
-	failPath    string
-	work        time.Duration // each request's handling time
-	jitRequests int64         // the first this many requests are slow
-	jitSlowdown float64
+	failPath     string
+	work         time.Duration // each request's handling time
+	jitRequests  int64         // the first this many requests are slow
+	jitSlowdown  float64
 
 	served   atomic.Int64 // requests that did the work, slow or not
 	inflight atomic.Int64
