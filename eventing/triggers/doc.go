@@ -13,6 +13,12 @@
 // dead-lettered, failed and retried counts, the rate limit in force, the
 // Kafka lag and the cron fire times; and the metrics
 // wake_trigger_events_total{trigger,outcome},
-// wake_trigger_retries_total{trigger} and
-// wake_trigger_delivery_seconds{trigger}.
+// wake_trigger_retries_total{trigger},
+// wake_trigger_delivery_seconds{trigger} and
+// wake_trigger_prewarms_total{trigger}.
+//
+// A cron trigger whose sink is a function wakes it ahead of each fire
+// through a Prewarmer (the control plane), by the trigger's
+// wake.dev/prewarm lead or the Prewarmer's default, so scheduled events do
+// not meet a cold start.
 package triggers

@@ -10,6 +10,7 @@ type metrics struct {
 	events   *prometheus.CounterVec
 	retries  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	prewarms *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +28,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from an event's first attempt to the end of its delivery, retries and dead letter included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"trigger"}),
+		prewarms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wake_trigger_prewarms_total",
+			Help: "Times a cron trigger woke its function sink ahead of a fire (wake.dev/prewarm).",
+		}, []string{"trigger"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.retries, m.duration)
+		reg.MustRegister(m.events, m.retries, m.duration, m.prewarms)
 	}
 	return m
 }
@@ -39,4 +44,5 @@ func (m *metrics) forget(trigger string) {
 	m.events.DeletePartialMatch(prometheus.Labels{"trigger": trigger})
 	m.retries.DeleteLabelValues(trigger)
 	m.duration.DeleteLabelValues(trigger)
+	m.prewarms.DeleteLabelValues(trigger)
 }

@@ -38,6 +38,9 @@ type Options struct {
 	Clock      clock.Clock
 	Registerer prometheus.Registerer // nil: no metrics registered
 	Logger     *zap.Logger           // nil: no logs
+	// Prewarmer wakes the function sinks of cron triggers ahead of their
+	// fires; nil means no pre-warming. See also SetPrewarmer.
+	Prewarmer Prewarmer
 	// KafkaRetryBackoff is the first wait before a Kafka partition
 	// redelivers an event that failed for good with nowhere to go; 0 is
 	// the kafka package's default.
@@ -78,6 +81,15 @@ type running struct {
 	limiter  *rate.Limiter // rate.Inf when unlimited
 	lastFire atomic.Pointer[time.Time]
 
+	// cron pre-warming (prewarm.go): prewarm says the loop runs for this
+	// trigger; its cancel and done are set when it starts, under r.mu.
+	prewarm       bool
+	prewarmAnn    string // the wake.dev/prewarm annotation, to notice a change
+	prewarmSink   api.FunctionKey
+	prewarmLead   time.Duration // from the annotation; 0: the Prewarmer's default
+	prewarmCancel context.CancelFunc
+	prewarmDone   chan struct{}
+
 	// kafka
 	consumer *kafka.Consumer
 	cancel   context.CancelFunc
@@ -113,6 +125,15 @@ func New(o Options) (*Runner, error) {
 	}
 	r.sched = sched
 	return r, nil
+}
+
+// SetPrewarmer sets Options.Prewarmer, for a Prewarmer built after the
+// Runner (the control plane, which needs the Runner first). Call it
+// before Start and Run.
+func (r *Runner) SetPrewarmer(p Prewarmer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts.Prewarmer = p
 }
 
 // routerClient is the HTTP client of deliveries: hosts under domain are
@@ -151,6 +172,7 @@ func (r *Runner) Start(ctx context.Context) {
 		if t.spec.Kafka != nil && t.consumer != nil && t.done == nil {
 			r.startConsumerLocked(t)
 		}
+		r.startPrewarmLocked(t)
 	}
 }
 
@@ -178,7 +200,8 @@ func (r *Runner) Run(t *api.Trigger, sinkURI, deadLetterURI string) error {
 	r.mu.Lock()
 	cur := r.trigs[key]
 	r.mu.Unlock()
-	if cur != nil && cur.gen == t.Generation && cur.sink == sinkURI && cur.dls == deadLetterURI {
+	if cur != nil && cur.gen == t.Generation && cur.sink == sinkURI && cur.dls == deadLetterURI &&
+		cur.prewarmAnn == t.Annotations[api.AnnotationPrewarm] {
 		cur.setRateLimit(t.Spec.RateLimit)
 		return nil
 	}
@@ -199,6 +222,7 @@ func (r *Runner) Run(t *api.Trigger, sinkURI, deadLetterURI string) error {
 			delete(r.trigs, key)
 			return err
 		}
+		r.startPrewarmLocked(next)
 	} else if r.ctx != nil {
 		r.startConsumerLocked(next)
 	}
@@ -228,6 +252,9 @@ func (r *Runner) build(key string, t *api.Trigger, sinkURI, deadLetterURI string
 		if next.schedule, err = cron.ParseSchedule(t.Spec.Cron.Schedule, t.Spec.Cron.Timezone); err != nil {
 			return nil, err
 		}
+		next.prewarmAnn = t.Annotations[api.AnnotationPrewarm]
+		next.prewarmSink, next.prewarm = r.prewarmSink(t)
+		next.prewarmLead, _, _ = t.Prewarm()
 	case t.Spec.Kafka != nil:
 		if next.consumer, err = r.newConsumer(next); err != nil {
 			return nil, err
@@ -263,7 +290,12 @@ func (r *Runner) stop(cur *running, keepSchedule bool) {
 	}
 	r.mu.Lock()
 	cancel, done := cur.cancel, cur.done
+	pcancel, pdone := cur.prewarmCancel, cur.prewarmDone
 	r.mu.Unlock()
+	if pcancel != nil {
+		pcancel()
+		<-pdone
+	}
 	if cancel != nil {
 		cancel()
 		<-done
