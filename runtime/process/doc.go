@@ -2,13 +2,19 @@
 // instances as child processes of wake on this machine.
 //
 // It owns an instance's whole life: choosing its loopback port, forking it
-// into its own process group, probing its readiness, reporting every change
-// to the Observer, replacing it with exponential backoff when it dies,
-// draining and stopping it on scale-down, and keeping its output in bounded
-// log files under the state directory. It also makes sure no instance
-// outlives wake: children die with wake's forking thread (Pdeathsig), whole
-// process groups are killed on stop, and the groups left behind by a wake
-// that was SIGKILLed are killed by the next New.
+// into its own process group, probing it (its startupProbe first, when it
+// has one, then its readiness), sending the revision's warm-up requests
+// before it takes traffic, timing each phase of its start, reporting every
+// change to the Observer, replacing it with exponential backoff when it
+// dies or fails to start, draining and stopping it on scale-down, and
+// keeping its output in bounded log files under the state directory. It
+// also makes sure no instance outlives wake: children die with wake's
+// forking thread (Pdeathsig), whole process groups are killed on stop, and
+// the groups left behind by a wake that was SIGKILLed are killed by the
+// next New.
+//
+// Liveness probes are accepted in manifests but not run: an instance is
+// replaced when it exits, and leaves Ready while its readiness probe fails.
 //
 // Layout under Options.StateDir:
 //

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
 )
 
@@ -46,12 +46,14 @@ const (
 // the process from fork to reap: it probes it, reports to the revision,
 // and stops it when asked (stopCh) or when it must.
 type instance struct {
-	rev    *revision
-	seq    int64         // start order
-	stopCh chan struct{} // closed by requestStop
+	rev       *revision
+	seq       int64         // start order
+	stopCh    chan struct{} // closed by requestStop
+	scheduled time.Time     // when reconcile created it
 
 	// guarded by rev.mu
 	id, addr   string
+	started    *runtime.StartTimes // set on its first join of Ready, then shared
 	phase      phase
 	everReady  bool
 	readySince time.Time // zero unless ready
@@ -69,7 +71,7 @@ func (in *instance) requestStop(reason string, seq uint64) {
 func (in *instance) endpoint() runtime.Endpoint {
 	in.rev.mu.Lock()
 	defer in.rev.mu.Unlock()
-	return runtime.Endpoint{ID: in.id, Addr: in.addr}
+	return runtime.Endpoint{ID: in.id, Addr: in.addr, Started: in.started}
 }
 
 // proc is a started process group. Its leader is the instance's command,
@@ -228,25 +230,56 @@ func (in *instance) start() *proc {
 }
 
 // supervise probes the instance until it exits, is asked to stop, or
-// misses its start deadline.
+// fails its start: its startup probe first, if any, then its readiness
+// probe and, once that first passes, its warm-up. The warm-up runs in a
+// goroutine of its own, so an exit or a stop is handled at once while it
+// runs; the instance joins Ready only after it.
 func (in *instance) supervise(p *proc) {
 	r := in.rev
-	rt := r.rt
+	rt, spec := r.rt, r.spec
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := newProber(rt.clock, r.spec.probe, newCheck(rt.probes, r.spec.probe, p.port))
+	pr := newProber(rt.clock, spec.probe, newCheck(rt.probes, spec.probe, p.port))
+	var sp *prober
+	if spec.startup != nil {
+		sp = newProber(rt.clock, *spec.startup, newCheck(rt.probes, *spec.startup, p.port))
+	}
 	results := make(chan bool)
+	startupDone := make(chan error, 1)
 	probing := make(chan struct{})
 	go func() {
 		defer close(probing)
+		if sp != nil {
+			// Readiness is not probed until the startup probe passes, as
+			// in Kubernetes.
+			err := sp.startup(ctx)
+			startupDone <- err
+			if err != nil {
+				return
+			}
+		}
 		pr.run(ctx, results)
 	}()
+	warmups := make(chan warmupResult, 1)
+	warming := false
 	defer func() {
 		cancel()
 		<-probing
+		if warming {
+			<-warmups // cancelled: returns within a request's unwinding
+		}
 	}()
 	startTimer := rt.clock.NewTimer(rt.opts.StartTimeout)
 	defer startTimer.Stop()
 	startC := startTimer.C()
+	times := runtime.StartTimes{Scheduled: in.scheduled, Forked: p.start}
+	probeReady := false
+	warmed := spec.warmup == nil
+	var outcome warmupOutcome // applied at the join after the warm-up
+	join := func() {
+		if r.becameReady(in, times, outcome) {
+			outcome = warmupOutcome{}
+		}
+	}
 	for {
 		select {
 		case <-p.exited:
@@ -257,28 +290,100 @@ func (in *instance) supervise(p *proc) {
 			cancel()
 			in.stop(p)
 			return
-		case ready := <-results:
-			if !ready {
-				r.becameUnready(in, fmt.Sprintf("readiness probe failed %d times in a row: %v", r.spec.probe.failure, pr.lastError()))
+		case err := <-startupDone:
+			if err == nil {
+				times.Up = rt.clock.Now()
 				continue
 			}
-			if r.becameReady(in) && startC != nil {
+			msg := fmt.Sprintf("startup probe failed %d times in a row: %v%s", spec.startup.failure, err, p.out.quote())
+			if in.failStart(p, cancel, runtime.ReasonStartupProbe, msg, reasonStartupProbe) {
+				return
+			}
+		case ready := <-results:
+			probeReady = ready
+			if !ready {
+				r.becameUnready(in, fmt.Sprintf("readiness probe failed %d times in a row: %v", spec.probe.failure, pr.lastError()))
+				continue
+			}
+			if times.Ready.IsZero() {
+				times.Ready = rt.clock.Now()
+				if times.Up.IsZero() {
+					times.Up = pr.firstPass()
+				}
 				startTimer.Stop()
 				startC = nil
-				r.log.Info("instance ready", zap.String("instance", in.endpoint().ID), zap.Duration("startup", rt.clock.Since(p.start)))
+				r.log.Info("instance ready", zap.String("instance", in.endpoint().ID), zap.Duration("startup", times.Ready.Sub(p.start)))
+			}
+			switch {
+			case warmed:
+				if times.WarmedUp.IsZero() {
+					times.WarmedUp = times.Ready
+				}
+				join()
+			case !warming:
+				warming = true
+				addr := in.endpoint().Addr
+				go func() { warmups <- runWarmup(ctx, rt.clock, spec.warmup, addr, spec.h2c) }()
+			}
+		case res := <-warmups:
+			warming, warmed = false, true
+			times.WarmedUp = rt.clock.Now()
+			if in.warmedUp(p, res, cancel, &outcome) {
+				return
+			}
+			if probeReady {
+				join()
 			}
 		case <-startC:
 			startC = nil
 			msg := fmt.Sprintf("not ready within %v; readiness probe: %v%s", rt.opts.StartTimeout, pr.lastError(), p.out.quote())
-			if !r.failed(in, true, runtime.ReasonStartTimeout, msg, time.Time{}) {
-				continue // being stopped anyway: stopCh is closed
+			if sp != nil && times.Up.IsZero() {
+				msg = fmt.Sprintf("not ready within %v; startup probe: %v%s", rt.opts.StartTimeout, sp.lastError(), p.out.quote())
 			}
-			cancel()
-			in.terminate(p, false, 0)
-			r.log.Info("instance stopped", zap.String("instance", in.endpoint().ID), zap.Int("pid", p.pid), zap.String("reason", reasonStartTimeout))
-			return
+			if in.failStart(p, cancel, runtime.ReasonStartTimeout, msg, reasonStartTimeout) {
+				return
+			}
 		}
 	}
+}
+
+// warmedUp handles the end of the instance's warm-up: it logs it and sets
+// the outcome to apply when the instance joins Ready. A failure under the
+// block policy stops the instance instead, and warmedUp returns true.
+func (in *instance) warmedUp(p *proc, res warmupResult, cancel func(), outcome *warmupOutcome) (stopped bool) {
+	r := in.rev
+	w := r.spec.warmup
+	id := in.endpoint().ID
+	if res.err == nil {
+		r.log.Info("instance warmed up", zap.String("instance", id), zap.Duration("duration", res.took), zap.Int("requests", res.done))
+		*outcome = warmupOutcome{ran: true}
+		return false
+	}
+	r.log.Warn("instance warm-up failed", zap.String("instance", id), zap.String("onFailure", w.OnFailure),
+		zap.Duration("duration", res.took), zap.Int("requests", res.done), zap.Error(res.err))
+	f := &runtime.Failure{Reason: runtime.ReasonWarmupFailed, Message: res.err.Error(), At: r.rt.clock.Now()}
+	if w.OnFailure == api.WarmupServe {
+		*outcome = warmupOutcome{ran: true, failure: f}
+		return false
+	}
+	r.warmupFailed(f)
+	return in.failStart(p, cancel, runtime.ReasonWarmupFailed, res.err.Error()+p.out.quote(), reasonWarmupFailed)
+}
+
+// failStart stops an instance that failed to start and never took
+// traffic, recording reason and msg as the revision's failure (with
+// backoff before the replacement). It returns false, doing nothing, when
+// the instance is being stopped anyway: stopCh is closed, and the caller
+// goes on to see it.
+func (in *instance) failStart(p *proc, cancel func(), reason, msg, logReason string) bool {
+	r := in.rev
+	if !r.failed(in, true, reason, msg, time.Time{}) {
+		return false
+	}
+	cancel()
+	in.terminate(p, false, 0)
+	r.log.Info("instance stopped", zap.String("instance", in.endpoint().ID), zap.Int("pid", p.pid), zap.String("reason", logReason))
+	return true
 }
 
 // exited handles an exit: unexpected, it reports the instance gone at
@@ -376,82 +481,4 @@ func describeExit(s *os.ProcessState) string {
 		return "was killed by signal " + unix.SignalName(ws.Signal())
 	}
 	return "exited with status " + strconv.Itoa(s.ExitCode())
-}
-
-// output copies an instance's stdout and stderr (one pipe) to its log
-// file, keeping the last tailBytes in memory for failure messages. The
-// pipe is always drained, even when the log cannot be written, so the
-// instance never blocks on a full pipe.
-type output struct {
-	r    *os.File
-	lf   *logFile
-	done chan struct{} // closed at EOF or once r is closed
-
-	mu   sync.Mutex
-	tail []byte
-}
-
-const tailBytes = 4 << 10
-
-func newOutput(r *os.File, lf *logFile) *output {
-	o := &output{r: r, lf: lf, done: make(chan struct{})}
-	go o.copy()
-	return o
-}
-
-func (o *output) copy() {
-	defer close(o.done)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := o.r.Read(buf)
-		if n > 0 {
-			_, _ = o.lf.Write(buf[:n])
-			o.mu.Lock()
-			o.tail = append(o.tail, buf[:n]...)
-			if len(o.tail) > tailBytes {
-				o.tail = append(o.tail[:0], o.tail[len(o.tail)-tailBytes:]...)
-			}
-			o.mu.Unlock()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// wait waits up to d for the end of the output.
-func (o *output) wait(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-o.done:
-	case <-t.C:
-	}
-}
-
-// close stops copying and closes the log file.
-func (o *output) close() {
-	o.r.Close()
-	<-o.done
-	o.lf.Close()
-}
-
-// quote returns "; last output: " and the last lines printed, or "" when
-// there was none.
-func (o *output) quote() string {
-	o.mu.Lock()
-	s := strings.TrimRight(string(o.tail), "\n")
-	full := len(o.tail) == tailBytes
-	o.mu.Unlock()
-	if strings.TrimSpace(s) == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > lastLines {
-		lines = lines[len(lines)-lastLines:]
-	}
-	if full && len(lines) > 1 && len(lines) < lastLines {
-		lines = lines[1:] // the first one was cut by the buffer
-	}
-	return "; last output: " + strings.Join(lines, "\n")
 }

@@ -88,9 +88,10 @@ type prober struct {
 	spec  probeSpec
 	check func(context.Context) error
 
-	mu   sync.Mutex
-	last error
-	ran  bool
+	mu    sync.Mutex
+	last  error
+	ran   bool
+	first time.Time // of the first passing check; zero before
 }
 
 func newProber(clk clock.Clock, spec probeSpec, check func(context.Context) error) *prober {
@@ -120,6 +121,9 @@ func (p *prober) run(ctx context.Context, out chan<- bool) {
 		}
 		p.mu.Lock()
 		p.last, p.ran = err, true
+		if err == nil && p.first.IsZero() {
+			p.first = p.clock.Now()
+		}
 		p.mu.Unlock()
 		if err == nil {
 			passes, fails = passes+1, 0
@@ -145,6 +149,13 @@ func (p *prober) run(ctx context.Context, out chan<- bool) {
 			delay = startingPeriod
 		}
 	}
+}
+
+// firstPass returns when a check first passed; zero before.
+func (p *prober) firstPass() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first
 }
 
 // lastError describes the last check's outcome, for failure messages.
@@ -219,5 +230,52 @@ func newCheck(client *http.Client, spec probeSpec, port int) func(context.Contex
 			return fmt.Errorf("HTTP probe GET %s: status %d", h.path, resp.StatusCode)
 		}
 		return nil
+	}
+}
+
+// startup runs a startup probe (Kubernetes' semantics, wake's pace): it
+// returns nil at the first passing check, or the last check's error once
+// failure periods in a row had no passing check. Kubernetes checks once
+// per period; wake checks every startingPeriod, so that an instance is
+// seen up within milliseconds (a request may be waiting on it), and
+// counts a failure for each period that ends with no pass. The time an
+// instance is given is the same: initialDelay + failure × period.
+func (p *prober) startup(ctx context.Context) error {
+	if d := p.spec.initialDelay; d > 0 {
+		t := p.clock.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C():
+		}
+	}
+	periodEnd := p.clock.Now().Add(p.spec.period)
+	fails := 0
+	for {
+		cctx, cancel := context.WithTimeout(ctx, p.spec.timeout)
+		err := p.check(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.mu.Lock()
+		p.last, p.ran = err, true
+		p.mu.Unlock()
+		if err == nil {
+			return nil
+		}
+		for now := p.clock.Now(); !now.Before(periodEnd); periodEnd = periodEnd.Add(p.spec.period) {
+			if fails++; fails >= p.spec.failure {
+				return err
+			}
+		}
+		t := p.clock.NewTimer(startingPeriod)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C():
+		}
 	}
 }

@@ -17,6 +17,8 @@ const (
 	reasonShutdown     = "shutdown"
 	reasonRemoved      = "removed"
 	reasonStartTimeout = "start-timeout"
+	reasonStartupProbe = "startup-probe"
+	reasonWarmupFailed = "warmup-failed"
 )
 
 // Restart backoff: the n-th consecutive failure waits
@@ -76,10 +78,11 @@ type revision struct {
 	instances    []*instance // live (starting, ready or unready), in start order
 	pendingExits int         // exits whose failure is not recorded yet: no start until then
 	failure      *runtime.Failure
-	failures     int       // consecutive
-	lastFailure  time.Time // when failures was last incremented
-	retryAt      time.Time // no start before
-	seq          uint64    // of the last report
+	warmup       *runtime.Failure // the latest failed warm-up; nil once one passes
+	failures     int              // consecutive
+	lastFailure  time.Time        // when failures was last incremented
+	retryAt      time.Time        // no start before
+	seq          uint64           // of the last report
 	stopped      bool
 	running      int // instance goroutines not returned
 }
@@ -159,7 +162,7 @@ func (r *revision) reconcile() time.Duration {
 			break
 		}
 		for ; live < r.desired; live++ {
-			in := &instance{rev: r, seq: r.rt.seq.Add(1), stopCh: make(chan struct{})}
+			in := &instance{rev: r, seq: r.rt.seq.Add(1), stopCh: make(chan struct{}), scheduled: now}
 			r.instances = append(r.instances, in)
 			r.running++
 			r.rt.wg.Add(1)
@@ -215,7 +218,7 @@ func (r *revision) report() uint64 {
 	s := runtime.State{Desired: r.desired}
 	for _, in := range r.instances {
 		if in.phase == phaseReady {
-			s.Ready = append(s.Ready, runtime.Endpoint{ID: in.id, Addr: in.addr})
+			s.Ready = append(s.Ready, runtime.Endpoint{ID: in.id, Addr: in.addr, Started: in.started})
 		} else {
 			s.Starting++
 		}
@@ -223,6 +226,10 @@ func (r *revision) report() uint64 {
 	if r.failure != nil {
 		f := *r.failure
 		s.Failure = &f
+	}
+	if r.warmup != nil {
+		f := *r.warmup
+		s.Warmup = &f
 	}
 	r.seq++
 	r.dirty = false
@@ -268,9 +275,19 @@ func (r *revision) instanceDone() {
 	}
 }
 
-// becameReady marks in ready, clears the failure and reports. It returns
-// false when in is already being stopped.
-func (r *revision) becameReady(in *instance) bool {
+// warmupOutcome is what an instance's warm-up says about the revision's
+// State.Warmup as the instance joins Ready: nothing when no warm-up ran
+// (none, or it ran before an earlier join), cleared when it passed, the
+// failure when it failed and the policy is to serve anyway.
+type warmupOutcome struct {
+	ran     bool
+	failure *runtime.Failure
+}
+
+// becameReady marks in ready, clears the failure, applies the warm-up's
+// outcome and reports. times are the instance's start, kept on its first
+// join. It returns false when in is already being stopped.
+func (r *revision) becameReady(in *instance, times runtime.StartTimes, w warmupOutcome) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if in.phase != phaseStarting && in.phase != phaseUnready {
@@ -279,9 +296,23 @@ func (r *revision) becameReady(in *instance) bool {
 	in.phase = phaseReady
 	in.everReady = true
 	in.readySince = r.rt.clock.Now()
+	if in.started == nil {
+		in.started = &times
+	}
 	r.failure = nil
+	if w.ran {
+		r.warmup = w.failure
+	}
 	r.report()
 	return true
+}
+
+// warmupFailed records a failed warm-up of an instance about to be
+// stopped for it (the block policy); failed reports it.
+func (r *revision) warmupFailed(f *runtime.Failure) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warmup = f
 }
 
 // becameUnready takes a ready instance whose probe fails out of Ready,

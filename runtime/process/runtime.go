@@ -67,9 +67,12 @@ type Options struct {
 	// SIGTERM before its process group gets SIGKILL. 0 means
 	// DefaultTerminationGracePeriod (10s).
 	TerminationGracePeriod time.Duration
-	// StartTimeout is how long an instance may take to pass its readiness
-	// probe; one that takes longer is stopped and counts as a failure. 0
-	// means DefaultStartTimeout (10m).
+	// StartTimeout is how long an instance may take from its fork to
+	// passing its readiness probe, its startup probe included; one that
+	// takes longer is stopped and counts as a failure. The revision's
+	// warm-up, which follows, is bounded by its own timeoutSeconds instead,
+	// so that a long warm-up asks for no change of wake's settings. 0 means
+	// DefaultStartTimeout (10m).
 	StartTimeout time.Duration
 	// LogLimit is the size an instance log reaches before it is rotated to
 	// INSTANCE.log.1 (one old file is kept, so an instance keeps at most
@@ -364,6 +367,9 @@ type revSpec struct {
 	env        []api.EnvVar
 	baseEnv    []string // the environment instances start from
 	probe      probeSpec
+	startup    *probeSpec    // the startupProbe; nil when none
+	warmup     *api.Warmup   // with its defaults filled; nil when none
+	h2c        bool          // instances speak cleartext HTTP/2 (warm-ups too)
 	timeout    time.Duration // the revision's timeoutSeconds: bounds a drain
 }
 
@@ -391,6 +397,11 @@ func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 	if fn == "" {
 		fn = revisionSuffix.ReplaceAllString(key.Name, "")
 	}
+	var startup *probeSpec
+	if c.StartupProbe != nil {
+		sp := newProbeSpec(c.StartupProbe)
+		startup = &sp
+	}
 	return &revSpec{
 		key:        key,
 		function:   fn,
@@ -400,6 +411,9 @@ func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 		env:        append([]api.EnvVar(nil), c.Env...),
 		baseEnv:    baseEnv,
 		probe:      newProbeSpec(c.ReadinessProbe),
+		startup:    startup,
+		warmup:     rev.Warmup(),
+		h2c:        rev.Spec.H2C(),
 		timeout:    time.Duration(rev.Spec.Timeout()) * time.Second,
 	}, nil
 }
