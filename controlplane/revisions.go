@@ -256,14 +256,31 @@ const AnnotationStickySessions = "wake.dev/sticky-sessions"
 // naming the failure.
 const ConditionContainerHealthy = "ContainerHealthy"
 
+// ConditionWarmedUp reports a revision's warm-up (spec.warmup or the
+// wake.dev/warmup annotation): False, with reason WarmupFailed and the
+// request that failed, while the latest warm-up failed, whatever its
+// onFailure policy; True once a later one passed. A revision whose
+// warm-ups never failed does not have it.
+const ConditionWarmedUp = "WarmedUp"
+
 // observe returns a revision's conditions after a runtime report, or nil
 // when nothing changed, and whether Ready changed. Before it first becomes
 // ready, a failure makes Ready False with the runtime's reason. After, a
-// failure shows in ContainerHealthy only.
+// failure shows in ContainerHealthy only. A failed warm-up shows in
+// WarmedUp either way.
 func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Condition, bool) {
 	ready := api.GetCondition(conds, api.ConditionReady)
 	wasReady := ready != nil && ready.Status == api.ConditionTrue
 	var want []api.Condition
+	switch {
+	case s.Warmup != nil:
+		want = append(want, api.Condition{Type: ConditionWarmedUp, Status: api.ConditionFalse,
+			Reason: s.Warmup.Reason, Message: s.Warmup.Message})
+	case len(s.Ready) > 0 && api.GetCondition(conds, ConditionWarmedUp) != nil:
+		// The runtime clears Warmup only when a warm-up passes, and an
+		// instance that failed its warm-up is in Ready only with Warmup set.
+		want = append(want, api.Condition{Type: ConditionWarmedUp, Status: api.ConditionTrue})
+	}
 	switch {
 	case len(s.Ready) > 0:
 		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue})
@@ -276,7 +293,8 @@ func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Con
 	case s.Failure != nil:
 		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse,
 			Reason: s.Failure.Reason, Message: s.Failure.Message})
-	default:
+	}
+	if len(want) == 0 {
 		return nil, false // scaled to zero, or starting: as it was
 	}
 	changed := false

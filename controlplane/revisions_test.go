@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,43 @@ func TestReachableIn(t *testing.T) {
 	}
 	if reachable(api.RevisionKey{Namespace: "other", Name: "hello-00001"}) {
 		t.Error("a revision of another namespace is reachable")
+	}
+}
+
+func TestObserveWarmup(t *testing.T) {
+	failed := &runtime.Failure{Reason: runtime.ReasonWarmupFailed, Message: "warm-up request 3 of 10: GET /warm: status 500"}
+	ep := []runtime.Endpoint{{ID: "a", Addr: "x"}}
+	var conds []api.Condition
+	step := func(s runtime.State) (ready, warmed string) {
+		if next, _ := observe(conds, s, t0); next != nil {
+			conds = next
+		}
+		get := func(typ string) string {
+			if c := api.GetCondition(conds, typ); c != nil {
+				return strings.TrimSpace(string(c.Status) + " " + c.Reason + " " + c.Message)
+			}
+			return ""
+		}
+		return get(api.ConditionReady), get(ConditionWarmedUp)
+	}
+	if _, w := step(runtime.State{Ready: ep}); w != "" {
+		t.Errorf("warm-ups that never failed: WarmedUp %q, want none", w)
+	}
+	conds = nil
+	// onFailure block: the instance is replaced, the revision not ready.
+	r, w := step(runtime.State{Starting: 1, Failure: failed, Warmup: failed})
+	if r != "False WarmupFailed "+failed.Message || w != "False WarmupFailed "+failed.Message {
+		t.Errorf("blocked: Ready %q, WarmedUp %q", r, w)
+	}
+	// A starting report without news keeps what was.
+	if _, w := step(runtime.State{Starting: 1}); w != "False WarmupFailed "+failed.Message {
+		t.Errorf("starting: WarmedUp %q", w)
+	}
+	// onFailure serve: ready, and the failure still shows.
+	if r, w := step(runtime.State{Ready: ep, Warmup: failed}); r != "True" || w != "False WarmupFailed "+failed.Message {
+		t.Errorf("serving unwarmed: Ready %q, WarmedUp %q", r, w)
+	}
+	if r, w := step(runtime.State{Ready: ep}); r != "True" || w != "True" {
+		t.Errorf("a later warm-up passed: Ready %q, WarmedUp %q", r, w)
 	}
 }
