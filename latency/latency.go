@@ -79,6 +79,16 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	return d
 }
 
+// Above returns how many of the counted durations exceed d, to within a
+// bucket: a bucket counts when its upper bound is past d.
+func (s Snapshot) Above(d time.Duration) int64 {
+	var n int64
+	for i := Buckets - 1; i >= 0 && upper(i) > d; i-- {
+		n += s.Counts[i]
+	}
+	return n
+}
+
 // Quantile returns the duration under which a fraction q (0..1) of the
 // counted durations fall, to within a bucket (5%); 0 when none was counted.
 func (s Snapshot) Quantile(q float64) time.Duration {

@@ -48,6 +48,19 @@ func TestSubCountsOnlyTheInterval(t *testing.T) {
 	}
 }
 
+func TestAbove(t *testing.T) {
+	var h Histogram
+	for i := range 100 {
+		h.Record(time.Duration(i+1) * time.Millisecond)
+	}
+	if n := h.Snapshot().Above(90 * time.Millisecond); n < 10 || n > 15 { // 10, and at most a 5% bucket more
+		t.Errorf("above 90ms: %d, want 10 to 15", n)
+	}
+	if n := h.Snapshot().Above(time.Second); n != 0 {
+		t.Errorf("above 1s: %d, want 0", n)
+	}
+}
+
 func TestEdges(t *testing.T) {
 	var h Histogram
 	if q := h.Snapshot().Quantile(0.95); q != 0 {

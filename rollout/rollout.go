@@ -234,12 +234,15 @@ func (r *Rollout) analyse(now time.Time) api.RolloutAnalysis {
 		return a
 	}
 	if r.haveP95 && canary.Latency.Total >= min {
-		p95 := canary.Latency.Quantile(0.95)
+		// The canary's p95 is over the limit when more than 5% of its
+		// requests are: judged like the errors, so that a few slow
+		// requests among a first step's handful do not decide.
 		limit := time.Duration(float64(r.baseP95)*(1+r.cfg.MaxLatencyIncrease)) + r.cfg.LatencySlack
-		if p95 > limit {
+		if slow := canary.Latency.Above(limit); tooManyErrors(slow, canary.Latency.Total, 0.05) {
 			a.Verdict = api.VerdictFail
-			a.Message = fmt.Sprintf("p95 latency %v is over the %v allowed (stable %v + %.0f%% + %v)",
-				p95.Round(10*time.Microsecond), limit.Round(10*time.Microsecond), r.baseP95.Round(10*time.Microsecond), 100*r.cfg.MaxLatencyIncrease, r.cfg.LatencySlack)
+			a.Message = fmt.Sprintf("p95 latency %v is over the %v allowed (stable %v + %.0f%% + %v): %d of %d requests slower",
+				canary.Latency.Quantile(0.95).Round(10*time.Microsecond), limit.Round(10*time.Microsecond), r.baseP95.Round(10*time.Microsecond),
+				100*r.cfg.MaxLatencyIncrease, r.cfg.LatencySlack, slow, canary.Latency.Total)
 			return a
 		}
 	}
@@ -247,8 +250,8 @@ func (r *Rollout) analyse(now time.Time) api.RolloutAnalysis {
 	return a
 }
 
-// tooManyErrors tells whether errors out of n is more than a rate of
-// allowed explains: more than the expected count by two standard
+// tooManyErrors tells whether errors (or slow requests) out of n is more
+// than a rate of allowed explains: more than the expected count by two standard
 // deviations plus one, so that one unlucky error among a step's few
 // requests does not roll back a healthy canary, while a clearly failing
 // one fails in its first step.
