@@ -409,6 +409,7 @@ func (c *ControlPlane) setAutoscaling(rev *api.Revision, decisions bool) {
 			ScaleDownDelay: metav1.Duration{Duration: sp.ScaleDownDelay}, MinScale: int32(sp.MinScale),
 			MaxScale: int32(sp.MaxScale), InitialScale: int32(sp.InitialScale), ActivationScale: int32(sp.ActivationScale),
 			ScaleToZero: sp.ScaleToZero, ScaleToZeroAfter: metav1.Duration{Duration: sp.ScaleToZeroAfter()},
+			MinScaleSchedule: sp.MinScaleSchedule.String(), EffectiveMinScale: int32(st.EffectiveMinScale),
 		}
 	}
 	rev.Status.Autoscaling = as

@@ -271,6 +271,11 @@ type AutoscalingSettings struct {
 	// ScaleToZeroAfter is the idle time before zero: the stable window
 	// plus the longer of the grace and retention periods.
 	ScaleToZeroAfter metav1.Duration `json:"scaleToZeroAfter"`
+	// MinScaleSchedule is the wake.dev/min-scale-schedule annotation, and
+	// EffectiveMinScale the minimum in force now: min-scale raised by the
+	// schedule's entries holding (0 when no route reaches the revision).
+	MinScaleSchedule  string `json:"minScaleSchedule,omitempty"`
+	EffectiveMinScale int32  `json:"effectiveMinScale"`
 }
 
 // ScalingDecision is one autoscaler decision.

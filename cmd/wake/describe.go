@@ -80,6 +80,13 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 			a.Metric, a.Target, s.TargetPerInstance, 100*a.Target/s.TargetPerInstance)
 		fmt.Fprintf(w, "  Windows:\tstable %v, panic %v, panic at %.4g%% of ready\n", s.StableWindow.Duration, s.PanicWindow.Duration, s.PanicThresholdPercentage)
 		fmt.Fprintf(w, "  Scale:\tmin %d, max %d, initial %d, activation %d\n", s.MinScale, s.MaxScale, s.InitialScale, s.ActivationScale)
+		if s.MinScaleSchedule != "" {
+			entries := strings.FieldsFunc(s.MinScaleSchedule, func(r rune) bool { return r == ';' || r == '\n' })
+			for i := range entries {
+				entries[i] = strings.TrimSpace(entries[i])
+			}
+			fmt.Fprintf(w, "  Min schedule:\t%s (min now %d)\n", strings.Join(entries, "; "), s.EffectiveMinScale)
+		}
 		fmt.Fprintf(w, "  Rates:\tup to ×%.4g, down to ÷%.4g per decision; scale-down delay %v\n", s.MaxScaleUpRate, s.MaxScaleDownRate, s.ScaleDownDelay.Duration)
 		if s.ScaleToZero {
 			fmt.Fprintf(w, "  To zero:\tafter %v idle\n", s.ScaleToZeroAfter.Duration)

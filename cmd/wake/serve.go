@@ -267,6 +267,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as, Triggers: trigs,
 		Domain: o.domain, URLPort: urlPort, LocalCommands: true, Logger: log.Named("controlplane"),
 	})
+	// Cron triggers wake their function sinks ahead of each fire.
+	trigs.SetPrewarmer(cp.Prewarmer())
 
 	// Components run on their own context: when ctx ends, requests already
 	// accepted still need the autoscaler and runtime while they drain.
