@@ -71,6 +71,8 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	ns.HandleFunc("/functions/{name}", a.deleteFunction).Methods(http.MethodDelete)
 	ns.HandleFunc("/functions/{name}/traffic", a.putTraffic).Methods(http.MethodPut)
 	ns.HandleFunc("/functions/{name}/logs", a.getLogs).Methods(http.MethodGet)
+	ns.HandleFunc("/functions/{name}/rollout", a.getRollout).Methods(http.MethodGet)
+	ns.HandleFunc("/functions/{name}/rollout/{action}", a.postRollout).Methods(http.MethodPost)
 	ns.HandleFunc("/revisions", a.listRevisions).Methods(http.MethodGet)
 	ns.HandleFunc("/revisions/{name}", a.getRevision).Methods(http.MethodGet)
 	if opts.ControlPlane.opts.Triggers != nil {
@@ -160,6 +162,8 @@ func (a *admin) writeError(w http.ResponseWriter, err error) {
 		writeProblem(w, http.StatusBadRequest, fmt.Sprintf("%d problem(s) in the manifest", len(problems)), problems)
 	case errors.Is(err, ErrNotFound):
 		writeProblem(w, http.StatusNotFound, err.Error(), nil)
+	case errors.Is(err, ErrConflict):
+		writeProblem(w, http.StatusConflict, err.Error(), nil)
 	default:
 		a.log.Error("admin request failed", zap.Error(err))
 		writeProblem(w, http.StatusInternalServerError, err.Error(), nil)

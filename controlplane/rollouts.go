@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -200,6 +201,12 @@ const (
 // allow, such as pausing a rollout that is over.
 var ErrConflict = errors.New("conflict")
 
+// conflict is an error that is ErrConflict without saying so in its text.
+type conflict struct{ error }
+
+func (e conflict) Unwrap() error        { return e.error }
+func (e conflict) Is(target error) bool { return target == ErrConflict }
+
 // Rollout returns a function's rollout status, or ErrNotFound when it
 // never had one.
 func (c *ControlPlane) Rollout(key api.FunctionKey) (*api.RolloutStatus, error) {
@@ -241,7 +248,7 @@ func (c *ControlPlane) ActOnRollout(key api.FunctionKey, action RolloutAction) (
 	st := ro.Status()
 	c.rolloutMu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("function %s: cannot %s: %w: %w", key, action, err, ErrConflict)
+		return nil, fmt.Errorf("function %s: cannot %s: %w", key, action, conflict{err})
 	}
 	c.log.Info("rollout "+string(action), zap.String("function", key.String()), zap.String("phase", st.Phase))
 	c.saveRollouts([]api.FunctionKey{key})
@@ -274,8 +281,23 @@ func splitOf(st *api.RolloutStatus, latestReady string) (rolloutSplit, bool) {
 	return s, true
 }
 
-// rolloutTick is how often wake serve moves rollouts on.
+// rolloutTick is how often RunRollouts moves rollouts on.
 const rolloutTick = time.Second
+
+// RunRollouts calls StepRollouts every second until ctx ends. The ticker
+// only sets the pace: every decision reads the control plane's clock.
+func (c *ControlPlane) RunRollouts(ctx context.Context) {
+	t := time.NewTicker(rolloutTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.StepRollouts()
+		}
+	}
+}
 
 // checkFunctionAnnotations validates the annotations on a function's own
 // metadata that the control plane reads: the rollout settings and sticky

@@ -16,11 +16,17 @@ import (
 func newDescribeCommand(c *client) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe revision|trigger NAME",
-		Short: "Show a revision (status, autoscaling settings, the autoscaler's recent decisions) or a trigger (source, sink, delivery, counters, lag) in detail",
+		Use:   "describe function|revision|trigger NAME",
+		Short: "Show a function (traffic, rollout), a revision (status, autoscaling settings, the autoscaler's recent decisions, cold starts) or a trigger (source, sink, delivery, counters, lag) in detail",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {
+			case "function", "functions", "fn", "service", "ksvc":
+				fn, err := c.function(cmd.Context(), api.FunctionKey{Namespace: namespace, Name: args[1]})
+				if err != nil {
+					return err
+				}
+				return describeFunction(cmd.OutOrStdout(), fn)
 			case "revision", "revisions", "rev":
 			case "trigger", "triggers", "tr":
 				t, err := c.trigger(cmd.Context(), api.TriggerKey{Namespace: namespace, Name: args[1]})
@@ -29,7 +35,7 @@ func newDescribeCommand(c *client) *cobra.Command {
 				}
 				return describeTrigger(cmd.OutOrStdout(), t)
 			default:
-				return fmt.Errorf("unknown resource %q: wake describe revision|trigger NAME", args[0])
+				return fmt.Errorf("unknown resource %q: wake describe function|revision|trigger NAME", args[0])
 			}
 			key := api.RevisionKey{Namespace: namespace, Name: args[1]}
 			rev, err := c.revisionWithDecisions(cmd.Context(), key)

@@ -55,6 +55,7 @@ func newRootCommand() *cobra.Command {
 		newGetCommand(c),
 		newDescribeCommand(c),
 		newTrafficCommand(c),
+		newRolloutCommand(c),
 		newTriggerCommand(c),
 		newInvokeCommand(c),
 		newLogsCommand(c),

@@ -280,6 +280,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	scalerDone := make(chan error, 1)
 	go func() { scalerDone <- as.Run(compCtx) }()
+	go cp.RunRollouts(compCtx)
 
 	dataOpts := router.ServerOptions{Router: rtr, ErrorLog: stdLog(log.Named("http")), MaxConns: o.maxConns}
 	if dataOpts.MaxConns <= 0 {
