@@ -179,14 +179,17 @@ func validateWarmup(t *RevisionTemplate, path *field.Path) field.ErrorList {
 		if len(errs) > 0 {
 			return errs
 		}
-		return w.validate(annPath)
+		return w.validate(annPath, t.Spec.ConcurrencyLimit())
 	case t.Spec.Warmup != nil:
-		return t.Spec.Warmup.validate(specPath)
+		return t.Spec.Warmup.validate(specPath, t.Spec.ConcurrencyLimit())
 	}
 	return nil
 }
 
-func (w *Warmup) validate(path *field.Path) field.ErrorList {
+// validate checks a warm-up's values. containerConcurrency (0: no limit)
+// bounds its concurrency: warm-up requests go straight to the instance,
+// past the activator that enforces the limit.
+func (w *Warmup) validate(path *field.Path, containerConcurrency int) field.ErrorList {
 	var errs field.ErrorList
 	if w.Path != "" {
 		switch {
@@ -210,6 +213,10 @@ func (w *Warmup) validate(path *field.Path) field.ErrorList {
 		if n.v != 0 && (n.v < 1 || n.v > n.most) { // 0: the default
 			errs = append(errs, between(path.Child(n.name), int64(n.v), 1, int64(n.most)))
 		}
+	}
+	if cc := containerConcurrency; cc > 0 && int(w.Concurrency) > cc {
+		errs = append(errs, field.Invalid(path.Child("concurrency"), w.Concurrency,
+			fmt.Sprintf("must be at most containerConcurrency (%d): an instance takes no more at once", cc)))
 	}
 	for i, c := range w.SuccessCodes {
 		if c < 100 || c > 599 {

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,6 +38,10 @@ func TestValidateWarmup(t *testing.T) {
 				sp + "successCodes[1]: must be between 100 and 599, got 99",
 				sp + "successCodes[2]: must be between 100 and 599, got 600",
 			}},
+		{name: "concurrency within containerConcurrency", mutate: func(f *Function) {
+			spec(Warmup{Concurrency: 4})(f)
+			f.Spec.Template.Spec.ContainerConcurrency = ptr[int64](2)
+		}, want: []string{sp + "concurrency: must be at most containerConcurrency (2): an instance takes no more at once, got 4"}},
 		{name: "onFailure", mutate: spec(Warmup{OnFailure: "retry"}), want: []string{sp + `onFailure: must be one of "block", "serve", got "retry"`}},
 		{name: "headers", mutate: spec(Warmup{Headers: []HTTPHeader{{Name: ""}, {Name: "Bad Name"}, {Name: "X-Ok", Value: "a\r\nb"}}}),
 			want: []string{
@@ -157,4 +162,14 @@ func FuzzDecodeWarmup(f *testing.F) {
 			t.Fatalf("DecodeWarmup(%q) = %v, %v", s, w, errs)
 		}
 	})
+}
+
+// A Knative Service gives its warm-up in the wake.dev/warmup annotation;
+// the runtime reads it, with the defaults filled, from the revision.
+func ExampleRevision_Warmup() {
+	rev := &Revision{}
+	rev.Annotations = map[string]string{AnnotationWarmup: `{"path": "/warm", "requests": 100, "concurrency": 4}`}
+	w := rev.Warmup()
+	fmt.Printf("%d × %s %s, %d at a time, within %v; on failure: %s\n", w.Requests, w.Method, w.Path, w.Concurrency, w.Timeout(), w.OnFailure)
+	// Output: 100 × GET /warm, 4 at a time, within 1m0s; on failure: block
 }
