@@ -292,8 +292,7 @@ func (in *instance) supervise(p *proc) {
 			return
 		case err := <-startupDone:
 			if err == nil {
-				times.Up = rt.clock.Now()
-				continue
+				continue // times.Up is set with Ready: the readiness result may come first
 			}
 			msg := fmt.Sprintf("startup probe failed %d times in a row: %v%s", spec.startup.failure, err, p.out.quote())
 			if in.failStart(p, cancel, runtime.ReasonStartupProbe, msg, reasonStartupProbe) {
@@ -307,8 +306,10 @@ func (in *instance) supervise(p *proc) {
 			}
 			if times.Ready.IsZero() {
 				times.Ready = rt.clock.Now()
-				if times.Up.IsZero() {
-					times.Up = pr.firstPass()
+				// Up is the startup probe's pass, or the first passing
+				// readiness check.
+				if times.Up = pr.firstPass(); sp != nil {
+					times.Up = sp.firstPass()
 				}
 				startTimer.Stop()
 				startC = nil
@@ -337,7 +338,7 @@ func (in *instance) supervise(p *proc) {
 		case <-startC:
 			startC = nil
 			msg := fmt.Sprintf("not ready within %v; readiness probe: %v%s", rt.opts.StartTimeout, pr.lastError(), p.out.quote())
-			if sp != nil && times.Up.IsZero() {
+			if sp != nil && sp.firstPass().IsZero() {
 				msg = fmt.Sprintf("not ready within %v; startup probe: %v%s", rt.opts.StartTimeout, sp.lastError(), p.out.quote())
 			}
 			if in.failStart(p, cancel, runtime.ReasonStartTimeout, msg, reasonStartTimeout) {

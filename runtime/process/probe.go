@@ -261,6 +261,9 @@ func (p *prober) startup(ctx context.Context) error {
 		}
 		p.mu.Lock()
 		p.last, p.ran = err, true
+		if err == nil {
+			p.first = p.clock.Now()
+		}
 		p.mu.Unlock()
 		if err == nil {
 			return nil
