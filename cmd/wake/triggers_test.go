@@ -305,7 +305,7 @@ Conditions:
 			}
 		})
 	}
-	if _, err := wake(t, server, "describe", "widget", "x"); err == nil || !strings.Contains(err.Error(), "wake describe revision|trigger NAME") {
+	if _, err := wake(t, server, "describe", "widget", "x"); err == nil || !strings.Contains(err.Error(), "wake describe function|revision|trigger NAME") {
 		t.Errorf("unknown resource: %v", err)
 	}
 }
