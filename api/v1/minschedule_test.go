@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,24 @@ func FuzzParseMinScaleSchedule(f *testing.F) {
 		}
 		s.At(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	})
+}
+
+func ExampleParseMinScaleSchedule() {
+	s, errs := ParseMinScaleSchedule("50 19 * * * for 2h -> 10; CRON_TZ=Europe/Paris 0 8 * * 1-5 for 10h -> 2",
+		0, field.NewPath("spec", "template", "metadata", "annotations").Key(AnnotationMinScaleSchedule))
+	if len(errs) > 0 {
+		panic(errs)
+	}
+	for _, at := range []string{"2026-11-23T07:30:00Z", "2026-11-23T20:00:00Z", "2026-11-23T22:00:00Z"} {
+		t, _ := time.Parse(time.RFC3339, at)
+		min, entry := s.At(t)
+		fmt.Printf("%s: at least %d (entry %d)\n", at, min, entry)
+	}
+	_, errs = ParseMinScaleSchedule("@every 1h for 10m -> 3", 0, field.NewPath("spec", "template", "metadata", "annotations").Key(AnnotationMinScaleSchedule))
+	fmt.Println(errs[0])
+	// Output:
+	// 2026-11-23T07:30:00Z: at least 2 (entry 2)
+	// 2026-11-23T20:00:00Z: at least 10 (entry 1)
+	// 2026-11-23T22:00:00Z: at least 0 (entry 0)
+	// spec.template.metadata.annotations[wake.dev/min-scale-schedule]: Invalid value: "@every 1h for 10m -> 3": entry 1 ("@every 1h for 10m -> 3"): "@every 1h" is not anchored to the clock: use a cron schedule such as "*/30 * * * *" or a descriptor such as @hourly
 }
