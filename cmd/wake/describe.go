@@ -61,6 +61,11 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 	fmt.Fprintf(w, "Function:\t%s\n", r.FunctionName())
 	fmt.Fprintf(w, "Created:\t%s (%s ago)\n", r.CreationTimestamp.Format(time.RFC3339), age(r.CreationTimestamp.Time))
 	fmt.Fprintf(w, "Ready:\t%s\t%s\n", status, reason)
+	for _, c := range r.Status.Conditions {
+		if c.Type != api.ConditionReady { // WarmedUp, ContainerHealthy
+			fmt.Fprintf(w, "%s:\t%s\t%s\n", c.Type, c.Status, strings.TrimSpace(c.Reason+" "+c.Message))
+		}
+	}
 	fmt.Fprintf(w, "Traffic:\t%s\n", dash(strings.Join(traffic, ", ")))
 	fmt.Fprintf(w, "Instances:\tdesired %d, ready %d\n", r.Status.DesiredReplicas, r.Status.ActualReplicas)
 	if len(r.Spec.Containers) > 0 {
