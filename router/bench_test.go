@@ -145,3 +145,26 @@ func BenchmarkWeightedChoice(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkResolveH1 is the fast path's whole routing of a request over a
+// sticky 50/50 split: without pinning (the weighted pick and its cookie),
+// with the tag header, and with the cookie. None allocates.
+func BenchmarkResolveH1(b *testing.B) {
+	rt := New(Options{Next: &recorder{}})
+	rt.SetTable(pinTable(true))
+	for _, bc := range []struct{ name, fields string }{
+		{"plain", ""},
+		{"tag", "Wake-Revision-Tag: canary\r\n"},
+		{"cookie", "Cookie: session=abc; wake-revision=hello-00002\r\n"},
+	} {
+		req := parseHead(b, "hello.default.localhost:8080", "User-Agent: bench\r\n", "Accept: */*\r\n", bc.fields)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := rt.ResolveH1(req); !ok {
+					b.Fatal("not found")
+				}
+			}
+		})
+	}
+}
