@@ -306,9 +306,10 @@ func (in *instance) supervise(p *proc) {
 			}
 			if times.Ready.IsZero() {
 				times.Ready = rt.clock.Now()
-				// Up is the startup probe's pass, or the first passing
-				// readiness check.
-				if times.Up = pr.firstPass(); sp != nil {
+				// Up is the startup probe's pass, or the first readiness
+				// check the instance answered (a 503 from a readiness path
+				// says it is up, not yet ready).
+				if times.Up = pr.firstAnswer(); sp != nil {
 					times.Up = sp.firstPass()
 				}
 				startTimer.Stop()

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -92,6 +93,10 @@ type prober struct {
 	last  error
 	ran   bool
 	first time.Time // of the first passing check; zero before
+	// answered is when a check first got an answer: it passed, or the
+	// instance answered its HTTP probe with a failing status (it is up,
+	// not ready yet); zero before.
+	answered time.Time
 }
 
 func newProber(clk clock.Clock, spec probeSpec, check func(context.Context) error) *prober {
@@ -123,6 +128,10 @@ func (p *prober) run(ctx context.Context, out chan<- bool) {
 		p.last, p.ran = err, true
 		if err == nil && p.first.IsZero() {
 			p.first = p.clock.Now()
+		}
+		var status *statusError
+		if (err == nil || errors.As(err, &status)) && p.answered.IsZero() {
+			p.answered = p.clock.Now()
 		}
 		p.mu.Unlock()
 		if err == nil {
@@ -156,6 +165,24 @@ func (p *prober) firstPass() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.first
+}
+
+// firstAnswer returns when the instance first answered a check, passing
+// or not; zero before.
+func (p *prober) firstAnswer() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.answered
+}
+
+// statusError is an HTTP probe answered with a failing status.
+type statusError struct {
+	path   string
+	status int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("HTTP probe GET %s: status %d", e.path, e.status)
 }
 
 // lastError describes the last check's outcome, for failure messages.
@@ -227,7 +254,7 @@ func newCheck(client *http.Client, spec probeSpec, port int) func(context.Contex
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
 		resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return fmt.Errorf("HTTP probe GET %s: status %d", h.path, resp.StatusCode)
+			return &statusError{path: h.path, status: resp.StatusCode}
 		}
 		return nil
 	}

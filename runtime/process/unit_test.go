@@ -310,3 +310,38 @@ func TestNotifierSlowObserver(t *testing.T) {
 		}
 	}
 }
+
+// An instance whose readiness path answers 503 is up, not ready: the
+// start phase ends at its first answer, the ready phase at the pass.
+func TestProberTellsFirstAnswerFromFirstPass(t *testing.T) {
+	clk := &timerClock{FakeClock: testingclock.NewFakeClock(time.Now()), timers: make(chan time.Duration, 1)}
+	answers := make(chan error)
+	p := newProber(clk, newProbeSpec(nil), func(context.Context) error { return <-answers })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan bool, 1)
+	go p.run(ctx, out)
+	step := func(err error) {
+		answers <- err
+		<-clk.timers
+		clk.Step(startingPeriod)
+	}
+	step(errors.New("connection refused"))
+	if !p.firstAnswer().IsZero() {
+		t.Fatal("a refused connection counted as an answer")
+	}
+	up := clk.Now()
+	step(&statusError{path: "/ready", status: 503})
+	step(&statusError{path: "/ready", status: 503})
+	passed := clk.Now()
+	answers <- nil
+	if !<-out {
+		t.Fatal("not reported ready")
+	}
+	if got := p.firstAnswer(); !got.Equal(up) {
+		t.Errorf("first answer at %v, want the first 503 at %v", got, up)
+	}
+	if got := p.firstPass(); !got.Equal(passed) {
+		t.Errorf("first pass at %v, want %v", got, passed)
+	}
+}
