@@ -40,6 +40,10 @@ type scaler interface {
 	Status(rev api.RevisionKey, history bool) (autoscaler.Status, bool)
 	Spec(rev *api.Revision) autoscaler.Spec
 	SetReachable(reachable func(api.RevisionKey) bool)
+	// Wake is the activator's path to wake a revision: at zero it scales
+	// to the activation scale; with instances up it restarts their idle
+	// clock. Pre-warming uses it.
+	Wake(rev api.RevisionKey)
 }
 
 // Options configure a ControlPlane.

@@ -89,6 +89,7 @@ func (f fakeAutoscaler) Status(api.RevisionKey, bool) (autoscaler.Status, bool) 
 	return autoscaler.Status{Desired: 1}, true
 }
 func (f fakeAutoscaler) SetReachable(func(api.RevisionKey) bool) {}
+func (f fakeAutoscaler) Wake(api.RevisionKey)                    {}
 func (f fakeAutoscaler) Spec(rev *api.Revision) autoscaler.Spec {
 	return autoscaler.DefaultConfig().Spec(rev.Scaling())
 }

@@ -15,11 +15,6 @@ import (
 // cover the autoscaler's reaction and the runtime's fork.
 const MinPrewarmLead = 10 * time.Second
 
-// waker is what pre-warming needs of the autoscaler: the activator's own
-// path to wake a revision (at zero it scales to the activation scale;
-// with instances up it restarts their idle clock).
-type waker interface{ Wake(rev api.RevisionKey) }
-
 // Prewarmer wakes the function sinks of cron triggers ahead of their
 // fires (eventing/triggers.Prewarmer). It remembers each sink's last
 // observed start time, since a sink at zero has no instance to read one
@@ -44,15 +39,11 @@ func (c *ControlPlane) Prewarmer() *Prewarmer {
 
 // Prewarm wakes the revisions that take the sink's events: the revision
 // tagged tag, or with no tag every revision of the function's route with
-// a share of its traffic. An unknown function, or an autoscaler that
-// cannot wake, is a no-op.
+// a share of its traffic, through the autoscaler's Wake. An unknown
+// function is a no-op.
 func (p *Prewarmer) Prewarm(sink api.FunctionKey, tag string) {
-	w, ok := p.c.opts.Autoscaler.(waker)
-	if !ok {
-		return
-	}
 	for _, rev := range p.targets(sink, tag) {
-		w.Wake(rev)
+		p.c.opts.Autoscaler.Wake(rev)
 		p.c.log.Debug("pre-warmed", zap.String("revision", rev.String()))
 	}
 }
