@@ -103,6 +103,9 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 			}
 			clearLine(out, tty)
 			fmt.Fprintf(out, "%s: revision %s is ready at %s\n", fn.Name, rev.Name, f.Status.URL)
+			if ro := f.Status.Rollout; ro != nil && ro.Canary == rev.Name && ro.Phase == api.RolloutProgressing {
+				fmt.Fprintf(out, "%s: rolling out from %s: %s (wake rollout status %s)\n", fn.Name, ro.Stable, ro.Message, fn.Name)
+			}
 			return nil
 		case cond != nil && cond.Status == api.ConditionFalse:
 			clearLine(out, tty)
