@@ -313,17 +313,26 @@ type Condition struct {
 // FunctionList and RevisionList are what the admin API returns for lists.
 type FunctionList struct {
 	metav1.TypeMeta `json:",inline"`
+	// ListMeta carries the resourceVersion a Kubernetes list is watched
+	// from; empty (and left out) in embedded mode.
+	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []Function `json:"items"`
 }
 
 // TriggerList is a list of triggers.
 type TriggerList struct {
 	metav1.TypeMeta `json:",inline"`
+	// ListMeta carries the resourceVersion a Kubernetes list is watched
+	// from; empty (and left out) in embedded mode.
+	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []Trigger `json:"items"`
 }
 
 // RevisionList is a list of revisions.
 type RevisionList struct {
 	metav1.TypeMeta `json:",inline"`
+	// ListMeta carries the resourceVersion a Kubernetes list is watched
+	// from; empty (and left out) in embedded mode.
+	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []Revision `json:"items"`
 }
