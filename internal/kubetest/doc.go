@@ -1,0 +1,28 @@
+// Package kubetest starts a real Kubernetes control plane on loopback for
+// tests: etcd, kube-apiserver, kube-controller-manager and kube-scheduler,
+// with KWOK standing in for the kubelet, so that Deployments, ReplicaSets,
+// pods and EndpointSlices behave as on a real cluster while no container
+// ever runs. A test stands in for a pod's process by serving HTTP on the
+// pod's IP (ServePods): the one fake node has a loopback pod CIDR, so every
+// pod IP is a 127.x.y.z address this machine answers on.
+//
+// The binaries come from hack/kube-testenv.sh (`make kube-testenv`), found
+// through $WAKE_KUBE_BIN or the script's cache. Without them a test is
+// skipped, or fails with the command to run when WAKE_KUBE_REQUIRED=1.
+//
+// One control plane serves the whole test binary: the first Start starts
+// it (about 10 s) and Main stops it when the tests end. Each test isolates
+// itself in a namespace of its own (Env.Namespace).
+//
+//	func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+//
+//	func TestScale(t *testing.T) {
+//		env := kubetest.Start(t)
+//		ns := env.Namespace(t)
+//		... env.Client.AppsV1().Deployments(ns).Create(...)
+//		env.ServePods(t, ns, "app=hello", 8080, handler)
+//	}
+//
+// This package reads environment variables (WAKE_KUBE_BIN, WAKE_KUBE_CACHE,
+// WAKE_KUBE_REQUIRED): it is test support, never linked into wake itself.
+package kubetest
