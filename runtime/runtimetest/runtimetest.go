@@ -1,7 +1,14 @@
 // Package runtimetest owns the contract every runtime.Runtime must keep,
-// as one test suite (Run) that each implementation runs against real
-// instances of wake's test function (internal/testfn): deploy, scale up,
-// scale down with a drain before the stop, crash recovery, remove.
+// as one test suite (Run) that each implementation runs against instances
+// of wake's test function: deploy, scale up, scale down with a drain
+// before the stop, crash recovery, remove.
+//
+// The instances are real processes of internal/testfn for the process
+// runtime. Where no process can run (Kubernetes on a control plane whose
+// kubelet is KWOK), the test serves HTTP on each instance's address in its
+// place; the suite needs from it only testfn's routes "/" (answering
+// "K_REVISION GREETING") and "/env?k=NAME" (the instance's environment),
+// and a Function.Crash that does what a crashing process would.
 package runtimetest
 
 import (
@@ -33,6 +40,10 @@ type Function struct {
 	// answer. nil means an HTTP GET to http://ADDR+PATH, for runtimes whose
 	// endpoints the test can reach directly.
 	Get func(ctx context.Context, ep runtime.Endpoint, path string) (string, error)
+	// Crash makes the instance behind ep die as a process exiting with
+	// status 3 would, for its runtime to notice and replace. nil means a
+	// GET of /exit?code=3 through Get, which makes testfn exit.
+	Crash func(ctx context.Context, ep runtime.Endpoint) error
 }
 
 // Run runs the contract suite. newRuntime returns a fresh Runtime that
@@ -48,6 +59,13 @@ func Run(t *testing.T, newRuntime func(t *testing.T, obs runtime.Observer, dr ru
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		fn.Get = func(ctx context.Context, ep runtime.Endpoint, path string) (string, error) {
 			return httpGet(ctx, c, ep, path)
+		}
+	}
+	if fn.Crash == nil {
+		get := fn.Get
+		fn.Crash = func(ctx context.Context, ep runtime.Endpoint) error {
+			_, _ = get(ctx, ep, "/exit?code=3") // the process dies before it answers
+			return nil
 		}
 	}
 	s := &suite{fn: fn, newRuntime: newRuntime}
@@ -192,7 +210,12 @@ func (s *suite) crashReplaced(t *testing.T) {
 	x := s.setup(t, "crash")
 	x.scale(1)
 	first := x.waitReady(1).Ready[0]
-	_, _ = x.get(first, "/exit?code=3")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := s.fn.Crash(ctx, first)
+	cancel()
+	if err != nil {
+		t.Fatalf("crashing %v: %v", first, err)
+	}
 	x.obs.waitFor(t, s.fn.Timeout, "the crashed instance out of Ready", func(s runtime.State) bool {
 		return len(s.Ready) == 0
 	})
