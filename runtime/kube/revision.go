@@ -88,6 +88,10 @@ func (rv *revision) loop() {
 		if err := rv.reconcile(); err != nil {
 			rv.logger().Warn("reconciling", zap.Error(err))
 			rv.rt.clock.AfterFunc(rv.rt.opts.RetryInterval, rv.kick)
+			// What the informers show is reported all the same.
+			if err := rv.publish(); err != nil {
+				rv.logger().Warn("reporting", zap.Error(err))
+			}
 		}
 	}
 }
