@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# kube-testenv.sh builds the binaries of the real Kubernetes control plane
+# that internal/kubetest starts for tests (issue 8): etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl and kwok. There is no
+# container runtime here, so KWOK plays the kubelet: it makes nodes and pods
+# Ready, and everything else is the real thing.
+#
+# The binaries go into a cache OUTSIDE the work tree and the script prints
+# that bin dir on stdout (progress goes to stderr):
+#
+#   ${WAKE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wake/kube-testenv}/bin
+#
+# It is idempotent: every step writes a stamp naming what it built, and a
+# step whose stamp and binaries are there is skipped, so a second run takes
+# about a second. Two runs at once serialise on a lock file (flock) instead
+# of building over each other.
+#
+# Costs on a 2-core machine: kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl from the k8s.io/kubernetes module, about 10
+# minutes cold (one `go build`, sharing most packages); kwok about 3
+# minutes; etcd is Debian's etcd-server package (seconds), or with
+# WAKE_KUBE_ETCD=source (or when apt cannot install it) etcd 3.6 built from
+# the module proxy (about 75 s).
+#
+# Environment:
+#   WAKE_KUBE_CACHE     the cache dir (default above)
+#   WAKE_KUBE_VERSION   the Kubernetes release (default v1.33.4)
+#   WAKE_KUBE_ETCD      "apt" (default) or "source"
+set -euo pipefail
+
+KUBE_VERSION=${WAKE_KUBE_VERSION:-v1.33.4}
+# The staging modules (k8s.io/api, k8s.io/client-go, ...) are tagged
+# v0.MINOR.PATCH for the release v1.MINOR.PATCH.
+STAGING_VERSION=v0.${KUBE_VERSION#v1.}
+KWOK_VERSION=v0.8.0
+ETCD_VERSION=v3.6.5
+CACHE=${WAKE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wake/kube-testenv}
+BIN=$CACHE/bin
+export PATH="/usr/local/go/bin:$PATH"
+
+log() { echo "kube-testenv: $*" >&2; }
+
+mkdir -p "$BIN" "$CACHE/src"
+exec 9>"$CACHE/.lock"
+if ! flock -n 9; then
+	log "another kube-testenv.sh holds $CACHE/.lock; waiting for it"
+	flock 9
+fi
+
+# stamped NAME WANT BINARIES... is true when the stamp of step NAME says WANT
+# and every binary is there.
+stamped() {
+	local name=$1 want=$2
+	shift 2
+	[ "$(cat "$BIN/.stamp-$name" 2>/dev/null)" = "$want" ] || return 1
+	for b in "$@"; do
+		[ -x "$BIN/$b" ] || return 1
+	done
+}
+stamp() { echo "$2" >"$BIN/.stamp-$1"; }
+
+# The builds below are their own modules: no workspace, no -race or -tags
+# from the caller, and go.mod may be completed from the proxy.
+export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0
+
+# ---- etcd ----------------------------------------------------------------
+
+etcd_from_source() {
+	local src=$CACHE/src/etcd-$ETCD_VERSION
+	mkdir -p "$src"
+	cat >"$src/go.mod" <<EOF
+module wake.local/kube-testenv/etcd
+
+go 1.24
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+EOF
+	cat >"$src/main.go" <<'EOF'
+// Command etcd is etcd's own main, built from the module proxy.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+	log "building etcd $ETCD_VERSION from the module proxy (about 75 s)"
+	(cd "$src" && go mod tidy && go build -o "$BIN/etcd.new" .)
+	mv -f "$BIN/etcd.new" "$BIN/etcd"
+	stamp etcd "source $ETCD_VERSION"
+}
+
+etcd_from_apt() {
+	if [ ! -x /usr/bin/etcd ]; then
+		local sudo=
+		[ "$(id -u)" = 0 ] || sudo=sudo
+		log "installing Debian's etcd-server"
+		if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+			$sudo apt-get update -qq >&2 || return 1
+		fi
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends etcd-server >&2 || return 1
+		# The package starts a system etcd where systemd runs; the harness
+		# starts its own on free ports.
+		if command -v systemctl >/dev/null 2>&1; then
+			$sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+		fi
+	fi
+	/usr/bin/etcd --version >/dev/null 2>&1 || return 1
+	ln -sfn /usr/bin/etcd "$BIN/etcd"
+	stamp etcd "apt"
+}
+
+case ${WAKE_KUBE_ETCD:-apt} in
+source)
+	stamped etcd "source $ETCD_VERSION" etcd || etcd_from_source
+	;;
+*)
+	if ! stamped etcd apt etcd && ! stamped etcd "source $ETCD_VERSION" etcd; then
+		etcd_from_apt || {
+			log "Debian's etcd-server is not installable here; building etcd instead"
+			etcd_from_source
+		}
+	fi
+	;;
+esac
+
+# ---- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl ------
+
+KUBE_BINS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
+if ! stamped kube "$KUBE_VERSION" $KUBE_BINS; then
+	src=$CACHE/src/kubernetes-$KUBE_VERSION
+	mkdir -p "$src"
+	# k8s.io/kubernetes replaces its staging modules with ./staging/src/...,
+	# which a dependent module cannot see: replace each with its tag. The
+	# list is the replace block of kubernetes' own go.mod at this release.
+	{
+		echo "module wake.local/kube-testenv/kubernetes"
+		echo
+		echo "go 1.24"
+		echo
+		echo "require k8s.io/kubernetes $KUBE_VERSION"
+		echo
+		echo "replace ("
+		for m in api apiextensions-apiserver apimachinery apiserver cli-runtime \
+			client-go cloud-provider cluster-bootstrap code-generator \
+			component-base component-helpers controller-manager cri-api \
+			cri-client csi-translation-lib dynamic-resource-allocation \
+			endpointslice externaljwt kms kube-aggregator \
+			kube-controller-manager kube-proxy kube-scheduler kubectl kubelet \
+			metrics mount-utils pod-security-admission sample-apiserver \
+			sample-cli-plugin sample-controller; do
+			echo "	k8s.io/$m => k8s.io/$m $STAGING_VERSION"
+		done
+		echo ")"
+	} >"$src/go.mod"
+	cat >"$src/tools.go" <<'EOF'
+//go:build tools
+
+// Package tools pins the commands this module builds.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+EOF
+	minor=${KUBE_VERSION#v1.}
+	minor=${minor%%.*}
+	ldflags="-s -w"
+	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags="$ldflags -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+	done
+	log "building $KUBE_BINS at $KUBE_VERSION (about 10 minutes cold)"
+	start=$(date +%s)
+	(
+		cd "$src"
+		go mod tidy >&2
+		mkdir -p "$src/out"
+		go build -ldflags "$ldflags" -o "$src/out/" \
+			k8s.io/kubernetes/cmd/kube-apiserver \
+			k8s.io/kubernetes/cmd/kube-controller-manager \
+			k8s.io/kubernetes/cmd/kube-scheduler \
+			k8s.io/kubernetes/cmd/kubectl >&2
+	)
+	for b in $KUBE_BINS; do
+		mv -f "$src/out/$b" "$BIN/$b"
+	done
+	stamp kube "$KUBE_VERSION"
+	log "built in $(($(date +%s) - start)) s"
+fi
+
+# ---- kwok ----------------------------------------------------------------
+
+if ! stamped kwok "$KWOK_VERSION" kwok; then
+	log "installing kwok $KWOK_VERSION (about 3 minutes cold)"
+	start=$(date +%s)
+	GOBIN=$CACHE/src/kwok-out go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2
+	mv -f "$CACHE/src/kwok-out/kwok" "$BIN/kwok"
+	stamp kwok "$KWOK_VERSION"
+	log "built in $(($(date +%s) - start)) s"
+fi
+
+echo "$BIN"
