@@ -100,7 +100,7 @@ func TestInstallManifestsDecodeStrictly(t *testing.T) {
 	}
 	want := map[string]int{
 		"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 2,
-		"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
+		"ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 1, "RoleBinding": 1,
 		"Deployment": 2, "Service": 2, "PodDisruptionBudget": 2,
 	}
 	for k, n := range want {
@@ -395,6 +395,11 @@ func TestInstallRBAC(t *testing.T) {
 		if controller[never] {
 			t.Errorf("the controller's ClusterRole grants %q, which it has no use for", never)
 		}
+	}
+	// Secrets only for Kafka triggers' secret references, one by name:
+	// never listed or watched.
+	if got := keys(grants(roles["ClusterRole/wake-controller-secrets"])); !slices.Equal(got, []string{"get /secrets"}) {
+		t.Errorf("the controller's secrets role grants %v, want only get /secrets", got)
 	}
 	lease := grants(roles["Role/wake-controller-leader-election"])
 	if !lease["create coordination.k8s.io/leases"] || !lease["update coordination.k8s.io/leases"] || !lease["get coordination.k8s.io/leases"] {
