@@ -43,11 +43,12 @@ func AddToScheme(s *runtime.Scheme) error {
 
 // DeepCopyObject methods make the resources runtime.Objects. They copy
 // through JSON like DeepCopy (deepcopy.go) rather than through generated
-// field-by-field code: about ten microseconds for a function, which is off
-// the request path (informers copy on change, not per request), and a new
-// field can never be forgotten by a copy that reads the json tags. Times
-// keep what their JSON keeps (metav1.Time: seconds, MicroTime:
-// microseconds), which is all the API server stores anyway.
+// field-by-field code: tens of microseconds and about 5KB for a small
+// function (BenchmarkDeepCopyObject), against under a microsecond
+// generated. That is fine off the request path (informers copy on change,
+// never per request), and in exchange a copy that reads the json tags can
+// never forget a new field. Times keep what their JSON keeps (metav1.Time:
+// seconds, MicroTime: microseconds), which is all the API server stores.
 
 // DeepCopyObject returns a copy of f sharing nothing with it.
 func (f *Function) DeepCopyObject() runtime.Object { return nilOr(f.DeepCopy()) }

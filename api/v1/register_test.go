@@ -183,3 +183,14 @@ func TestListMetadataOmittedWhenEmpty(t *testing.T) {
 		t.Errorf("got %s, want %s", b, want)
 	}
 }
+
+// BenchmarkDeepCopyObject measures the JSON copy behind DeepCopyObject:
+// 22-48µs, 5KB and 66 allocations for sampleFunction on a busy 2-core
+// machine.
+func BenchmarkDeepCopyObject(b *testing.B) {
+	f := sampleFunction()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = f.DeepCopyObject()
+	}
+}
