@@ -3,8 +3,11 @@
 // with KWOK standing in for the kubelet, so that Deployments, ReplicaSets,
 // pods and EndpointSlices behave as on a real cluster while no container
 // ever runs. A test stands in for a pod's process by serving HTTP on the
-// pod's IP (ServePods): the one fake node has a loopback pod CIDR, so every
-// pod IP is a 127.x.y.z address this machine answers on.
+// pod's IP (ServePods): the one fake node's pod CIDR is a /24 of
+// 198.18.0.0/15 routed to lo while the tests run, so every pod IP is an
+// address this machine answers on and nothing sent to it leaves the
+// machine (127.0.0.0/8 cannot be used: EndpointSlices refuse loopback
+// addresses). Routing it takes CAP_NET_ADMIN, as root has here and in CI.
 //
 // The binaries come from hack/kube-testenv.sh (`make kube-testenv`), found
 // through $WAKE_KUBE_BIN or the script's cache. Without them a test is
@@ -24,5 +27,5 @@
 //	}
 //
 // This package reads environment variables (WAKE_KUBE_BIN, WAKE_KUBE_CACHE,
-// WAKE_KUBE_REQUIRED): it is test support, never linked into wake itself.
+// WAKE_KUBE_REQUIRED, WAKE_KUBE_KEEP to keep the logs of a passing run): it is test support, never linked into wake itself.
 package kubetest

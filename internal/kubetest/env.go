@@ -3,8 +3,8 @@ package kubetest
 import (
 	"context"
 	"crypto/tls"
+	_ "embed"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,8 +22,21 @@ import (
 	"k8s.io/client-go/rest"
 )
 
+// kwokStages tells KWOK what to do in place of a kubelet: make the node
+// Ready and keep it so, make pods Running and Ready at once, delete them at
+// once when asked.
+//
+//go:embed kwok-stages.yaml
+var kwokStages []byte
+
 // NodeName is the one fake node KWOK keeps Ready; every pod lands on it.
 const NodeName = "kwok-node-0"
+
+// apiServerGrace is how long kube-apiserver gets to exit after SIGTERM
+// before SIGKILL. It stops listening at once, but the 1.33 process then
+// lingers for about 30 s more (seen here); clients see it gone from the
+// first moment either way.
+const apiServerGrace = 3 * time.Second
 
 // startTimeout bounds the start of the whole control plane and a restart
 // of the API server; they take about 10 s and 3 s here.
@@ -38,13 +51,15 @@ type Env struct {
 	Config *rest.Config
 	// Client is a clientset on Config.
 	Client kubernetes.Interface
-	// PodCIDR is the node's pod CIDR, a loopback /24 like 127.142.7.0/24
-	// chosen per test binary so that two test binaries running at once
-	// never bind the same pod IP. Every pod IP is in it.
+	// PodCIDR is the node's pod CIDR, a /24 of 198.18.0.0/15 such as
+	// 198.18.42.0/24, routed to lo while the control plane runs (see
+	// podcidr.go for why not 127.x) and held by this test binary alone,
+	// so that two test binaries running at once never bind the same pod
+	// IP. Every pod IP is in it, and is bound and dialed like 127.0.0.1.
 	PodCIDR string
 	// Dir holds the component logs (NAME.log), the kubeconfig and the
 	// credentials; removed when the control plane stops, unless a test
-	// failed.
+	// failed or WAKE_KUBE_KEEP is set.
 	Dir string
 	// Server is the API server's URL, https://127.0.0.1:PORT.
 	Server string
@@ -54,6 +69,7 @@ type Env struct {
 	etcdURL string
 	apiPort int
 	podNet  *net.IPNet
+	cidr    *podCIDR
 
 	mu    sync.Mutex // guards procs
 	procs map[string]*proc
@@ -112,7 +128,7 @@ func Main(m *testing.M) int {
 	defer shared.mu.Unlock()
 	if e := shared.env; e != nil {
 		e.stop()
-		if code == 0 && !shared.failed {
+		if code == 0 && !shared.failed && os.Getenv("WAKE_KUBE_KEEP") == "" {
 			os.RemoveAll(e.Dir)
 		} else {
 			fmt.Fprintf(os.Stderr, "kubetest: component logs kept in %s\n", e.Dir)
@@ -134,8 +150,10 @@ func start(bin string) (e *Env, err error) {
 			err = fmt.Errorf("%w (logs in %s)", err, dir)
 		}
 	}()
-	// 127.100.0.0 to 127.199.255.0: 25,600 /24s to pick from.
-	e.PodCIDR = fmt.Sprintf("127.%d.%d.0/24", 100+rand.IntN(100), rand.IntN(256))
+	if e.cidr, err = acquirePodCIDR(); err != nil {
+		return e, err
+	}
+	e.PodCIDR = e.cidr.cidr
 	_, e.podNet, _ = net.ParseCIDR(e.PodCIDR)
 	if e.creds, err = writeCredentials(dir); err != nil {
 		return e, err
@@ -245,6 +263,9 @@ func (e *Env) apiServerArgs() []string {
 		"--service-account-signing-key-file=" + e.creds.saKey,
 		// Service IPs are allocated but never dialed: nothing proxies them.
 		"--service-cluster-ip-range=10.96.0.0/16",
+		// The kubernetes Service would list 127.0.0.1, which Endpoints
+		// refuse as loopback; nothing in the tests dials it.
+		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		"--profiling=false",
 	}
@@ -265,8 +286,6 @@ func (e *Env) startControllers() error {
 	}
 	if err := e.run("kube-controller-manager",
 		"--kubeconfig="+e.Kubeconfig,
-		"--authentication-kubeconfig="+e.Kubeconfig,
-		"--authorization-kubeconfig="+e.Kubeconfig,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+itoa(kcmPort),
 		"--cert-dir="+filepath.Join(e.Dir, "kcm-certs"),
@@ -286,8 +305,6 @@ func (e *Env) startControllers() error {
 	}
 	if err := e.run("kube-scheduler",
 		"--kubeconfig="+e.Kubeconfig,
-		"--authentication-kubeconfig="+e.Kubeconfig,
-		"--authorization-kubeconfig="+e.Kubeconfig,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+itoa(schedPort),
 		"--leader-elect=false",
@@ -295,17 +312,22 @@ func (e *Env) startControllers() error {
 	); err != nil {
 		return err
 	}
+	stages := filepath.Join(e.Dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
+		return err
+	}
 	return e.run("kwok",
+		"--config="+stages,
 		"--kubeconfig="+e.Kubeconfig,
 		"--manage-all-nodes=true",
 		// Pods on nodes without a podCIDR would get IPs from here; ours
-		// has one, but keep even the fallback on loopback.
+		// has one, but keep even the fallback local.
 		"--cidr="+e.PodCIDR,
 		"--node-ip=127.0.0.1",
 	)
 }
 
-// createNode registers the fake node with its loopback pod CIDR and waits
+// createNode registers the fake node with its local pod CIDR and waits
 // for KWOK to make it Ready.
 func (e *Env) createNode(ctx context.Context) error {
 	res := corev1.ResourceList{
@@ -358,13 +380,15 @@ func (e *Env) RestartAPIServer(t testing.TB) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	began := time.Now()
-	e.proc("kube-apiserver").stop(30 * time.Second)
+	e.proc("kube-apiserver").stop(apiServerGrace)
+	stopped := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if err := e.startAPIServer(ctx); err != nil {
 		t.Fatalf("kubetest: restarting kube-apiserver: %v", err)
 	}
-	t.Logf("kubetest: kube-apiserver restarted in %v", time.Since(began).Round(time.Millisecond))
+	t.Logf("kubetest: kube-apiserver stopped in %v, ready again %v later",
+		stopped.Sub(began).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 }
 
 // StopAPIServer stops kube-apiserver until StartAPIServer, for tests of
@@ -373,7 +397,7 @@ func (e *Env) StopAPIServer(t testing.TB) {
 	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	e.proc("kube-apiserver").stop(30 * time.Second)
+	e.proc("kube-apiserver").stop(apiServerGrace)
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer and
@@ -396,11 +420,18 @@ func (e *Env) StartAPIServer(t testing.TB) {
 func (e *Env) stop() {
 	for _, name := range []string{"kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		if p := e.proc(name); p != nil {
-			p.stop(10 * time.Second)
+			grace := 10 * time.Second
+			if name == "kube-apiserver" {
+				grace = apiServerGrace
+			}
+			p.stop(grace)
 		}
 	}
 	if d, err := os.Readlink(filepath.Join(e.Dir, "etcd")); err == nil && strings.HasPrefix(d, "/dev/shm/") {
 		os.RemoveAll(d)
+	}
+	if e.cidr != nil {
+		e.cidr.release()
 	}
 }
 

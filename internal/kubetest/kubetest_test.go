@@ -46,7 +46,7 @@ func readyEndpoints(t *testing.T, env *kubetest.Env, ns, svc string) []string {
 }
 
 // The smoke test of the whole harness: a Deployment's pods become Running
-// and Ready with loopback IPs, their EndpointSlice lists them, ServePods
+// and Ready with IPs of the local pod CIDR, their EndpointSlice lists them, ServePods
 // answers on them, scaling to 0 empties the slice, and the API server
 // comes back after a restart.
 func TestControlPlane(t *testing.T) {
@@ -87,7 +87,8 @@ func TestControlPlane(t *testing.T) {
 	}
 
 	servers := env.ServePods(t, ns, "app=hello", port, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from %s", r.Host)
+		pod, _ := kubetest.PodOf(r)
+		fmt.Fprintf(w, "hello from %s (%s)", r.Host, pod.Name)
 	}))
 
 	_, podNet, _ := net.ParseCIDR(env.PodCIDR)
@@ -134,7 +135,7 @@ func TestControlPlane(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "hello from "+a) {
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "hello from "+a) || !strings.Contains(string(body), "(hello-") {
 			t.Fatalf("pod %s answered %s %q", a, resp.Status, body)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 )
@@ -40,7 +41,7 @@ type podServer struct {
 // ServePods starts serving handler on port of every pod in namespace that
 // matches selector (a label selector such as "app=hello"), now and as pods
 // come and go, and stops when t ends. Pod IPs are in e.PodCIDR, on
-// loopback; a pod with an IP outside it fails t and is never bound.
+// this machine; a pod with an IP outside it fails t and is never bound.
 func (e *Env) ServePods(t testing.TB, namespace, selector string, port int, handler http.Handler) *PodServers {
 	t.Helper()
 	ps := &PodServers{e: e, t: t, port: port, handler: handler, servers: map[string]*podServer{}, stopped: map[string]bool{}}
@@ -101,7 +102,7 @@ func (ps *PodServers) sync(obj any) {
 	}
 	ps.close(key)
 	if parsed := net.ParseIP(ip); parsed == nil || !ps.e.podNet.Contains(parsed) {
-		ps.t.Errorf("kubetest: pod %s has IP %s, outside the loopback pod CIDR %s; not serving it", key, ip, ps.e.PodCIDR)
+		ps.t.Errorf("kubetest: pod %s has IP %s, outside the pod CIDR %s; not serving it", key, ip, ps.e.PodCIDR)
 		return
 	}
 	addr := net.JoinHostPort(ip, strconv.Itoa(ps.port))
@@ -110,7 +111,12 @@ func (ps *PodServers) sync(obj any) {
 		ps.t.Errorf("kubetest: serving pod %s: %v", key, err)
 		return
 	}
-	srv := &http.Server{Handler: ps.handler, ReadHeaderTimeout: 10 * time.Second}
+	podCtx := context.WithValue(context.Background(), podKey{}, types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+	srv := &http.Server{
+		Handler:           ps.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return podCtx },
+	}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ps.t.Logf("kubetest: pod %s server: %v", key, err)
@@ -131,6 +137,15 @@ func (ps *PodServers) close(key string) {
 	if s != nil {
 		s.srv.Close()
 	}
+}
+
+type podKey struct{}
+
+// PodOf returns the pod whose server r came to, in a handler given to
+// ServePods; ok is false for a request that came some other way.
+func PodOf(r *http.Request) (pod types.NamespacedName, ok bool) {
+	pod, ok = r.Context().Value(podKey{}).(types.NamespacedName)
+	return pod, ok
 }
 
 // Addrs returns the IP:PORT addresses served now, sorted.
