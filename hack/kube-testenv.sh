@@ -3,7 +3,8 @@
 # that internal/kubetest starts for tests (issue 8): etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl and kwok. There is no
 # container runtime here, so KWOK plays the kubelet: it makes nodes and pods
-# Ready, and everything else is the real thing.
+# Ready, and everything else is the real thing. It also makes sure `ip`
+# (iproute2) is there: the harness routes its pod CIDR to lo.
 #
 # The binaries go into a cache OUTSIDE the work tree and the script prints
 # that bin dir on stdout (progress goes to stderr):
@@ -126,6 +127,20 @@ source)
 	fi
 	;;
 esac
+
+# ---- iproute2 -------------------------------------------------------------
+# internal/kubetest routes its pod CIDR to lo with `ip route` (pod IPs may
+# not be loopback addresses: EndpointSlices refuse them).
+if ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ]; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	log "installing Debian's iproute2"
+	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+		$sudo apt-get update -qq >&2 || true
+	fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends iproute2 >&2 ||
+		log "could not install iproute2; the Kubernetes tests will say so"
+fi
 
 # ---- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl ------
 
