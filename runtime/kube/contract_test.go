@@ -2,18 +2,19 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
@@ -58,7 +59,38 @@ func TestContract(t *testing.T) {
 		Namespace: ns,
 		Timeout:   time.Minute,
 		Crash:     pods.crash,
+		Get:       getServed,
 	})
+}
+
+// getServed is an HTTP GET of path on ep that waits up to a second for a
+// refused connection to be accepted: KWOK marks a pod Ready without
+// waiting for anything to listen, so the test's stand-in for its process
+// may bind the pod's address just after the runtime reported it ready,
+// where a real kubelet's readiness probe would have waited for it.
+func getServed(ctx context.Context, ep runtime.Endpoint, path string) (string, error) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep.Addr+path, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return string(b), err
+	}
 }
 
 // fakeProcesses plays testfn for every pod of the namespace: "/" and
@@ -69,22 +101,21 @@ type fakeProcesses struct {
 	ns     string
 
 	mu      sync.Mutex
-	crashed map[string]bool // pod IPs whose "process" is down
+	crashed map[string]bool // pods whose "process" is down
 }
 
 func (f *fakeProcesses) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	ip, _, _ := net.SplitHostPort(fmt.Sprint(local))
+	key, ok := kubetest.PodOf(r)
 	f.mu.Lock()
-	down := f.crashed[ip]
+	down := f.crashed[key.Name]
 	f.mu.Unlock()
-	if down {
+	if !ok || down {
 		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			c.Close()
 		}
 		return
 	}
-	pod, err := f.podAt(r.Context(), ip)
+	pod, err := f.client.CoreV1().Pods(key.Namespace).Get(r.Context(), key.Name, metav1.GetOptions{})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -107,19 +138,6 @@ func (f *fakeProcesses) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeProcesses) podAt(ctx context.Context, ip string) (*corev1.Pod, error) {
-	l, err := f.client.CoreV1().Pods(f.ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("status.podIP", ip).String()})
-	if err != nil {
-		return nil, err
-	}
-	for i := range l.Items {
-		if l.Items[i].DeletionTimestamp == nil {
-			return &l.Items[i], nil
-		}
-	}
-	return nil, fmt.Errorf("no pod at %s", ip)
-}
-
 // crashRestartDelay is how long the crashed container stays down before
 // its restart passes the readiness probe.
 const crashRestartDelay = time.Second
@@ -129,9 +147,8 @@ const crashRestartDelay = time.Second
 // once, its last state terminated. A second later the restarted container
 // is ready and answers again.
 func (f *fakeProcesses) crash(ctx context.Context, ep runtime.Endpoint) error {
-	host, _, _ := net.SplitHostPort(ep.Addr)
 	f.mu.Lock()
-	f.crashed[host] = true
+	f.crashed[ep.ID] = true
 	f.mu.Unlock()
 	now := metav1.Now()
 	err := f.updateStatus(ctx, ep.ID, func(p *corev1.Pod) {
@@ -153,7 +170,7 @@ func (f *fakeProcesses) crash(ctx context.Context, ep runtime.Endpoint) error {
 	go func() {
 		time.Sleep(crashRestartDelay)
 		f.mu.Lock()
-		delete(f.crashed, host)
+		delete(f.crashed, ep.ID)
 		f.mu.Unlock()
 		_ = f.updateStatus(context.Background(), ep.ID, func(p *corev1.Pod) { setReady(p, true, metav1.Now()) })
 	}()
