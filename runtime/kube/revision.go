@@ -129,6 +129,16 @@ func (rv *revision) reconcile() error {
 		if err := rv.drainVictims(live, want); err != nil {
 			return err
 		}
+		// A Scale during the drain wins: a scale-up then keeps the
+		// drained pods (restored above at the next pass) instead of
+		// deleting them to start others.
+		rv.rt.mu.Lock()
+		changed := rv.desired != want
+		rv.rt.mu.Unlock()
+		if changed {
+			rv.kick()
+			return rv.publish()
+		}
 	}
 	if want != rv.replicas {
 		if err := rv.writeScale(want); err != nil {
