@@ -86,6 +86,10 @@ func TestControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if out := env.Kubectl(t, nil, "get", "-n", ns, "deployment", "hello", "-o", "name"); strings.TrimSpace(out) != "deployment.apps/hello" {
+		t.Errorf("kubectl get deployment: %q", out)
+	}
+
 	servers := env.ServePods(t, ns, "app=hello", port, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pod, _ := kubetest.PodOf(r)
 		fmt.Fprintf(w, "hello from %s (%s)", r.Host, pod.Name)
