@@ -131,10 +131,14 @@ func (rv *revision) reconcile() error {
 		}
 		// A Scale during the drain wins: a scale-up then keeps the
 		// drained pods (restored above at the next pass) instead of
-		// deleting them to start others.
+		// deleting them to start others. After a Shutdown, the scale is
+		// left for the next controller, whose Deploy adopts it.
 		rv.rt.mu.Lock()
-		changed := rv.desired != want
+		changed, closed := rv.desired != want, rv.rt.closed
 		rv.rt.mu.Unlock()
+		if closed {
+			return nil
+		}
 		if changed {
 			rv.kick()
 			return rv.publish()
@@ -192,6 +196,8 @@ func (rv *revision) drain(ctx context.Context, eps []runtime.Endpoint) {
 	go func() {
 		select {
 		case <-rv.rt.clock.After(rv.timeout):
+			cancel()
+		case <-rv.rt.stop: // Shutdown: the next controller takes over
 			cancel()
 		case <-ctx.Done():
 		}
