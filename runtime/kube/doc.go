@@ -21,8 +21,11 @@
 //
 // An instance is a pod. It is Ready when its EndpointSlice lists it ready
 // and not terminating, its pod is Ready and not deleted, and the runtime
-// has not withdrawn it; Endpoint.ID is the pod's name and Addr its IP and
-// the slice's port. Starting counts the revision's other live pods.
+// has not withdrawn it; Endpoint.ID is the pod's name (a container the
+// kubelet restarts in the same pod keeps it) and Addr its IP and the
+// slice's port. The informers watch only objects labelled
+// wake.dev/revision: the EndpointSlice controller copies a Service's
+// labels onto its slices, so the gateways can filter the same way. Starting counts the revision's other live pods.
 // Failure comes from pod statuses: image pull and container creation
 // errors are ReasonStartFailed, as is an unschedulable pod; a restarted
 // container is ReasonCrashed (ReasonExitedBeforeReady if it never was
@@ -60,10 +63,9 @@
 //     Ready (and its annotation removed) once no more pods are to go.
 //   - With the PodDeletionCost feature gate off (it is on by default since
 //     Kubernetes 1.22), the controller picks by its other criteria.
-//   - Pods deleted by something else (eviction, node drain, kubectl
-//     delete, Remove's foreground deletion after its own drain aside) are
-//     reported gone and drained while the kubelet is already stopping
-//     them. Options.PreStopSleep adds a preStop sleep that delays their
+//   - Pods deleted by something else than a scale-down or Remove (an
+//     eviction, a node drain, kubectl delete) are reported gone and
+//     drained while the kubelet is already stopping them. Options.PreStopSleep adds a preStop sleep that delays their
 //     SIGTERM by that much, the Kubernetes way to give load balancers
 //     time; the function's own SIGTERM handling and its grace period
 //     (timeoutSeconds) cover the rest.
