@@ -247,13 +247,13 @@ func pickVictims(pods []*corev1.Pod, readyOrder []string, n int) []*corev1.Pod {
 	return sorted[:min(n, len(sorted))]
 }
 
-// setCost sets (or, with "", removes) the pod's deletion cost.
+// setCost sets (or, with "", removes) the pod's deletion cost. The
+// removal is sent even when the informer's copy shows no annotation: it
+// may not show the patch that set it yet.
 func (rv *revision) setCost(p *corev1.Pod, cost string) error {
-	var v any
+	var v any // nil: JSON null removes the key
 	if cost != "" {
 		v = cost
-	} else if _, ok := p.Annotations[corev1.PodDeletionCost]; !ok {
-		return nil
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{corev1.PodDeletionCost: v}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
