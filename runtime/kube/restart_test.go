@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func (o *lastState) get(rev api.RevisionKey) runtime.State {
 // TestRestartedControllerAdopts checks what a controller restart relies
 // on: Shutdown leaves the pods running, a new Runtime's Deploy of the same
 // revision adopts them (their count becomes Desired, nothing is scaled),
+// a Deployment of the same name that is not the revision's is refused,
 // and a Runtime that never deployed a revision can still Remove it.
 func TestRestartedControllerAdopts(t *testing.T) {
 	env := kubetest.Start(t)
@@ -84,6 +86,23 @@ func TestRestartedControllerAdopts(t *testing.T) {
 	sc, err := env.Client.AppsV1().Deployments(ns).GetScale(ctx, rev.Name, metav1.GetOptions{})
 	if err != nil || sc.Spec.Replicas != 2 {
 		t.Fatalf("scale after adoption = %v, %v; want 2", sc, err)
+	}
+
+	// A Deployment of the same name that is not the revision's is not
+	// adopted.
+	foreign := &api.Revision{}
+	foreign.Namespace, foreign.Name = ns, "foreign-00001"
+	foreign.Spec.Containers = rev.Spec.Containers
+	dep, err := buildDeployment(foreign, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep.Labels = map[string]string{"app": "someone-else"}
+	if _, err := env.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt2.Deploy(ctx, foreign); err == nil || !strings.Contains(err.Error(), "not the revision's") {
+		t.Errorf("Deploy over a foreign Deployment: %v, want a refusal", err)
 	}
 
 	rt3 := newRuntime(&lastState{})

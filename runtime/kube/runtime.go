@@ -200,11 +200,16 @@ func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 	_, err = r.opts.Client.AppsV1().Deployments(rev.Namespace).Create(ctx, dep, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		sc, err := r.opts.Client.AppsV1().Deployments(rev.Namespace).GetScale(ctx, rev.Name, metav1.GetOptions{})
+		cur, err := r.opts.Client.AppsV1().Deployments(rev.Namespace).Get(ctx, rev.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("deploying %s: reading the scale of its Deployment: %w", key, err)
+			return fmt.Errorf("deploying %s: reading its Deployment: %w", key, err)
 		}
-		replicas = int(sc.Spec.Replicas)
+		if cur.Labels[LabelRevision] != rev.Name {
+			return fmt.Errorf("deploying %s: a Deployment of that name exists and is not the revision's (no label %s=%s)", key, LabelRevision, rev.Name)
+		}
+		if cur.Spec.Replicas != nil {
+			replicas = int(*cur.Spec.Replicas)
+		}
 	case err != nil:
 		return fmt.Errorf("deploying %s: creating its Deployment: %w", key, err)
 	}
