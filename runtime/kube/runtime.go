@@ -173,6 +173,8 @@ func (r *Runtime) changed(obj any) {
 // unless they exist, and starts following its pods. A Deployment that
 // exists keeps its replicas, which become the revision's Desired: a
 // restarted controller adopts what is running instead of stopping it.
+// One of the same name without the label wake.dev/revision=NAME is
+// someone else's, and refused.
 func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 	key := rev.Key()
 	r.mu.Lock()
