@@ -267,6 +267,9 @@ func (e *Env) apiServerArgs() []string {
 		// refuse as loopback; nothing in the tests dials it.
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
+		// It taints new nodes not-ready until the node lifecycle controller,
+		// which the harness does not run, lifts the taint.
+		"--disable-admission-plugins=TaintNodesByCondition",
 		"--profiling=false",
 	}
 }
@@ -295,6 +298,12 @@ func (e *Env) startControllers() error {
 		"--use-service-account-credentials=false",
 		// The node's podCIDR is set by the harness, not allocated.
 		"--allocate-node-cidrs=false",
+		// Without a node lifecycle controller nothing marks the fake node
+		// NotReady, taints it or marks its pods unready when KWOK's lease
+		// renewals lapse, as they do for a minute after an API server
+		// restart (seen here: every pod's endpoint went unready). Pods'
+		// readiness is then KWOK's alone, as the tests expect.
+		"--controllers=*,-node-lifecycle-controller",
 		"--profiling=false",
 	); err != nil {
 		return err
@@ -372,9 +381,11 @@ func (e *Env) createNode(ctx context.Context) error {
 	})
 }
 
-// RestartAPIServer stops kube-apiserver and starts it again on the same
-// port with the same certificate, token and etcd, and returns once it is
-// ready. Clients keep working after it: their next request reconnects.
+// RestartAPIServer stops kube-apiserver (SIGTERM, SIGKILL after 3 s) and
+// starts it again on the same port with the same certificate, token and
+// etcd, and returns once it is ready. Clients keep working after it: their
+// next request reconnects. The harness's own controllers (controller
+// manager, scheduler, KWOK) are restarted with it, see restartControllers.
 func (e *Env) RestartAPIServer(t testing.TB) {
 	t.Helper()
 	shared.mu.Lock()
@@ -387,8 +398,12 @@ func (e *Env) RestartAPIServer(t testing.TB) {
 	if err := e.startAPIServer(ctx); err != nil {
 		t.Fatalf("kubetest: restarting kube-apiserver: %v", err)
 	}
-	t.Logf("kubetest: kube-apiserver stopped in %v, ready again %v later",
-		stopped.Sub(began).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+	ready := time.Now()
+	if err := e.restartControllers(); err != nil {
+		t.Fatalf("kubetest: restarting the controllers: %v", err)
+	}
+	t.Logf("kubetest: kube-apiserver stopped in %v, ready again %v later; controllers restarted in %v",
+		stopped.Sub(began).Round(time.Millisecond), ready.Sub(stopped).Round(time.Millisecond), time.Since(ready).Round(time.Millisecond))
 }
 
 // StopAPIServer stops kube-apiserver until StartAPIServer, for tests of
@@ -401,7 +416,8 @@ func (e *Env) StopAPIServer(t testing.TB) {
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer and
-// returns once it is ready.
+// returns once it is ready, restarting the harness's controllers as
+// RestartAPIServer does.
 func (e *Env) StartAPIServer(t testing.TB) {
 	t.Helper()
 	shared.mu.Lock()
@@ -414,6 +430,30 @@ func (e *Env) StartAPIServer(t testing.TB) {
 	if err := e.startAPIServer(ctx); err != nil {
 		t.Fatalf("kubetest: starting kube-apiserver: %v", err)
 	}
+	if err := e.restartControllers(); err != nil {
+		t.Fatalf("kubetest: restarting the controllers: %v", err)
+	}
+}
+
+// restartControllers restarts kube-controller-manager, kube-scheduler and
+// KWOK with the same flags. After an API server restart their informers
+// come back only after a backoff that grows with every restart (here: 2 s
+// after the first, 14 s after the second, over a minute after the fourth),
+// and they are the harness, not what a test examines; fresh processes take
+// about a second.
+func (e *Env) restartControllers() error {
+	for _, name := range []string{"kwok", "kube-scheduler", "kube-controller-manager"} {
+		old := e.proc(name)
+		old.stop(10 * time.Second)
+		p, err := startProc(e.Dir, name, old.bin, old.args...)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.procs[name] = p
+		e.mu.Unlock()
+	}
+	return nil
 }
 
 // stop ends every component, the API's clients first, etcd last.

@@ -177,9 +177,11 @@ func TestControlPlane(t *testing.T) {
 	if _, err := env.Client.AppsV1().Deployments(ns).UpdateScale(ctx, "hello", scale, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	began = time.Now()
 	env.Eventually(t, 60*time.Second, "1 ready endpoint after the restart", func() bool {
 		return len(readyEndpoints(t, env, ns, "hello")) == 1
 	})
+	t.Logf("scaled to 1 after the restart in %v", time.Since(began).Round(time.Millisecond))
 }
 
 // A second test shares the control plane and gets a namespace of its own.

@@ -20,6 +20,8 @@ type proc struct {
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan struct{}
+	bin     string
+	args    []string
 
 	mu       sync.Mutex
 	stopping bool
@@ -45,7 +47,7 @@ func startProc(dir, name, bin string, args ...string) (*proc, error) {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &proc{name: name, logPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	p := &proc{name: name, logPath: logPath, cmd: cmd, exited: make(chan struct{}), bin: bin, args: args}
 	go func() {
 		err := cmd.Wait()
 		f.Close()
