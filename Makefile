@@ -21,8 +21,8 @@ run: build
 
 ## test: vet, formatting, every test with the race detector, and a short fuzz of each parser.
 ## The tests on a real Kubernetes control plane run too, and must pass, when
-## hack/kube-testenv.sh can build it (about 13 minutes on a fresh machine,
-## a second when cached); where it cannot, they skip.
+## hack/kube-testenv.sh can build it (up to 27 minutes on a fresh machine,
+## 0.1 s when cached); where it cannot, they skip.
 test: vet fmt-check unit fuzz
 
 vet:
@@ -38,7 +38,7 @@ unit:
 
 ## kube-testenv: build etcd, kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubectl and kwok into ~/.cache/wake/kube-testenv/bin
-## for internal/kubetest (about 13 minutes cold; see the script)
+## for internal/kubetest (up to 27 minutes cold; see the script)
 .PHONY: kube-testenv test-kube
 kube-testenv:
 	hack/kube-testenv.sh

@@ -16,12 +16,13 @@
 # about a second. Two runs at once serialise on a lock file (flock) instead
 # of building over each other.
 #
-# Costs on a 2-core machine: kube-apiserver, kube-controller-manager,
-# kube-scheduler and kubectl from the k8s.io/kubernetes module, about 10
-# minutes cold (one `go build`, sharing most packages); kwok about 3
-# minutes; etcd is Debian's etcd-server package (seconds), or with
+# Costs on a 2-core machine (measured): kube-apiserver,
+# kube-controller-manager, kube-scheduler and kubectl from the
+# k8s.io/kubernetes module, 22 minutes cold with other builds sharing the
+# cores (one `go build`, sharing most packages; about 10 alone); kwok about
+# 5 minutes; etcd is Debian's etcd-server 3.4 (seconds), or with
 # WAKE_KUBE_ETCD=source (or when apt cannot install it) etcd 3.6 built from
-# the module proxy (about 75 s).
+# the module proxy (77 s). 27 minutes in all from nothing; 0.1 s cached.
 #
 # Environment:
 #   WAKE_KUBE_CACHE     the cache dir (default above)
@@ -190,7 +191,7 @@ EOF
 	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		ldflags="$ldflags -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
 	done
-	log "building $KUBE_BINS at $KUBE_VERSION (about 10 minutes cold)"
+	log "building $KUBE_BINS at $KUBE_VERSION (10 to 25 minutes cold)"
 	start=$(date +%s)
 	(
 		cd "$src"
@@ -212,7 +213,7 @@ fi
 # ---- kwok ----------------------------------------------------------------
 
 if ! stamped kwok "$KWOK_VERSION" kwok; then
-	log "installing kwok $KWOK_VERSION (about 3 minutes cold)"
+	log "installing kwok $KWOK_VERSION (3 to 5 minutes cold)"
 	start=$(date +%s)
 	GOBIN=$CACHE/src/kwok-out go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2
 	mv -f "$CACHE/src/kwok-out/kwok" "$BIN/kwok"

@@ -14,7 +14,7 @@
 // skipped, or fails with the command to run when WAKE_KUBE_REQUIRED=1.
 //
 // One control plane serves the whole test binary: the first Start starts
-// it (about 10 s) and Main stops it when the tests end. Each test isolates
+// it (about 4 s) and Main stops it when the tests end. Each test isolates
 // itself in a namespace of its own (Env.Namespace).
 //
 //	func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
@@ -27,5 +27,6 @@
 //	}
 //
 // This package reads environment variables (WAKE_KUBE_BIN, WAKE_KUBE_CACHE,
-// WAKE_KUBE_REQUIRED, WAKE_KUBE_KEEP to keep the logs of a passing run): it is test support, never linked into wake itself.
+// WAKE_KUBE_REQUIRED, and WAKE_KUBE_KEEP to keep the logs of a passing
+// run): it is test support, never linked into wake itself.
 package kubetest
