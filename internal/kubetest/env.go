@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,6 +29,10 @@ import (
 //
 //go:embed kwok-stages.yaml
 var kwokStages []byte
+
+// errEnvironment marks what this machine lacks (no ip command, no
+// CAP_NET_ADMIN): Start skips on it, or fails under WAKE_KUBE_REQUIRED.
+var errEnvironment = errors.New("this machine cannot host the control plane")
 
 // NodeName is the one fake node KWOK keeps Ready; every pod lands on it.
 const NodeName = "kwok-node-0"
@@ -100,6 +105,9 @@ func Start(t testing.TB) *Env {
 			t.Logf("kubetest: control plane up in %v at %s (logs in %s)", time.Since(began).Round(time.Millisecond), shared.env.Server, shared.env.Dir)
 		}
 	}
+	if errors.Is(shared.err, errEnvironment) {
+		skipOrFail(t, "%v", shared.err)
+	}
 	if shared.err != nil {
 		t.Fatalf("kubetest: starting the control plane: %v", shared.err)
 	}
@@ -151,7 +159,7 @@ func start(bin string) (e *Env, err error) {
 		}
 	}()
 	if e.cidr, err = acquirePodCIDR(); err != nil {
-		return e, err
+		return e, fmt.Errorf("%w: %w", errEnvironment, err)
 	}
 	e.PodCIDR = e.cidr.cidr
 	_, e.podNet, _ = net.ParseCIDR(e.PodCIDR)
