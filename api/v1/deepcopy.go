@@ -5,8 +5,10 @@ import "encoding/json"
 // DeepCopy methods. The control plane copies objects when it hands them
 // out and when it derives revisions from templates; these go through JSON,
 // which the types round-trip exactly. They are off the request path.
-// (Kubernetes mode will want generated DeepCopyObject methods; these can be
-// replaced by them then.)
+// DeepCopyObject (register.go) uses them too: tens of microseconds per
+// object, where generated code would take under one. Informers copy on
+// every event, so generated methods are worth it once a cluster holds
+// many functions.
 
 // DeepCopy returns a copy of f sharing nothing with it.
 func (f *Function) DeepCopy() *Function { return deepCopy(f) }
