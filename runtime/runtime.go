@@ -1,8 +1,9 @@
 // Package runtime owns the contract between wake and the place instances
 // run: the Runtime interface that starts, scales and stops a revision's
-// instances, and the events it reports back (ready endpoints, failures).
-// runtime/process implements it with local processes; the Kubernetes
-// runtime with Deployments.
+// instances, the events it reports back (ready endpoints, failures), and
+// their ordered delivery to the observer (Notifier), which every runtime
+// shares. runtime/process implements it with local processes,
+// runtime/kube with Deployments.
 package runtime
 
 import (

@@ -35,7 +35,7 @@ type revision struct {
 	quit    chan struct{} // closed by remove: the loop returns
 	done    chan struct{} // closed when the loop has returned
 	removed chan struct{} // closed when Remove is done
-	notify  *notifier
+	notify  *runtime.Notifier
 
 	// Guarded by rt.mu.
 	desired  int
@@ -56,7 +56,7 @@ func newRevision(rt *Runtime, key api.RevisionKey, timeout time.Duration, replic
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		removed: make(chan struct{}),
-		notify:  newNotifier(key, rt.opts.Observer, &rt.wg),
+		notify:  runtime.NewNotifier(key, rt.opts.Observer, &rt.wg),
 		desired: replicas, replicas: replicas,
 		tr: newTracker(),
 	}
@@ -202,7 +202,7 @@ func (rv *revision) drain(ctx context.Context, eps []runtime.Endpoint) {
 		case <-ctx.Done():
 		}
 	}()
-	if err := rv.notify.wait(ctx, rv.seq); err != nil {
+	if err := rv.notify.Wait(ctx, rv.seq); err != nil {
 		return
 	}
 	if rv.rt.opts.Drainer == nil {
@@ -315,7 +315,7 @@ func (rv *revision) push(s runtime.State) {
 	}
 	rv.last, rv.reported = s, true
 	rv.seq++
-	rv.notify.push(rv.seq, s)
+	rv.notify.Push(rv.seq, s)
 }
 
 // remove stops the loop, withdraws and drains every ready instance,

@@ -435,7 +435,7 @@ func (in *instance) terminate(p *proc, drain bool, seq uint64) (killed bool) {
 	rt := r.rt
 	if drain && !p.hasExited() {
 		ctx, cancel := context.WithTimeout(rt.hard, r.spec.timeout)
-		err := r.notify.wait(ctx, seq)
+		err := r.notify.Wait(ctx, seq)
 		if err == nil && rt.opts.Drainer != nil && !p.hasExited() {
 			err = rt.opts.Drainer.Drain(ctx, r.spec.key, in.endpoint())
 		}

@@ -66,7 +66,7 @@ type revision struct {
 	rt     *Runtime
 	spec   *revSpec
 	log    *zap.Logger
-	notify *notifier
+	notify *runtime.Notifier
 	wake   chan struct{} // cap 1: reconcile again
 	done   chan struct{} // closed by stopAll: the loop ends
 	idle   chan struct{} // closed once stopped and every instance goroutine returned
@@ -92,7 +92,7 @@ func newRevision(rt *Runtime, spec *revSpec) *revision {
 		rt:     rt,
 		spec:   spec,
 		log:    rt.log.With(zap.String("revision", spec.key.String())),
-		notify: &notifier{key: spec.key, obs: rt.opts.Observer, wg: &rt.notified, changed: make(chan struct{})},
+		notify: runtime.NewNotifier(spec.key, rt.opts.Observer, &rt.notified),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		idle:   make(chan struct{}),
@@ -233,7 +233,7 @@ func (r *revision) report() uint64 {
 	}
 	r.seq++
 	r.dirty = false
-	r.notify.push(r.seq, s)
+	r.notify.Push(r.seq, s)
 	return r.seq
 }
 

@@ -16,7 +16,6 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	api "github.com/wakefn/wake/api/v1"
-	"github.com/wakefn/wake/runtime"
 )
 
 func TestBackoff(t *testing.T) {
@@ -263,51 +262,6 @@ func TestPickVictims(t *testing.T) {
 				t.Errorf("victims (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// blockingObserver blocks every Update until released.
-type blockingObserver struct {
-	release chan struct{}
-	mu      sync.Mutex
-	got     []int
-}
-
-func (o *blockingObserver) Update(_ api.RevisionKey, s runtime.State) {
-	<-o.release
-	o.mu.Lock()
-	o.got = append(o.got, s.Desired)
-	o.mu.Unlock()
-}
-
-func TestNotifierSlowObserver(t *testing.T) {
-	obs := &blockingObserver{release: make(chan struct{})}
-	var wg sync.WaitGroup
-	n := &notifier{obs: obs, wg: &wg, changed: make(chan struct{})}
-	const pushes = 3 * maxPending
-	for i := 1; i <= pushes; i++ {
-		n.push(uint64(i), runtime.State{Desired: i}) // never blocks
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	if err := n.wait(ctx, pushes); err == nil {
-		t.Error("wait returned before delivery")
-	}
-	cancel()
-	close(obs.release)
-	if err := n.wait(context.Background(), pushes); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
-	if len(obs.got) > maxPending+1 || obs.got[len(obs.got)-1] != pushes {
-		t.Errorf("delivered %d states ending with %d; want at most %d, ending with the latest", len(obs.got), obs.got[len(obs.got)-1], maxPending+1)
-	}
-	for i := 1; i < len(obs.got); i++ {
-		if obs.got[i] <= obs.got[i-1] {
-			t.Errorf("delivered out of order: %v", obs.got)
-			break
-		}
 	}
 }
 

@@ -1,28 +1,27 @@
-package process
+package runtime
 
 import (
 	"context"
 	"sync"
 
 	api "github.com/wakefn/wake/api/v1"
-	"github.com/wakefn/wake/runtime"
 )
 
-// maxPending bounds the snapshots queued for a slow observer. Past it the
+// MaxPending bounds the States queued for a slow observer. Past it the
 // newest replaces the last queued one: each is a full State, so the
 // observer still ends on the latest, and memory stays bounded however long
 // it blocks.
-const maxPending = 64
+const MaxPending = 64
 
-// notifier delivers one revision's snapshots to the observer, in order,
-// from at most one goroutine at a time, holding no runtime lock while
-// calling it. push costs one mutex and an append; a goroutine runs only
-// while snapshots are queued. Waiters can learn when a snapshot (or a later
-// one) has been delivered: a ready instance is drained only after the
-// observer has seen it leave.
-type notifier struct {
+// Notifier delivers one revision's States to its Observer for a runtime,
+// in order, from at most one goroutine at a time, holding no lock of the
+// runtime's while calling it. Push costs one mutex and an append; a
+// goroutine runs only while States are queued. Wait tells when a State
+// (or a later one) has been delivered: a runtime drains an instance only
+// after the observer has seen it leave. Both runtimes use it.
+type Notifier struct {
 	key api.RevisionKey
-	obs runtime.Observer
+	obs Observer
 	wg  *sync.WaitGroup // counts delivering goroutines
 
 	mu        sync.Mutex
@@ -32,16 +31,23 @@ type notifier struct {
 	changed   chan struct{} // closed and replaced at every delivery
 }
 
-type pendingState struct {
-	seq   uint64
-	state runtime.State
+// NewNotifier returns the Notifier of revision key; wg counts its
+// delivering goroutine while one runs, so a runtime can wait for the last
+// delivery when it shuts down.
+func NewNotifier(key api.RevisionKey, obs Observer, wg *sync.WaitGroup) *Notifier {
+	return &Notifier{key: key, obs: obs, wg: wg, changed: make(chan struct{})}
 }
 
-// push queues snapshot seq; seqs must increase.
-func (n *notifier) push(seq uint64, s runtime.State) {
+type pendingState struct {
+	seq   uint64
+	state State
+}
+
+// Push queues State seq; seqs must increase.
+func (n *Notifier) Push(seq uint64, s State) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.queue) >= maxPending {
+	if len(n.queue) >= MaxPending {
 		n.queue[len(n.queue)-1] = pendingState{seq, s}
 	} else {
 		n.queue = append(n.queue, pendingState{seq, s})
@@ -53,7 +59,7 @@ func (n *notifier) push(seq uint64, s runtime.State) {
 	}
 }
 
-func (n *notifier) deliver() {
+func (n *Notifier) deliver() {
 	defer n.wg.Done()
 	for {
 		n.mu.Lock()
@@ -78,9 +84,9 @@ func (n *notifier) deliver() {
 	}
 }
 
-// wait returns once snapshot seq or a later one was delivered, or ctx's
+// Wait returns once State seq or a later one was delivered, or ctx's
 // error when it ends first.
-func (n *notifier) wait(ctx context.Context, seq uint64) error {
+func (n *Notifier) Wait(ctx context.Context, seq uint64) error {
 	for {
 		n.mu.Lock()
 		done, ch := n.delivered >= seq, n.changed
