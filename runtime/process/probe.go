@@ -234,19 +234,7 @@ func newCheck(client *http.Client, spec probeSpec, port int) func(context.Contex
 			return fmt.Errorf("HTTP probe: %w", err)
 		}
 		req.Header.Set("User-Agent", "wake-probe/1")
-		set := map[string]bool{}
-		for _, hd := range h.headers {
-			name := http.CanonicalHeaderKey(hd.Name)
-			switch {
-			case name == "Host":
-				req.Host = hd.Value
-			case set[name]:
-				req.Header.Add(name, hd.Value)
-			default: // the manifest's headers replace the defaults
-				req.Header.Set(name, hd.Value)
-				set[name] = true
-			}
-		}
+		setHeaders(req, h.headers)
 		resp, err := client.Do(req)
 		if err != nil {
 			return fmt.Errorf("HTTP probe: %w", err)
@@ -306,6 +294,25 @@ func (p *prober) startup(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C():
+		}
+	}
+}
+
+// setHeaders puts the manifest's headers on req, as the kubelet does for
+// probes: each replaces a default of the same name, a name given twice
+// keeps both values, and Host sets the request's host.
+func setHeaders(req *http.Request, headers []api.HTTPHeader) {
+	set := map[string]bool{}
+	for _, hd := range headers {
+		name := http.CanonicalHeaderKey(hd.Name)
+		switch {
+		case name == "Host":
+			req.Host = hd.Value
+		case set[name]:
+			req.Header.Add(name, hd.Value)
+		default:
+			req.Header.Set(name, hd.Value)
+			set[name] = true
 		}
 	}
 }

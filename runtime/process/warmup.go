@@ -129,19 +129,7 @@ func warmupRequest(ctx context.Context, client *http.Client, w *api.Warmup, url 
 	}
 	req.Header.Set("User-Agent", warmupUserAgent)
 	req.Header.Set(warmupHeader, "1")
-	set := map[string]bool{}
-	for _, h := range w.Headers {
-		name := http.CanonicalHeaderKey(h.Name)
-		switch {
-		case name == "Host":
-			req.Host = h.Value
-		case set[name]:
-			req.Header.Add(name, h.Value)
-		default: // the manifest's headers replace the defaults
-			req.Header.Set(name, h.Value)
-			set[name] = true
-		}
-	}
+	setHeaders(req, w.Headers)
 	resp, err := client.Do(req)
 	if err != nil {
 		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
