@@ -1,0 +1,20 @@
+// Package demand carries what the gateways see to the autoscaler leader
+// when wake runs on Kubernetes, where the activator and the autoscaler
+// live in different processes.
+//
+// It owns both ends of that link and the wire format between them:
+//
+//   - Reporter runs in every gateway. Every half second it pushes the
+//     activator's counts per revision (concurrency, in flight, queued,
+//     requests, ready) and the instances the gateway still uses, and it is
+//     the activator's Waker: a request queued at zero wakes the revision
+//     through the leader, at most one wake-up per revision in flight.
+//   - Collector runs in the controller leader. It keeps each live
+//     gateway's latest report and serves the sums as the autoscaler's
+//     Sample, forwards wake-ups to the autoscaler, and is the Kubernetes
+//     runtime's Drainer: an instance's pod goes only once every live
+//     gateway has reported that it stopped using it.
+//
+// In embedded mode (wake serve) none of this runs: the autoscaler samples
+// the activator in process.
+package demand

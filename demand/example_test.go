@@ -1,0 +1,49 @@
+package demand_test
+
+import (
+	"context"
+	"log"
+	"net/http"
+
+	"github.com/wakefn/wake/activator"
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/demand"
+)
+
+// wakeAutoscaler stands for *autoscaler.Autoscaler, whose Wake the
+// collector calls.
+type wakeAutoscaler struct{}
+
+func (wakeAutoscaler) Wake(api.RevisionKey) {}
+
+// The two ends as the kubernetes roles wire them: the leader serves the
+// collector (its Sample feeds autoscaler.Options.Sample, and it drains
+// instances for the Kubernetes runtime); each gateway's activator wakes
+// revisions through its Reporter, which also reads the activator.
+func Example() {
+	ctx := context.Background()
+
+	// wake controller, once elected:
+	collector := demand.NewCollector(demand.CollectorOptions{Waker: wakeAutoscaler{}})
+	go func() { log.Print(http.ListenAndServe(":8082", collector.Handler())) }()
+	_ = collector.Sample // autoscaler.Options.Sample
+	_ = collector.Drain  // the runtime's Drainer
+
+	// wake gateway: the activator needs its Waker before the Reporter
+	// can read it, so the Waker forwards to the Reporter made after.
+	var reporter *demand.Reporter
+	act := activator.New(activator.Options{Waker: wakeFunc(func(k api.RevisionKey) { reporter.Wake(k) })})
+	reporter, err := demand.NewReporter(demand.ReporterOptions{
+		Controllers: []string{"http://wake-controller.wake-system.svc:8082"},
+		Gateway:     "wake-gateway-7d9f-abcde",
+		Source:      act,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go reporter.Run(ctx)
+}
+
+type wakeFunc func(api.RevisionKey)
+
+func (f wakeFunc) Wake(k api.RevisionKey) { f(k) }
