@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -176,12 +177,20 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 	for i, fn := range fns {
 		prev := c.fns[fn.Key()]
 		existing := c.revisionsOfLocked(fn.Key())
-		fn.Generation = 1
-		fn.CreationTimestamp = now
-		if prev != nil {
-			fn.Generation, fn.CreationTimestamp, fn.UID = prev.Generation, prev.CreationTimestamp, prev.UID
-			if !sameSpec(prev, fn) {
-				fn.Generation++
+		var changed bool
+		if c.opts.ExternalSpec {
+			// Kubernetes keeps generation, UID and creation time; the
+			// function as last seen may already hold this template.
+			changed = templateChangedSince(existing, fn)
+		} else {
+			changed = templateChanged(prev, fn)
+			fn.Generation = 1
+			fn.CreationTimestamp = now
+			if prev != nil {
+				fn.Generation, fn.CreationTimestamp, fn.UID = prev.Generation, prev.CreationTimestamp, prev.UID
+				if !sameSpec(prev, fn) {
+					fn.Generation++
+				}
 			}
 		}
 		fn.Status = api.FunctionStatus{}
@@ -191,10 +200,13 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 		if owners[fn.Namespace] == nil {
 			owners[fn.Namespace] = map[string]string{}
 		}
-		change, ferr := planRevision(prev, fn, existing, owners[fn.Namespace], c.initialScale, now)
+		change, ferr := planRevision(changed, fn, existing, owners[fn.Namespace], c.initialScale, now)
 		if ferr != nil {
 			problems = append(problems, position(i, field.ErrorList{ferr})...)
 			continue
+		}
+		if change.created != nil && c.opts.ExternalSpec {
+			change.created.OwnerReferences = []metav1.OwnerReference{functionOwnerRef(fn)}
 		}
 		if change.created != nil {
 			owners[fn.Namespace][change.created.Name] = fn.Name
@@ -323,6 +335,7 @@ func (c *ControlPlane) forget(key api.FunctionKey) ([]*api.Revision, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.fns, key)
+	delete(c.rejected, key)
 	for _, r := range revs {
 		c.deleteRevisionLocked(r.Key())
 		delete(c.state, r.Key())

@@ -63,8 +63,16 @@ type Options struct {
 	// LocalCommands: instances run on this machine, so a container needs a
 	// command, and relative paths resolve against the manifest's directory.
 	LocalCommands bool
-	Logger        *zap.Logger        // nil means no logs
-	Clock         clock.PassiveClock // nil means the real clock
+	// ExternalSpec: functions are written by someone else, Kubernetes
+	// users through the API server, and reach the control plane through
+	// SyncFunction. It keeps the metadata they come with (generation, UID,
+	// creation time), decides whether a function needs a new revision by
+	// its latest revision's template hash rather than by the function as
+	// last seen (which may already hold the new template after a
+	// restart), and makes each new revision owned by its function.
+	ExternalSpec bool
+	Logger       *zap.Logger        // nil means no logs
+	Clock        clock.PassiveClock // nil means the real clock
 }
 
 // ControlPlane turns applied functions into revisions and routes, keeps
@@ -91,6 +99,8 @@ type ControlPlane struct {
 	trigs map[api.TriggerKey]*api.Trigger
 	// trigErr is why the runner refused a trigger, until it takes it.
 	trigErr map[api.TriggerKey]string
+	// rejected: functions whose latest generation SyncFunction refused.
+	rejected map[api.FunctionKey]rejection
 }
 
 // New returns a control plane; Start loads what the store holds.
@@ -107,7 +117,8 @@ func New(opts Options) *ControlPlane {
 
 		rollouts: map[api.FunctionKey]*rollout.Rollout{},
 
-		trigErr: map[api.TriggerKey]string{},
+		trigErr:  map[api.TriggerKey]string{},
+		rejected: map[api.FunctionKey]rejection{},
 	}
 	if c.opts.Domain == "" {
 		c.opts.Domain = "localhost"
@@ -491,6 +502,9 @@ func (c *ControlPlane) withStatusLocked(stored *api.Function) *api.Function {
 	}
 	if ready != nil {
 		fn.Status.LatestReadyRevisionName = ready.Name
+	}
+	if rc := c.rejectedConditionLocked(fn); rc != nil {
+		cond = *rc
 	}
 	fn.Status.Conditions = []api.Condition{cond}
 	return fn

@@ -1,6 +1,9 @@
 package controlplane
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -32,15 +35,38 @@ func templateChanged(prev, next *api.Function) bool {
 	return prev == nil || !equality.Semantic.DeepEqual(prev.Spec.Template, next.Spec.Template)
 }
 
+// templateChangedSince tells whether fn's template differs from the one
+// its latest revision was made from, by the hash that revision carries.
+// It is templateChanged for Kubernetes mode, where the function as last
+// seen may already hold the user's new template.
+func templateChangedSince(existing []*api.Revision, fn *api.Function) bool {
+	if len(existing) == 0 {
+		return true
+	}
+	return existing[len(existing)-1].Labels[api.LabelTemplateHash] != templateHash(fn)
+}
+
+// templateHash is a short, stable hash of a function's template: its
+// JSON, whose field order is fixed and whose maps are sorted.
+func templateHash(fn *api.Function) string {
+	b, err := json.Marshal(fn.Spec.Template)
+	if err != nil { // a template that validated always marshals
+		panic(fmt.Sprintf("marshalling the template of %s: %v", fn.Key(), err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
 // planRevision returns the revision that applying fn creates, if any, given
-// the function as stored (nil if new), its existing revisions, and the
+// whether its template changed (unnamed templates get a revision only
+// then), its existing revisions, and the
 // owners of every revision name in the namespace. An explicit revision
 // name that already exists with another template is an error: revisions
 // are immutable; so is one that belongs to another function.
 //
 // initialScale is the instances the revision will start with (its
 // annotation over the server's default): at 0 it is ready at once.
-func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[string]string, initialScale func(*api.Revision) int, now metav1.Time) (revisionChange, *field.Error) {
+func planRevision(changed bool, fn *api.Function, existing []*api.Revision, owners map[string]string, initialScale func(*api.Revision) int, now metav1.Time) (revisionChange, *field.Error) {
 	name := fn.Spec.Template.Name
 	if owner, ok := owners[name]; name != "" && ok && owner != fn.Name {
 		return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
@@ -58,7 +84,7 @@ func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[s
 			return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
 				"a revision of that name already exists with another template; revisions are immutable, so name the new one differently")
 		}
-	} else if !templateChanged(prev, fn) {
+	} else if !changed {
 		return revisionChange{}, nil
 	}
 	if name == "" {
@@ -86,6 +112,7 @@ func planRevision(prev, fn *api.Function, existing []*api.Revision, owners map[s
 	rev.Labels[api.LabelFunction] = fn.Name
 	rev.Labels[api.LabelKnativeService] = fn.Name
 	rev.Labels[api.LabelGeneration] = strconv.FormatInt(fn.Generation, 10)
+	rev.Labels[api.LabelTemplateHash] = templateHash(fn)
 	ready := api.Condition{
 		Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying",
 		Message: "waiting for the first instance to become ready",

@@ -87,7 +87,7 @@ func TestPlanRevision(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			change, err := planRevision(tc.prev, tc.next, tc.revs, tc.owners, initialScale, t0)
+			change, err := planRevision(templateChanged(tc.prev, tc.next), tc.next, tc.revs, tc.owners, initialScale, t0)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
 			}
@@ -106,7 +106,7 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationWindow: "10s"}
 	fn.Spec.Template.Labels = map[string]string{"team": "a"}
-	change, err := planRevision(nil, fn, nil, nil, initialScale, t0)
+	change, err := planRevision(true, fn, nil, nil, initialScale, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestCreatedRevisionCarriesTheTemplate(t *testing.T) {
 	if diff := cmp.Diff(fn.Spec.Template.Spec, rev.Spec); diff != "" {
 		t.Errorf("revision spec differs from the template (-template +revision):\n%s", diff)
 	}
-	wantLabels := map[string]string{"team": "a", api.LabelFunction: "hello", api.LabelKnativeService: "hello", api.LabelGeneration: "1"}
+	wantLabels := map[string]string{"team": "a", api.LabelFunction: "hello", api.LabelKnativeService: "hello", api.LabelGeneration: "1", api.LabelTemplateHash: templateHash(fn)}
 	if diff := cmp.Diff(wantLabels, rev.Labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
 	}
@@ -137,7 +137,7 @@ func initialScale(r *api.Revision) int {
 func TestInitialScaleZeroIsReadyAtOnce(t *testing.T) {
 	fn := function("hi")
 	fn.Spec.Template.Annotations = map[string]string{api.AnnotationInitialScale: "0"}
-	change, _ := planRevision(nil, fn, nil, nil, initialScale, t0)
+	change, _ := planRevision(true, fn, nil, nil, initialScale, t0)
 	if !api.IsReady(change.created.Status.Conditions) {
 		t.Errorf("with initial-scale 0 nothing starts, so the revision is ready at once; got %+v", change.created.Status.Conditions)
 	}

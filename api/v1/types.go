@@ -32,6 +32,11 @@ const (
 	LabelKnativeService = "serving.knative.dev/service"
 	// LabelGeneration is the function generation that created a revision.
 	LabelGeneration = "wake.dev/generation"
+	// LabelTemplateHash is a hash of the function template a revision was
+	// made from. In Kubernetes mode, where the controller may not have
+	// seen the template a user replaced, it tells whether the function's
+	// current template already has its revision.
+	LabelTemplateHash = "wake.dev/template-hash"
 )
 
 // Function is a deployable unit: a template for its revisions and the
