@@ -48,11 +48,14 @@ type scaler interface {
 
 // Options configure a ControlPlane.
 type Options struct {
-	Store      Store           // required
-	Runtime    runtime.Runtime // required
-	Router     routePublisher  // required
-	Activator  activator       // required
-	Autoscaler scaler          // required
+	Store   Store           // required
+	Runtime runtime.Runtime // required
+	Router  routePublisher  // required
+	// Activator is this process's data plane; nil when requests pass
+	// elsewhere (Kubernetes mode: the gateways), and then revisions show
+	// no cold starts and rollout steps have no outcomes to judge.
+	Activator  activator
+	Autoscaler scaler // required
 	// Triggers runs triggers; nil means this server refuses them.
 	Triggers triggerRunner
 	// Domain is the suffix of every function's host; "" means "localhost".
@@ -129,8 +132,21 @@ func New(opts Options) *ControlPlane {
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
 	}
+	if c.opts.Activator == nil {
+		c.opts.Activator = elsewhere{}
+	}
 	return c
 }
+
+// elsewhere is the activator of a control plane whose requests pass in
+// other processes: it holds no revision and has seen no request.
+type elsewhere struct{}
+
+func (elsewhere) Register(*api.Revision)                     {}
+func (elsewhere) Unregister(api.RevisionKey)                 {}
+func (elsewhere) Update(api.RevisionKey, runtime.State)      {}
+func (elsewhere) ColdStarts(api.RevisionKey) []act.ColdStart { return nil }
+func (elsewhere) Outcomes(api.RevisionKey) act.Outcomes      { return act.Outcomes{} }
 
 func (c *ControlPlane) now() metav1.Time { return metav1.NewTime(c.clock.Now()) }
 
