@@ -51,6 +51,8 @@ func newRootCommand() *cobra.Command {
 	c.auth.addFlags(root)
 	root.AddCommand(
 		newServeCommand(),
+		newControllerCommand(),
+		newGatewayCommand(),
 		newApplyCommand(c),
 		newGetCommand(c),
 		newDescribeCommand(c),

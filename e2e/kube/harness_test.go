@@ -1,0 +1,193 @@
+// Package kube_test runs wake's Kubernetes roles, the real binary as
+// `wake controller` and `wake gateway` processes, against the real
+// control plane of internal/kubetest: functions applied with kubectl,
+// requests through the gateway to pods KWOK runs and the test serves.
+package kube_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wakefn/wake/internal/kubetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+// domain is the suffix of function hosts at the gateway.
+const domain = "example.com"
+
+var (
+	buildOnce sync.Once
+	wakeBin   string
+	buildErr  error
+)
+
+// wake builds the binary once per test run.
+func wake(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wake-kube-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		wakeBin = filepath.Join(dir, "wake")
+		out, err := exec.Command("go", "build", "-race", "-o", wakeBin, "github.com/wakefn/wake/cmd/wake").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return wakeBin
+}
+
+// repoPath is a path in the repository, from this package's directory.
+func repoPath(parts ...string) string {
+	return filepath.Join(append([]string{"..", ".."}, parts...)...)
+}
+
+// proc is a wake process the test started; its output goes to a file
+// printed when the test fails.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(wake(t), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, log: log, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 20*time.Second)
+		if t.Failed() {
+			b, _ := os.ReadFile(log)
+			t.Logf("---- %s log (last 6000 bytes) ----\n%s", name, tailOf(b, 6000))
+		}
+	})
+	return p
+}
+
+func tailOf(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// stop signals the process and waits for it, killing it after grace.
+func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cluster is wake's roles started for one test: two controllers, one
+// gateway, in the test's namespace.
+type cluster struct {
+	env         *kubetest.Env
+	ns          string
+	controllers map[string]*proc // by identity
+	gateway     string           // host:port of the data plane
+}
+
+func startCluster(t *testing.T, env *kubetest.Env) *cluster {
+	t.Helper()
+	env.Kubectl(t, nil, "apply", "-f", repoPath("manifests", "crds"))
+	env.Kubectl(t, nil, "wait", "--for", "condition=established", "--timeout", "60s",
+		"crd/functions.wake.dev", "crd/revisions.wake.dev", "crd/triggers.wake.dev")
+	c := &cluster{env: env, ns: env.Namespace(t), controllers: map[string]*proc{}}
+	var urls []string
+	for _, id := range []string{"controller-a", "controller-b"} {
+		port := freePort(t)
+		url := "http://127.0.0.1:" + strconv.Itoa(port)
+		urls = append(urls, url)
+		c.controllers[id] = start(t, id, "controller", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
+			"--listen", "127.0.0.1:"+strconv.Itoa(port), "--advertise", url,
+			"--admin", "127.0.0.1:"+strconv.Itoa(freePort(t)), "--id", id,
+			"--lease-namespace", c.ns, "--lease-duration", "3s", "--domain", domain,
+			"--scale-to-zero-grace-period", "1s", "--log-format", "console")
+	}
+	c.gateway = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	start(t, "gateway", "gateway", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
+		"--listen", c.gateway, "--admin", admin, "--id", "gateway-1",
+		"--controller", strings.Join(urls, ","), "--domain", domain, "--log-format", "console")
+	env.Eventually(t, 60*time.Second, "the gateway is up", func() bool {
+		resp, err := http.Get("http://" + admin + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return c
+}
+
+// get sends a request for a function through the gateway.
+func (c *cluster) get(t *testing.T, fn string, timeout time.Duration) (int, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.gateway+"/", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = fn + "." + c.ns + "." + domain
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}

@@ -1,0 +1,215 @@
+package kube_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wakefn/wake/internal/kubetest"
+)
+
+// function is a Function manifest: image tag v, and traffic YAML ("" for
+// all to the latest revision).
+func function(v, traffic string) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: hello
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/initial-scale: "0"
+        autoscaling.knative.dev/window: "6s"
+    spec:
+      containers:
+        - image: registry.example/hello:%s
+          ports: [{containerPort: 8080}]
+%s`, v, traffic))
+}
+
+// revisionOf is the revision a pod of it belongs to: its name less the
+// ReplicaSet and pod suffixes the Deployment adds.
+func revisionOf(pod string) string {
+	parts := strings.Split(pod, "-")
+	if len(parts) < 3 {
+		return pod
+	}
+	return strings.Join(parts[:len(parts)-2], "-")
+}
+
+// TestKubernetesMode walks the path a user takes: kubectl apply, a
+// request that wakes the function, scale to zero, a canary split, the
+// loss of the leading controller and an API server restart, all through
+// wake's own processes against a real control plane.
+func TestKubernetesMode(t *testing.T) {
+	env := kubetest.Start(t)
+	c := startCluster(t, env)
+	ctx := context.Background()
+
+	// The test stands in for every pod of the function.
+	env.ServePods(t, c.ns, "wake.dev/function=hello", 8080, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pod, _ := kubetest.PodOf(r)
+		fmt.Fprint(w, revisionOf(pod.Name))
+	}))
+
+	env.Kubectl(t, function("1", ""), "apply", "-n", c.ns, "-f", "-")
+	deployment := func(name string) int32 {
+		d, err := env.Client.AppsV1().Deployments(c.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || d.Spec.Replicas == nil {
+			return -1
+		}
+		return *d.Spec.Replicas
+	}
+	env.Eventually(t, 30*time.Second, "revision hello-00001 with its Deployment at 0 replicas", func() bool {
+		return deployment("hello-00001") == 0
+	})
+	env.Eventually(t, 30*time.Second, "the function's status says its URL and latest revision", func() bool {
+		out := env.Kubectl(t, nil, "get", "-n", c.ns, "functions", "hello", "-o",
+			"jsonpath={.status.url} {.status.latestCreatedRevisionName} {.status.traffic[0].revisionName}")
+		return out == "http://hello."+c.ns+"."+domain+" hello-00001 hello-00001"
+	})
+	t.Logf("kubectl get functions:\n%s", env.Kubectl(t, nil, "get", "-n", c.ns, "functions"))
+
+	t.Run("a request wakes the function from zero", func(t *testing.T) {
+		began := time.Now()
+		code, body, err := c.get(t, "hello", 60*time.Second)
+		if err != nil || code != http.StatusOK || body != "hello-00001" {
+			t.Fatalf("GET = %d %q, %v; want 200 from hello-00001", code, body, err)
+		}
+		t.Logf("the first request was answered after %v (scale to 1, pod Ready, EndpointSlice, gateway)", time.Since(began).Round(time.Millisecond))
+		if n := deployment("hello-00001"); n != 1 {
+			t.Errorf("hello-00001 has %d replicas while serving, want 1", n)
+		}
+	})
+
+	t.Run("idle, it goes back to zero", func(t *testing.T) {
+		began := time.Now()
+		env.Eventually(t, 60*time.Second, "hello-00001 back at 0 replicas", func() bool { return deployment("hello-00001") == 0 })
+		t.Logf("at zero %v after the last request", time.Since(began).Round(time.Second))
+	})
+
+	t.Run("a canary gets its 10 percent", func(t *testing.T) {
+		env.Kubectl(t, function("2", `  traffic:
+    - revisionName: hello-00001
+      percent: 90
+    - latestRevision: true
+      percent: 10
+`), "apply", "-n", c.ns, "-f", "-")
+		env.Eventually(t, 30*time.Second, "hello-00002 in the function's traffic", func() bool {
+			out := env.Kubectl(t, nil, "get", "-n", c.ns, "functions", "hello", "-o", "jsonpath={.status.traffic[*].revisionName}")
+			return out == "hello-00001 hello-00002"
+		})
+		counts := map[string]int{}
+		const n = 400
+		for range n {
+			code, body, err := c.get(t, "hello", 60*time.Second)
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("GET = %d %q, %v", code, body, err)
+			}
+			counts[body]++
+		}
+		t.Logf("%d requests: %v", n, counts)
+		if got := counts["hello-00002"]; got < n*4/100 || got > n*18/100 {
+			t.Errorf("hello-00002 got %d of %d requests, want about 10%%", got, n)
+		}
+		if counts["hello-00001"]+counts["hello-00002"] != n {
+			t.Errorf("answers from other revisions: %v", counts)
+		}
+	})
+
+	t.Run("one controller leads, the other takes over when it dies", func(t *testing.T) {
+		holder := func() string {
+			l, err := env.Client.CoordinationV1().Leases(c.ns).Get(ctx, "wake-controller", metav1.GetOptions{})
+			if err != nil || l.Spec.HolderIdentity == nil {
+				return ""
+			}
+			id, _, _ := strings.Cut(*l.Spec.HolderIdentity, " ")
+			return id
+		}
+		leading := func() []string {
+			var ids []string
+			for id, p := range c.controllers {
+				out := p.output()
+				if strings.LastIndex(out, "leading: taking over") > strings.LastIndex(out, "no longer leading") {
+					ids = append(ids, id)
+				}
+			}
+			return ids
+		}
+		if ids := leading(); len(ids) != 1 || ids[0] != holder() {
+			t.Fatalf("leading: %v, lease held by %q; want exactly the holder", ids, holder())
+		}
+		old := holder()
+		c.controllers[old].stop(syscall.SIGKILL, time.Second)
+		killed := time.Now()
+		env.Eventually(t, 30*time.Second, "another controller leads", func() bool {
+			h := holder()
+			ids := leading()
+			return h != old && h != "" && len(ids) == 2 && (ids[0] == h || ids[1] == h) // the dead one's log still says leading
+		})
+		t.Logf("%s took over %v after %s was killed", holder(), time.Since(killed).Round(time.Millisecond), old)
+		// The new leader scales: both revisions go to zero when idle,
+		// and a request wakes them again through it.
+		env.Eventually(t, 60*time.Second, "both revisions at zero under the new leader", func() bool {
+			return deployment("hello-00001") == 0 && deployment("hello-00002") == 0
+		})
+		code, body, err := c.get(t, "hello", 60*time.Second)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("GET after failover = %d %q, %v", code, body, err)
+		}
+	})
+
+	t.Run("the gateway keeps serving through an API server restart", func(t *testing.T) {
+		env.Kubectl(t, function("2", `  traffic:
+    - latestRevision: true
+      percent: 100
+`), "apply", "-n", c.ns, "-f", "-")
+		env.Eventually(t, 30*time.Second, "all traffic on hello-00002", func() bool {
+			_, body, _ := c.get(t, "hello", 60*time.Second)
+			return body == "hello-00002"
+		})
+		var sent, failed atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				sent.Add(1)
+				if code, body, err := c.get(t, "hello", 30*time.Second); err != nil || code != http.StatusOK {
+					failed.Add(1)
+					t.Logf("during the restart: %d %q %v", code, body, err)
+				}
+			}
+		})
+		env.RestartAPIServer(t)
+		// A change after the restart reaches the gateway: its informers
+		// watch again.
+		env.Kubectl(t, function("2", `  traffic:
+    - revisionName: hello-00001
+      percent: 100
+`), "apply", "-n", c.ns, "-f", "-")
+		env.Eventually(t, 60*time.Second, "all traffic back on hello-00001 after the restart", func() bool {
+			_, body, _ := c.get(t, "hello", 60*time.Second)
+			return body == "hello-00001"
+		})
+		close(stop)
+		wg.Wait()
+		t.Logf("%d requests during and after the restart, %d failed", sent.Load(), failed.Load())
+		if failed.Load() > 0 {
+			t.Errorf("%d of %d requests failed across the API server restart", failed.Load(), sent.Load())
+		}
+	})
+}
