@@ -234,15 +234,23 @@ func TestWatchOnAPIServer(t *testing.T) {
 	key := rev.Key()
 	ready := func() []runtime.Endpoint { s, _ := h.last(key); return s.Ready }
 	env.Eventually(t, time.Minute, "2 ready endpoints", func() bool { return len(ready()) == 2 })
-	for _, ep := range ready() {
-		if body, err := getServed(ctx, ep, "/"); err != nil {
-			t.Errorf("GET / on %s (%s): %v", ep.ID, ep.Addr, err)
-		} else if body != ep.ID {
-			t.Errorf("GET / on %s (%s) answered %q, not from its pod", ep.ID, ep.Addr, body)
+	// Each endpoint's address is its own pod's. The test's stand-in for
+	// a pod's process may bind its address a moment after KWOK marked the
+	// pod ready, on a busy machine more than getServed's second.
+	env.Eventually(t, 30*time.Second, "each endpoint served by its own pod", func() bool {
+		for _, ep := range ready() {
+			if body, err := getServed(ctx, ep, "/"); err != nil || body != ep.ID {
+				t.Logf("GET / on %s (%s): %q, %v", ep.ID, ep.Addr, body, err)
+				return false
+			}
 		}
+		return true
+	})
+	r := ready()
+	if len(r) != 2 {
+		t.Fatalf("ready %v, want 2 endpoints", r)
 	}
-
-	victim, kept := ready()[1], ready()[0]
+	victim, kept := r[1], r[0]
 	patch := []byte(`{"metadata":{"annotations":{"` + corev1.PodDeletionCost + `":"` + victimCost + `"}}}`)
 	if _, err := env.Client.CoreV1().Pods(ns).Patch(ctx, victim.ID, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
