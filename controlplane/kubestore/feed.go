@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -113,6 +113,11 @@ func seenOf(fn *api.Function) seen {
 	return seen{uid: fn.UID, generation: fn.Generation, labels: fn.Labels, annotations: fn.Annotations}
 }
 
+func (s seen) equal(o seen) bool {
+	return s.uid == o.uid && s.generation == o.generation &&
+		maps.Equal(s.labels, o.labels) && maps.Equal(s.annotations, o.annotations)
+}
+
 // next handles one function of the queue; false once the queue is shut.
 func (f *feed) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[api.FunctionKey]) bool {
 	key, quit := queue.Get()
@@ -145,7 +150,7 @@ func (f *feed) handle(ctx context.Context, key api.FunctionKey) error {
 	last, known := f.synced[key]
 	f.mu.Unlock()
 	now := seenOf(fn)
-	if known && equality.Semantic.DeepEqual(last, now) {
+	if known && last.equal(now) {
 		return nil // a status write, or a resync
 	}
 	if known && last.uid != fn.UID {
