@@ -58,7 +58,7 @@ func (j *journal) SetTable(t *router.Table) {
 	j.add("table %s", strings.Join(routed, " "))
 }
 
-func (j *journal) Register(rev *api.Revision)      { j.add("register %s", rev.Name) }
+func (j *journal) Register(rev *api.Revision)     { j.add("register %s", rev.Name) }
 func (j *journal) Unregister(key api.RevisionKey) { j.add("unregister %s", key.Name) }
 func (j *journal) Update(key api.RevisionKey, s runtime.State) {
 	j.mu.Lock()
