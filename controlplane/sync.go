@@ -46,6 +46,22 @@ func (c *ControlPlane) SyncFunction(ctx context.Context, fn *api.Function) error
 	return err
 }
 
+// SyncTrigger takes a trigger as its owner wrote it, and runs it (again,
+// when its spec changed). A trigger that does not validate is an
+// api.Errors and is not run; the one that ran before keeps running.
+func (c *ControlPlane) SyncTrigger(ctx context.Context, t *api.Trigger) error {
+	if c.opts.Triggers == nil {
+		return errors.New("this controller runs no triggers")
+	}
+	t = t.DeepCopy()
+	t.SetDefaults()
+	if errs := t.Validate(); len(errs) > 0 {
+		return api.NewErrors(errs)
+	}
+	_, err := c.apply(ctx, nil, []*api.Trigger{t}, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+	return err
+}
+
 // rejection is why a function's latest generation was not applied.
 type rejection struct {
 	generation int64

@@ -47,6 +47,10 @@ func (c *ControlPlane) checkTrigger(d *api.Document) (*api.Trigger, api.Errors) 
 func (c *ControlPlane) prepareTriggersLocked(trigs []*api.Trigger) {
 	now := c.now()
 	for _, t := range trigs {
+		if c.opts.ExternalSpec {
+			t.Status = api.TriggerStatus{} // Kubernetes keeps the metadata
+			continue
+		}
 		t.Generation, t.CreationTimestamp = 1, now
 		t.Status = api.TriggerStatus{}
 		prev := c.trigs[t.Key()]

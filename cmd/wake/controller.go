@@ -23,6 +23,7 @@ import (
 	"github.com/wakefn/wake/controlplane"
 	"github.com/wakefn/wake/controlplane/kubestore"
 	"github.com/wakefn/wake/demand"
+	"github.com/wakefn/wake/eventing/triggers"
 	"github.com/wakefn/wake/leader"
 	"github.com/wakefn/wake/runtime"
 	"github.com/wakefn/wake/runtime/kube"
@@ -33,6 +34,7 @@ type controllerOptions struct {
 	listen         string
 	admin          string
 	domain         string
+	gateway        string
 	id             string
 	advertise      string
 	leaseNamespace string
@@ -62,6 +64,8 @@ gateways' reports to it and take over when it goes.`,
 	f.StringVar(&o.listen, "listen", ":8082", "address for the gateways' concurrency reports and wake-ups")
 	f.StringVar(&o.admin, "admin", ":8081", "address of /healthz and /metrics")
 	f.StringVar(&o.domain, "domain", "example.com", "functions answer on NAME.NAMESPACE.DOMAIN at the gateways")
+	f.StringVar(&o.gateway, "gateway", "wake-gateway.wake-system.svc:80",
+		"address of the gateways' Service, through which triggers deliver events to functions")
 	f.StringVar(&o.id, "id", envOr("POD_NAME", hostname()), "this replica's name in the Lease (env POD_NAME)")
 	f.StringVar(&o.advertise, "advertise", "",
 		"URL at which the other replicas reach this one's --listen, to forward reports while it leads (default http://$POD_IP:PORT)")
@@ -215,15 +219,27 @@ func (c *controller) lead(ctx context.Context) {
 		log.Error("starting the Kubernetes runtime", zap.Error(err))
 		return
 	}
+	// Triggers deliver through the gateways, like any request: events
+	// wake functions, follow traffic splits and count for the autoscaler.
+	trigs, err := triggers.New(triggers.Options{
+		RouterAddr: c.o.gateway, Domain: c.o.domain, Registerer: reg, Logger: log.Named("triggers"),
+	})
+	if err != nil {
+		log.Error("starting the triggers", zap.Error(err))
+		return
+	}
 	store := kubestore.New(c.clients.dynamic, c.o.kube.namespace)
 	status := kubestore.NewStatusWriter(store, log.Named("status"))
 	cp = controlplane.New(controlplane.Options{
-		Store: store, Runtime: rt, Router: status, Autoscaler: as,
+		Store: store, Runtime: rt, Router: status, Autoscaler: as, Triggers: trigs,
 		Domain: c.o.domain, ExternalSpec: true, Logger: log.Named("controlplane"),
 	})
+	trigs.SetPrewarmer(cp.Prewarmer())
+	trigs.Start(ctx)
 	var wg sync.WaitGroup
 	defer func() {
 		c.collector.Store(nil)
+		trigs.Close() // Kafka commits what was delivered; the next leader goes on from there
 		wg.Wait()
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -251,7 +267,7 @@ func (c *controller) lead(ctx context.Context) {
 	wg.Go(func() { status.Run(ctx, cp) })
 	wg.Go(func() { _ = as.Run(ctx) })
 	wg.Go(func() { cp.RunRollouts(ctx) })
-	err = kubestore.Feed(ctx, kubestore.FeedOptions{Store: store, ControlPlane: cp, Status: status, Logger: log.Named("feed")})
+	err = kubestore.Feed(ctx, kubestore.FeedOptions{Store: store, ControlPlane: cp, Triggers: cp, Status: status, Logger: log.Named("feed")})
 	if err != nil && ctx.Err() == nil {
 		log.Error("watching functions", zap.Error(err))
 	}

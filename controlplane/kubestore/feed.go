@@ -10,7 +10,9 @@ import (
 
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
@@ -27,13 +29,30 @@ type syncer interface {
 	Function(key api.FunctionKey) (*api.Function, error)
 }
 
+// triggerSyncer is what the feed drives with Trigger objects:
+// controlplane.ControlPlane.
+type triggerSyncer interface {
+	SyncTrigger(ctx context.Context, t *api.Trigger) error
+	DeleteTrigger(key api.TriggerKey) error
+}
+
+// item is a queued object: a function, or a trigger.
+type item struct {
+	trigger         bool
+	namespace, name string
+}
+
+func (i item) String() string { return i.namespace + "/" + i.name }
+
 // FeedOptions configure Feed.
 type FeedOptions struct {
 	Store        *Store        // required: the client and namespace to watch
 	ControlPlane syncer        // required
 	Status       *StatusWriter // required: writes why a function was refused
-	Workers      int           // functions synced at once; 0 means 4
-	Logger       *zap.Logger
+	// Triggers, when set, gets the Trigger objects' changes too.
+	Triggers triggerSyncer
+	Workers  int // functions synced at once; 0 means 4
+	Logger   *zap.Logger
 }
 
 // Feed watches Function objects and hands each change to the control
@@ -52,33 +71,46 @@ func Feed(ctx context.Context, opts FeedOptions) error {
 		log = zap.NewNop()
 	}
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(opts.Store.client, 0, opts.Store.namespace, nil)
-	inf := factory.ForResource(Functions)
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[api.FunctionKey](200*time.Millisecond, 30*time.Second),
-		workqueue.TypedRateLimitingQueueConfig[api.FunctionKey]{Name: "functions"})
-	enqueue := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
+		workqueue.NewTypedItemExponentialFailureRateLimiter[item](200*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[item]{Name: "wake"})
+	f := &feed{opts: opts, log: log, synced: map[item]seen{}}
+	watch := func(gvr schema.GroupVersionResource, trigger bool) (cache.GenericLister, cache.InformerSynced, error) {
+		inf := factory.ForResource(gvr)
+		enqueue := func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				queue.Add(item{trigger: trigger, namespace: u.GetNamespace(), name: u.GetName()})
+			}
 		}
-		if u, ok := obj.(*unstructured.Unstructured); ok {
-			queue.Add(api.FunctionKey{Namespace: u.GetNamespace(), Name: u.GetName()})
-		}
+		_, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(_, obj any) { enqueue(obj) },
+			DeleteFunc: enqueue,
+		})
+		return inf.Lister(), inf.Informer().HasSynced, err
 	}
-	_, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-		DeleteFunc: enqueue,
-	})
-	if err != nil {
+	var synced []cache.InformerSynced
+	var err error
+	var hasSynced cache.InformerSynced
+	if f.functions, hasSynced, err = watch(Functions, false); err != nil {
 		return err
+	}
+	synced = append(synced, hasSynced)
+	if opts.Triggers != nil {
+		if f.triggers, hasSynced, err = watch(Triggers, true); err != nil {
+			return err
+		}
+		synced = append(synced, hasSynced)
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		queue.ShutDown()
 		return ctx.Err()
 	}
-	f := &feed{opts: opts, log: log, lister: inf.Lister(), synced: map[api.FunctionKey]seen{}}
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Go(func() {
@@ -93,15 +125,15 @@ func Feed(ctx context.Context, opts FeedOptions) error {
 }
 
 type feed struct {
-	opts   FeedOptions
-	log    *zap.Logger
-	lister cache.GenericLister
+	opts                FeedOptions
+	log                 *zap.Logger
+	functions, triggers cache.GenericLister
 
 	mu     sync.Mutex
-	synced map[api.FunctionKey]seen // what was last handed over
+	synced map[item]seen // what was last handed over
 }
 
-// seen is what of a function's object a sync depends on.
+// seen is what of an object a sync depends on.
 type seen struct {
 	uid         types.UID
 	generation  int64
@@ -109,8 +141,23 @@ type seen struct {
 	annotations map[string]string
 }
 
-func seenOf(fn *api.Function) seen {
-	return seen{uid: fn.UID, generation: fn.Generation, labels: fn.Labels, annotations: fn.Annotations}
+func seenOf(m *metav1.ObjectMeta) seen {
+	return seen{uid: m.UID, generation: m.Generation, labels: m.Labels, annotations: m.Annotations}
+}
+
+// changed tells whether an object changed since it was last handed over,
+// and whether it is another object of the same name.
+func (f *feed) changed(key item, now seen) (changed, replaced bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last, known := f.synced[key]
+	return !known || !last.equal(now), known && last.uid != now.uid
+}
+
+func (f *feed) handed(key item, now seen) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.synced[key] = now
 }
 
 func (s seen) equal(o seen) bool {
@@ -118,15 +165,19 @@ func (s seen) equal(o seen) bool {
 		maps.Equal(s.labels, o.labels) && maps.Equal(s.annotations, o.annotations)
 }
 
-// next handles one function of the queue; false once the queue is shut.
-func (f *feed) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[api.FunctionKey]) bool {
+// next handles one object of the queue; false once the queue is shut.
+func (f *feed) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[item]) bool {
 	key, quit := queue.Get()
 	if quit {
 		return false
 	}
 	defer queue.Done(key)
-	if err := f.handle(ctx, key); err != nil {
-		f.log.Warn("syncing a function; will retry", zap.String("function", key.String()), zap.Error(err))
+	handle := f.handleFunction
+	if key.trigger {
+		handle = f.handleTrigger
+	}
+	if err := handle(ctx, key); err != nil {
+		f.log.Warn("syncing; will retry", zap.Bool("trigger", key.trigger), zap.Stringer("object", key), zap.Error(err))
 		queue.AddRateLimited(key)
 		return true
 	}
@@ -134,10 +185,11 @@ func (f *feed) next(ctx context.Context, queue workqueue.TypedRateLimitingInterf
 	return true
 }
 
-func (f *feed) handle(ctx context.Context, key api.FunctionKey) error {
-	obj, err := f.lister.ByNamespace(key.Namespace).Get(key.Name)
+func (f *feed) handleFunction(ctx context.Context, it item) error {
+	key := api.FunctionKey{Namespace: it.namespace, Name: it.name}
+	obj, err := f.functions.ByNamespace(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		return f.forget(ctx, key)
+		return f.forget(ctx, it)
 	}
 	if err != nil {
 		return err
@@ -146,17 +198,15 @@ func (f *feed) handle(ctx context.Context, key api.FunctionKey) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	last, known := f.synced[key]
-	f.mu.Unlock()
-	now := seenOf(fn)
-	if known && last.equal(now) {
+	now := seenOf(&fn.ObjectMeta)
+	changed, replaced := f.changed(it, now)
+	if !changed {
 		return nil // a status write, or a resync
 	}
-	if known && last.uid != fn.UID {
+	if replaced {
 		// Deleted and created again between two looks: the old one's
 		// revisions go first, the new one starts from 00001.
-		if err := f.forget(ctx, key); err != nil {
+		if err := f.forget(ctx, it); err != nil {
 			return err
 		}
 	}
@@ -176,19 +226,54 @@ func (f *feed) handle(ctx context.Context, key api.FunctionKey) error {
 	case err != nil:
 		return err
 	}
-	f.mu.Lock()
-	f.synced[key] = now
-	f.mu.Unlock()
+	f.handed(it, now)
 	return nil
 }
 
-func (f *feed) forget(ctx context.Context, key api.FunctionKey) error {
-	err := f.opts.ControlPlane.DeleteFunction(ctx, key)
+// handleTrigger runs a trigger as its object says, or stops it. One that
+// does not validate (the CRD's schema catches most mistakes first) stays
+// as it ran, and the log says why.
+func (f *feed) handleTrigger(ctx context.Context, it item) error {
+	obj, err := f.triggers.ByNamespace(it.namespace).Get(it.name)
+	if apierrors.IsNotFound(err) {
+		return f.forget(ctx, it)
+	}
+	if err != nil {
+		return err
+	}
+	t, err := FromUnstructured[api.Trigger](obj.(*unstructured.Unstructured))
+	if err != nil {
+		return err
+	}
+	now := seenOf(&t.ObjectMeta)
+	if changed, _ := f.changed(it, now); !changed {
+		return nil
+	}
+	err = f.opts.Triggers.SyncTrigger(ctx, t)
+	var invalid api.Errors
+	switch {
+	case errors.As(err, &invalid):
+		f.log.Warn("trigger refused", zap.Stringer("trigger", it), zap.Int64("generation", t.Generation), zap.Error(err))
+	case err != nil:
+		return err
+	}
+	f.handed(it, now)
+	return nil
+}
+
+// forget stops serving an object that is gone.
+func (f *feed) forget(ctx context.Context, it item) error {
+	var err error
+	if it.trigger {
+		err = f.opts.Triggers.DeleteTrigger(api.TriggerKey{Namespace: it.namespace, Name: it.name})
+	} else {
+		err = f.opts.ControlPlane.DeleteFunction(ctx, api.FunctionKey{Namespace: it.namespace, Name: it.name})
+	}
 	if err != nil && !errors.Is(err, controlplane.ErrNotFound) {
-		return fmt.Errorf("removing %s: %w", key, err)
+		return fmt.Errorf("removing %s: %w", it, err)
 	}
 	f.mu.Lock()
-	delete(f.synced, key)
+	delete(f.synced, it)
 	f.mu.Unlock()
 	return nil
 }

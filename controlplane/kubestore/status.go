@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -34,19 +35,23 @@ type StatusWriter struct {
 
 	cp lister // set by Run
 
-	last map[api.FunctionKey]string // status JSON last written; Run's goroutine only
+	last map[string]string // status JSON last written, by resource/namespace/name; Run's goroutine only
 }
 
 // ResyncInterval is how often StatusWriter rewrites statuses that did not
 // change, in case one was lost.
 const ResyncInterval = 30 * time.Second
 
+// TriggerStatusInterval is how often triggers' statuses (delivery
+// counters, lag, fire times) are written when they changed.
+const TriggerStatusInterval = 5 * time.Second
+
 // NewStatusWriter returns a StatusWriter; Run writes.
 func NewStatusWriter(store *Store, log *zap.Logger) *StatusWriter {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &StatusWriter{store: store, log: log, kick: make(chan struct{}, 1), last: map[api.FunctionKey]string{}}
+	return &StatusWriter{store: store, log: log, kick: make(chan struct{}, 1), last: map[string]string{}}
 }
 
 // SetTable is the control plane publishing routes: statuses follow.
@@ -65,6 +70,10 @@ func (w *StatusWriter) Run(ctx context.Context, cp lister) {
 	w.cp = cp
 	resync := time.NewTicker(ResyncInterval)
 	defer resync.Stop()
+	// Triggers' counters and lag change with every event: they are
+	// written at this pace rather than on each change.
+	tick := time.NewTicker(TriggerStatusInterval)
+	defer tick.Stop()
 	retry := time.NewTimer(0)
 	<-retry.C
 	for {
@@ -73,6 +82,7 @@ func (w *StatusWriter) Run(ctx context.Context, cp lister) {
 			return
 		case <-w.kick:
 		case <-retry.C:
+		case <-tick.C:
 		case <-resync.C:
 			clear(w.last)
 		}
@@ -82,25 +92,38 @@ func (w *StatusWriter) Run(ctx context.Context, cp lister) {
 	}
 }
 
+// triggerLister is the control plane again, when it runs triggers.
+type triggerLister interface {
+	Triggers(namespace string) []*api.Trigger
+}
+
 // writeAll writes every status that changed; false if one failed.
 func (w *StatusWriter) writeAll() bool {
 	ok := true
-	present := map[api.FunctionKey]bool{}
-	for _, fn := range w.cp.Functions("") {
-		key := fn.Key()
+	present := map[string]bool{}
+	write := func(gvr schema.GroupVersionResource, namespace, name string, status any) {
+		key := gvr.Resource + "/" + namespace + "/" + name
 		present[key] = true
-		b, err := json.Marshal(fn.Status)
+		b, err := json.Marshal(status)
 		if err != nil || w.last[key] == string(b) {
-			continue
+			return
 		}
-		if err := w.Write(fn.Namespace, fn.Name, fn.Status); err != nil {
+		if err := w.write(gvr, namespace, name, status); err != nil {
 			if !apierrors.IsNotFound(err) {
-				w.log.Warn("writing a function's status", zap.String("function", key.String()), zap.Error(err))
+				w.log.Warn("writing a status", zap.String("object", key), zap.Error(err))
 				ok = false
 			}
-			continue
+			return
 		}
 		w.last[key] = string(b)
+	}
+	for _, fn := range w.cp.Functions("") {
+		write(Functions, fn.Namespace, fn.Name, fn.Status)
+	}
+	if tl, runs := w.cp.(triggerLister); runs {
+		for _, t := range tl.Triggers("") {
+			write(Triggers, t.Namespace, t.Name, t.Status)
+		}
 	}
 	for k := range w.last {
 		if !present[k] {
@@ -110,16 +133,24 @@ func (w *StatusWriter) writeAll() bool {
 	return ok
 }
 
-// Write replaces a function's status: read, set, write back, again on a
+// Write replaces a function's status.
+func (w *StatusWriter) Write(namespace, name string, st api.FunctionStatus) error {
+	return w.write(Functions, namespace, name, st)
+}
+
+// write replaces an object's status: read, set, write back, again on a
 // conflict. A replace rather than a merge patch, so that what the new
 // status leaves out (a finished rollout, a tag no longer routed) goes.
-func (w *StatusWriter) Write(namespace, name string, st api.FunctionStatus) error {
-	m, err := toUnstructured(&api.Function{Status: st})
+func (w *StatusWriter) write(gvr schema.GroupVersionResource, namespace, name string, st any) error {
+	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	status := m.Object["status"]
-	res := w.store.client.Resource(Functions).Namespace(namespace)
+	var status map[string]any
+	if err := json.Unmarshal(b, &status); err != nil {
+		return err
+	}
+	res := w.store.client.Resource(gvr).Namespace(namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		c, cancel := ctx()
 		defer cancel()

@@ -146,6 +146,7 @@ func startCluster(t *testing.T, env *kubetest.Env) *cluster {
 	env.Kubectl(t, nil, "wait", "--for", "condition=established", "--timeout", "60s",
 		"crd/functions.wake.dev", "crd/revisions.wake.dev", "crd/triggers.wake.dev")
 	c := &cluster{env: env, ns: env.Namespace(t), controllers: map[string]*proc{}}
+	c.gateway = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	var urls []string
 	for _, id := range []string{"controller-a", "controller-b"} {
 		port := freePort(t)
@@ -154,10 +155,9 @@ func startCluster(t *testing.T, env *kubetest.Env) *cluster {
 		c.controllers[id] = start(t, id, "controller", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
 			"--listen", "127.0.0.1:"+strconv.Itoa(port), "--advertise", url,
 			"--admin", "127.0.0.1:"+strconv.Itoa(freePort(t)), "--id", id,
-			"--lease-namespace", c.ns, "--lease-duration", "3s", "--domain", domain,
+			"--lease-namespace", c.ns, "--lease-duration", "3s", "--domain", domain, "--gateway", c.gateway,
 			"--scale-to-zero-grace-period", "1s", "--log-format", "console")
 	}
-	c.gateway = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	start(t, "gateway", "gateway", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
 		"--listen", c.gateway, "--admin", admin, "--id", "gateway-1",

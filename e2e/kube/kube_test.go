@@ -56,8 +56,12 @@ func TestKubernetesMode(t *testing.T) {
 	ctx := context.Background()
 
 	// The test stands in for every pod of the function.
+	var events atomic.Int64 // CloudEvents the function received
 	env.ServePods(t, c.ns, "wake.dev/function=hello", 8080, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pod, _ := kubetest.PodOf(r)
+		if r.Method == http.MethodPost && r.Header.Get("Ce-Type") != "" {
+			events.Add(1)
+		}
 		fmt.Fprint(w, revisionOf(pod.Name))
 	}))
 
@@ -210,6 +214,35 @@ func TestKubernetesMode(t *testing.T) {
 		t.Logf("%d requests during and after the restart, %d failed", sent.Load(), failed.Load())
 		if failed.Load() > 0 {
 			t.Errorf("%d of %d requests failed across the API server restart", failed.Load(), sent.Load())
+		}
+	})
+
+	t.Run("a cron trigger delivers through the gateway", func(t *testing.T) {
+		env.Kubectl(t, []byte(`apiVersion: wake.dev/v1
+kind: Trigger
+metadata:
+  name: tick
+spec:
+  cron:
+    schedule: "*/2 * * * * *"
+  sink:
+    function: hello
+`), "apply", "-n", c.ns, "-f", "-")
+		env.Eventually(t, 30*time.Second, "3 events delivered to the function", func() bool { return events.Load() >= 3 })
+		env.Eventually(t, 30*time.Second, "the trigger's status counts its deliveries", func() bool {
+			out := env.Kubectl(t, nil, "get", "-n", c.ns, "triggers", "tick", "-o",
+				"jsonpath={.status.conditions[?(@.type=='Ready')].status} {.status.delivered}")
+			var ready string
+			var delivered int
+			fmt.Sscanf(out, "%s %d", &ready, &delivered)
+			return ready == "True" && delivered >= 1
+		})
+		env.Kubectl(t, nil, "delete", "-n", c.ns, "trigger", "tick")
+		time.Sleep(3 * time.Second) // a fire already under way may still land
+		after := events.Load()
+		time.Sleep(5 * time.Second)
+		if n := events.Load() - after; n > 0 {
+			t.Errorf("%d events delivered after the trigger was deleted", n)
 		}
 	})
 }
