@@ -55,10 +55,11 @@ type FeedOptions struct {
 	Logger   *zap.Logger
 }
 
-// Feed watches Function objects and hands each change to the control
-// plane until ctx ends: a spec, label or annotation change to
-// SyncFunction, a deletion (or a function recreated under the same name)
-// to DeleteFunction. The control plane's own writes, to the status, are
+// Feed watches Function objects (and Trigger objects, with
+// FeedOptions.Triggers) and hands each change to the control plane until
+// ctx ends: a spec, label or annotation change to SyncFunction, a
+// deletion (or a function recreated under the same name) to
+// DeleteFunction; for triggers SyncTrigger and DeleteTrigger. The control plane's own writes, to the status, are
 // not changes. A sync that fails on the API server is retried with
 // backoff; one the rules refuse waits for the user's next change, with
 // the reason in the function's status.

@@ -3,8 +3,8 @@
 // own the Function and Trigger objects (they write them with kubectl);
 // the controller owns Revision objects and the status of everything. The
 // Store gives controlplane.ControlPlane that split, Feed hands it the
-// objects users change, and StatusWriter publishes each function's
-// status, which the gateways read their routes from.
+// Function and Trigger objects users change, and StatusWriter publishes
+// their status: the gateways read their routes from the functions'.
 //
 // The API server has no transaction over several objects: Update applies
 // its writes one by one, in order, and stops at the first error. The
