@@ -13,10 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -83,12 +80,9 @@ type Runtime struct {
 	log   *zap.Logger
 	clock clock.WithDelayedExecution
 
-	factory informers.SharedInformerFactory
-	pods    corelisters.PodLister
-	slices  discoverylisters.EndpointSliceLister
-	synced  []cache.InformerSynced
-	stop    chan struct{}
-	wg      sync.WaitGroup // revision loops and notifiers
+	revisionInformers
+	stop chan struct{}
+	wg   sync.WaitGroup // revision loops and notifiers
 
 	mu     sync.Mutex
 	revs   map[api.RevisionKey]*revision
@@ -125,24 +119,10 @@ func New(opts Options) (*Runtime, error) {
 		stop:  make(chan struct{}),
 		revs:  map[api.RevisionKey]*revision{},
 	}
-	r.factory = informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
-		informers.WithNamespace(opts.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelRevision }))
-	podInf := r.factory.Core().V1().Pods()
-	sliceInf := r.factory.Discovery().V1().EndpointSlices()
-	r.pods, r.slices = podInf.Lister(), sliceInf.Lister()
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    r.changed,
-		UpdateFunc: func(_, obj any) { r.changed(obj) },
-		DeleteFunc: r.changed,
+	var err error
+	if r.revisionInformers, err = watchRevisions(opts.Client, opts.Namespace, r.changed); err != nil {
+		return nil, fmt.Errorf("kube runtime: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	if _, err := sliceInf.Informer().AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	r.synced = []cache.InformerSynced{podInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
 	r.factory.Start(r.stop)
 	return r, nil
 }

@@ -11,12 +11,8 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -57,15 +53,12 @@ type Watcher struct {
 	opts WatchOptions
 	log  *zap.Logger
 
-	factory informers.SharedInformerFactory
-	pods    corelisters.PodLister
-	slices  discoverylisters.EndpointSliceLister
-	synced  []cache.InformerSynced
-	queue   workqueue.TypedDelayingInterface[api.RevisionKey]
-	stop    chan struct{}
-	once    sync.Once
-	worker  sync.WaitGroup // the computing goroutine
-	wg      sync.WaitGroup // delivering goroutines
+	revisionInformers
+	queue  workqueue.TypedDelayingInterface[api.RevisionKey]
+	stop   chan struct{}
+	once   sync.Once
+	worker sync.WaitGroup // the computing goroutine
+	wg     sync.WaitGroup // delivering goroutines
 
 	mu       sync.Mutex
 	barriers []chan struct{} // closed when the worker reaches them
@@ -109,24 +102,10 @@ func Watch(opts WatchOptions) (*Watcher, error) {
 		stop:  make(chan struct{}),
 		revs:  map[api.RevisionKey]*watched{},
 	}
-	w.factory = informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
-		informers.WithNamespace(opts.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelRevision }))
-	podInf := w.factory.Core().V1().Pods()
-	sliceInf := w.factory.Discovery().V1().EndpointSlices()
-	w.pods, w.slices = podInf.Lister(), sliceInf.Lister()
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    w.changed,
-		UpdateFunc: func(_, obj any) { w.changed(obj) },
-		DeleteFunc: w.changed,
+	var err error
+	if w.revisionInformers, err = watchRevisions(opts.Client, opts.Namespace, w.changed); err != nil {
+		return nil, fmt.Errorf("kube watch: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(handler); err != nil {
-		return nil, fmt.Errorf("kube watch: watching pods: %w", err)
-	}
-	if _, err := sliceInf.Informer().AddEventHandler(handler); err != nil {
-		return nil, fmt.Errorf("kube watch: watching EndpointSlices: %w", err)
-	}
-	w.synced = []cache.InformerSynced{podInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
 	w.factory.Start(w.stop)
 	w.worker.Add(1)
 	go w.work()

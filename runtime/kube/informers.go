@@ -1,0 +1,46 @@
+package kube
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// revisionInformers watch what both the Runtime and the Watcher read: the
+// pods and EndpointSlices labelled wake.dev/revision.
+type revisionInformers struct {
+	factory informers.SharedInformerFactory
+	pods    corelisters.PodLister
+	slices  discoverylisters.EndpointSliceLister
+	synced  []cache.InformerSynced
+}
+
+// watchRevisions sets the informers up, calling changed on every event of
+// either kind; start them with factory.Start.
+func watchRevisions(client kubernetes.Interface, namespace string, changed func(obj any)) (revisionInformers, error) {
+	var ri revisionInformers
+	ri.factory = informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelRevision }))
+	podInf := ri.factory.Core().V1().Pods()
+	sliceInf := ri.factory.Discovery().V1().EndpointSlices()
+	ri.pods, ri.slices = podInf.Lister(), sliceInf.Lister()
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    changed,
+		UpdateFunc: func(_, obj any) { changed(obj) },
+		DeleteFunc: changed,
+	}
+	if _, err := podInf.Informer().AddEventHandler(handler); err != nil {
+		return ri, fmt.Errorf("watching pods: %w", err)
+	}
+	if _, err := sliceInf.Informer().AddEventHandler(handler); err != nil {
+		return ri, fmt.Errorf("watching EndpointSlices: %w", err)
+	}
+	ri.synced = []cache.InformerSynced{podInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
+	return ri, nil
+}
