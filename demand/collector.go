@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
 
+	"github.com/wakefn/wake/activator"
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/runtime"
@@ -31,9 +32,13 @@ type CollectorOptions struct {
 	// Clock decides when a gateway's report is too old. nil means the real
 	// clock.
 	Clock clock.WithTicker
-	// MaxAge: a gateway whose last report is older is forgotten. 0 means
-	// DefaultMaxAge.
+	// MaxAge: a gateway whose last report is older is forgotten by Sample
+	// and Drain (not by Outcomes). 0 means DefaultMaxAge.
 	MaxAge time.Duration
+	// OutcomeRetention: a revision no report named for this long loses
+	// its Outcomes, and a gateway silent as long its baselines. 0 means
+	// DefaultOutcomeRetention.
+	OutcomeRetention time.Duration
 	// Logger: nil means no logs.
 	Logger *zap.Logger
 }
@@ -43,8 +48,9 @@ type CollectorOptions struct {
 // concurrent use; its zero value is not usable, call NewCollector.
 //
 // One mutex guards it all: it is taken once per report (two per second
-// per gateway), once per Sample (one per second per revision) and on each
-// report a Drain waits for, never on a request's path.
+// per gateway), once per Sample (one per second per revision), once per
+// Outcomes (a rollout's step) and on each report a Drain waits for, never
+// on a request's path.
 type Collector struct {
 	waker  interface{ Wake(api.RevisionKey) }
 	clock  clock.WithTicker
@@ -53,6 +59,7 @@ type Collector struct {
 
 	mu       sync.Mutex
 	gateways map[string]*gateway
+	outcomes *outcomeBook  // apart from gateways: it outlives MaxAge
 	seq      uint64        // reports received, ever: orders reports and Drain calls
 	changed  chan struct{} // closed and replaced on every report, to wake Drains
 	draining int           // Drain calls waiting, for tests
@@ -76,10 +83,12 @@ type gatewayRevision struct {
 }
 
 // Interface guards: the Kubernetes runtime drains instances through it,
-// and the autoscaler samples it.
+// the autoscaler samples it, and the control plane's rollouts read the
+// outcomes of revisions from it as they would from the activator.
 var (
-	_ runtime.Drainer                         = (*Collector)(nil)
-	_ func(api.RevisionKey) autoscaler.Sample = (*Collector)(nil).Sample
+	_ runtime.Drainer                          = (*Collector)(nil)
+	_ func(api.RevisionKey) autoscaler.Sample  = (*Collector)(nil).Sample
+	_ func(api.RevisionKey) activator.Outcomes = (*Collector)(nil).Outcomes
 )
 
 // NewCollector returns a Collector that knows no gateway yet. It panics
@@ -105,6 +114,11 @@ func NewCollector(opts CollectorOptions) *Collector {
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
+	retention := opts.OutcomeRetention
+	if retention <= 0 {
+		retention = DefaultOutcomeRetention
+	}
+	c.outcomes = newOutcomeBook(retention, c.log)
 	return c
 }
 
@@ -201,6 +215,7 @@ func (c *Collector) record(rep *Report) error {
 		gr.period += period
 		gr.requests += rr.Requests
 	}
+	c.outcomes.record(now, rep.Gateway, rep.Revisions, reported)
 	// A revision the gateway no longer has is idle there; its requests
 	// wait for the next Sample, then it is forgotten (at once past the
 	// bound, so a client renaming revisions cannot grow the map).
@@ -274,6 +289,22 @@ func (c *Collector) Sample(key api.RevisionKey) autoscaler.Sample {
 		gr.area, gr.period, gr.requests = 0, 0, 0
 	}
 	return s
+}
+
+// Outcomes returns what became of a revision's requests, summed over
+// every gateway that reported them since the collector started, live or
+// not: each gateway's latest cumulative counts, plus, for a gateway whose
+// counts restarted (its process did, or its activator registered the
+// revision again), the counts it had before. No count of the result ever
+// decreases while a report names the revision at least once every
+// OutcomeRetention, so a rollout can subtract two as it does the
+// activator's. Zero for a revision no gateway reported a request of.
+//
+// It copies the revision's sum, 2.7 KiB, under the collector's mutex.
+func (c *Collector) Outcomes(key api.RevisionKey) activator.Outcomes {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.outcomes.outcomes(c.clock.Now(), key)
 }
 
 // Drain waits until every gateway live when it is called has sent a

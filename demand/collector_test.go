@@ -168,6 +168,17 @@ func TestBadInputIsRefusedWithTheReason(t *testing.T) {
 		{"empty busy id", ReportPath, rev(`,"busy":["i1",""]`), 400, `revisions[0].busy[1]: ""`},
 		{"duplicate revision", ReportPath, `{"gateway":"gw",` + sent + `,"revisions":[{"namespace":"a","name":"b"},{"namespace":"a","name":"b"}]}`, 400, "revisions[1]: a/b is also revisions[0]"},
 		{"too large", ReportPath, `{"gateway":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "larger than"},
+		{"negative outcome requests", ReportPath, rev(`,"outcomes":{"requests":-1}`), 400, "revisions[0].outcomes.requests: -1, want between 0 and 1125899906842624"},
+		{"outcome requests past the cap", ReportPath, rev(`,"outcomes":{"requests":9223372036854775807}`), 400, "revisions[0].outcomes.requests: 9223372036854775807, want between 0 and"},
+		{"more errors than requests", ReportPath, rev(`,"outcomes":{"requests":2,"errors":3}`), 400, "revisions[0].outcomes.errors: 3, want between 0 and requests (2)"},
+		{"latency lengths differ", ReportPath, rev(`,"outcomes":{"requests":5,"latency":{"b":[1,2],"n":[1]}}`), 400, "revisions[0].outcomes.latency.n: 1 counts for 2 buckets"},
+		{"latency bucket out of range", ReportPath, rev(`,"outcomes":{"requests":5,"latency":{"b":[340],"n":[1]}}`), 400, "revisions[0].outcomes.latency.b[0]: 340, want a bucket in [0, 340)"},
+		{"negative latency bucket", ReportPath, rev(`,"outcomes":{"requests":5,"latency":{"b":[-1],"n":[1]}}`), 400, "revisions[0].outcomes.latency.b[0]: -1"},
+		{"latency buckets out of order", ReportPath, rev(`,"outcomes":{"requests":5,"latency":{"b":[7,7],"n":[1,1]}}`), 400, "revisions[0].outcomes.latency.b[1]: 7, want more than latency.b[0] (7)"},
+		{"negative latency count", ReportPath, rev(`,"outcomes":{"requests":5,"latency":{"b":[7],"n":[-1]}}`), 400, "revisions[0].outcomes.latency.n[0]: -1, want >= 0"},
+		{"more durations than requests", ReportPath, rev(`,"outcomes":{"requests":2,"latency":{"b":[1,2],"n":[2,1]}}`), 400, "revisions[0].outcomes.latency: more durations than requests (2) by latency.n[1]"},
+		{"huge latency counts", ReportPath, rev(`,"outcomes":{"requests":1125899906842624,"latency":{"b":[1,2],"n":[1125899906842624,1]}}`), 400, "revisions[0].outcomes.latency: more durations than requests"},
+		{"latency not an object", ReportPath, rev(`,"outcomes":{"requests":2,"latency":[1]}`), 400, "outcomes.latency: want a"},
 		{"wake without name", WakePath, `{"namespace":"default"}`, 400, "bad wake: name: required"},
 	}
 	for _, tt := range tests {

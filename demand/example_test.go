@@ -26,8 +26,9 @@ func Example() {
 	// wake controller, once elected:
 	collector := demand.NewCollector(demand.CollectorOptions{Waker: wakeAutoscaler{}})
 	go func() { log.Print(http.ListenAndServe(":8082", collector.Handler())) }()
-	_ = collector.Sample // autoscaler.Options.Sample
-	_ = collector.Drain  // the runtime's Drainer
+	_ = collector.Sample   // autoscaler.Options.Sample
+	_ = collector.Drain    // the runtime's Drainer
+	_ = collector.Outcomes // the control plane's Activator.Outcomes, for rollouts
 
 	// wake gateway: the activator needs its Waker before the Reporter
 	// can read it, so the Waker forwards to the Reporter made after.

@@ -24,15 +24,37 @@ var (
 )
 
 // fakeSource plays an activator: Sample hands out the queued stats of a
-// revision one by one, then repeats the last with no new request.
+// revision one by one, then repeats the last with no new request;
+// Outcomes returns what setOutcomes set last.
 type fakeSource struct {
-	mu    sync.Mutex
-	stats map[api.RevisionKey][]activator.Stats
-	busy  map[api.RevisionKey][]string
+	mu       sync.Mutex
+	stats    map[api.RevisionKey][]activator.Stats
+	busy     map[api.RevisionKey][]string
+	outcomes map[api.RevisionKey]activator.Outcomes
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{stats: map[api.RevisionKey][]activator.Stats{}, busy: map[api.RevisionKey][]string{}}
+	return &fakeSource{
+		stats:    map[api.RevisionKey][]activator.Stats{},
+		busy:     map[api.RevisionKey][]string{},
+		outcomes: map[api.RevisionKey]activator.Outcomes{},
+	}
+}
+
+// setOutcomes registers key if it is not, and sets its outcomes.
+func (f *fakeSource) setOutcomes(key api.RevisionKey, o activator.Outcomes) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.stats[key]; !ok {
+		f.stats[key] = nil
+	}
+	f.outcomes[key] = o
+}
+
+func (f *fakeSource) Outcomes(key api.RevisionKey) activator.Outcomes {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.outcomes[key]
 }
 
 func (f *fakeSource) add(key api.RevisionKey, busy []string, stats ...activator.Stats) {

@@ -36,6 +36,12 @@ type Source interface {
 	Sample(api.RevisionKey) activator.Stats
 	// Busy are the IDs of the revision's instances still in use.
 	Busy(api.RevisionKey) []string
+	// Outcomes are what became of the revision's requests since it was
+	// registered: cumulative counts that never decrease until the
+	// revision is registered again, each report carrying them whole
+	// (only the latency buckets that counted something, nothing at all
+	// for a revision with no request yet).
+	Outcomes(api.RevisionKey) activator.Outcomes
 }
 
 // Interface guard: the activator is the Source.
@@ -49,7 +55,9 @@ type ReporterOptions struct {
 	Controllers []string
 	// Gateway is this gateway's identity, its pod name. Required.
 	Gateway string
-	// Source is the activator. Required.
+	// Source is the activator: its counts since the previous report, the
+	// instances it uses and its outcomes since it registered each
+	// revision, which the leader sums for the rollouts. Required.
 	Source Source
 	// Interval between reports. 0 means DefaultInterval.
 	Interval time.Duration
@@ -83,6 +91,7 @@ type Reporter struct {
 	last    time.Time                 // when the source was last sampled
 	carried map[api.RevisionKey]int64 // requests of reports not delivered
 	failing int                       // reports failed in a row
+	trimmed bool                      // the last report left outcomes out to fit
 
 	mu           sync.Mutex
 	wakes        map[api.RevisionKey]*wakeState
@@ -167,7 +176,7 @@ func (r *Reporter) Run(ctx context.Context) {
 // report samples the source and delivers one Report.
 func (r *Reporter) report(ctx context.Context) {
 	rep := r.collect(r.clock.Now())
-	body, err := json.Marshal(rep)
+	body, err := r.encode(rep)
 	if err != nil { // only unencodable floats, which Stats never holds
 		r.log.Error("cannot encode demand report", zap.Error(err))
 		return
@@ -212,6 +221,7 @@ func (r *Reporter) collect(now time.Time) *Report {
 			Requests: st.Requests + r.carried[key],
 			Ready:    st.Ready,
 			Busy:     r.source.Busy(key),
+			Outcomes: outcomeReportOf(r.source.Outcomes(key)),
 		})
 		delete(r.carried, key)
 	}
@@ -221,6 +231,31 @@ func (r *Reporter) collect(now time.Time) *Report {
 		delete(r.carried, key)
 	}
 	return rep
+}
+
+// encode marshals rep. A report past MaxBodyBytes would be refused
+// whole, demand included, so one that is leaves its outcomes out: the
+// leader keeps the previous ones, and the rollouts judge on stale counts
+// rather than the autoscaler going blind. About 3,000 revisions with
+// traffic fit (a revision's latencies span some 100 buckets, 1 KiB).
+func (r *Reporter) encode(rep *Report) ([]byte, error) {
+	body, err := json.Marshal(rep)
+	if err != nil || len(body) <= MaxBodyBytes {
+		if err == nil && r.trimmed {
+			r.log.Info("demand reports carry outcomes again", zap.Int("bytes", len(body)))
+			r.trimmed = false
+		}
+		return body, err
+	}
+	if !r.trimmed {
+		r.log.Warn("demand report too large with outcomes; sending it without them, rollouts see stale counts",
+			zap.Int("bytes", len(body)), zap.Int("max", MaxBodyBytes), zap.Int("revisions", len(rep.Revisions)))
+		r.trimmed = true
+	}
+	for i := range rep.Revisions {
+		rep.Revisions[i].Outcomes = nil
+	}
+	return json.Marshal(rep)
 }
 
 // deliver posts body to path on the controller in use, then on each other

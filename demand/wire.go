@@ -23,7 +23,8 @@ const (
 // Bounds on what one client may make the collector hold, so a bad client
 // cannot exhaust the leader's memory: at most MaxGateways reports of at
 // most MaxBodyBytes each are kept (a few hundred MiB in the worst case,
-// about 1 MiB per gateway for 5,000 revisions in practice).
+// about 1 MiB per gateway for 5,000 revisions in practice), and as many
+// again for the outcomes' baselines (see MaxOutcomeGateways).
 const (
 	// MaxBodyBytes caps a request body. A report of 10,000 revisions with
 	// a few instances each is about 2 MiB.
@@ -42,7 +43,9 @@ const (
 // Report is what one gateway pushes to ReportPath every interval.
 type Report struct {
 	// Gateway identifies the sender (its pod name). Reports with the same
-	// Gateway replace each other.
+	// Gateway replace each other, except for their Outcomes: those the
+	// collector adds to what the gateway reported before its counts
+	// restarted.
 	Gateway string `json:"gateway"`
 	// Since and Sent bound the period the counts cover, on the gateway's
 	// clock: each revision's Concurrency is averaged over [Since, Sent],
@@ -73,6 +76,12 @@ type RevisionReport struct {
 	// Busy are the IDs of the instances the gateway still uses: ready, or
 	// serving a request after they left the ready set.
 	Busy []string `json:"busy,omitempty"`
+	// Outcomes are what became of the revision's requests in the gateway
+	// since its activator registered the revision, for the rollouts.
+	// Absent while the gateway has answered none, and when the Reporter
+	// left them out to stay under MaxBodyBytes: either way the collector
+	// keeps the gateway's previous counts.
+	Outcomes *OutcomeReport `json:"outcomes,omitempty"`
 }
 
 // Key is the revision the report is about.
@@ -175,6 +184,11 @@ func (rr *RevisionReport) validate() error {
 	for i, id := range rr.Busy {
 		if id == "" || len(id) > maxName {
 			return fmt.Errorf("busy[%d]: %q, want an instance ID of 1 to %d bytes", i, id, maxName)
+		}
+	}
+	if rr.Outcomes != nil {
+		if err := rr.Outcomes.validate(); err != nil {
+			return fmt.Errorf("outcomes.%w", err)
 		}
 	}
 	return nil
