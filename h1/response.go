@@ -56,6 +56,13 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 	if len(r.statusLine) < 3 || (len(r.statusLine) > 3 && r.statusLine[3] != ' ') {
 		return ErrMalformed
 	}
+	for _, c := range r.statusLine {
+		// A bare LF here would end the head for net/http (and for the
+		// client) before the fields we frame the body by.
+		if c < ' ' && c != '	' || c == 0x7f {
+			return ErrMalformed
+		}
+	}
 	code, err := strconv.Atoi(string(r.statusLine[:3]))
 	if err != nil || code < 100 {
 		return ErrMalformed
