@@ -53,9 +53,13 @@ type Options struct {
 	Router  routePublisher  // required
 	// Activator is this process's data plane; nil when requests pass
 	// elsewhere (Kubernetes mode: the gateways), and then revisions show
-	// no cold starts and rollout steps have no outcomes to judge.
-	Activator  activator
-	Autoscaler scaler // required
+	// no cold starts and rollout steps judge RemoteOutcomes.
+	Activator activator
+	// RemoteOutcomes, with no Activator, are the requests each revision
+	// served in the processes where requests pass, for rollout analysis;
+	// nil means none were seen.
+	RemoteOutcomes func(api.RevisionKey) act.Outcomes
+	Autoscaler     scaler // required
 	// Triggers runs triggers; nil means this server refuses them.
 	Triggers triggerRunner
 	// Domain is the suffix of every function's host; "" means "localhost".
@@ -133,20 +137,28 @@ func New(opts Options) *ControlPlane {
 		c.clock = clock.RealClock{}
 	}
 	if c.opts.Activator == nil {
-		c.opts.Activator = elsewhere{}
+		c.opts.Activator = elsewhere{outcomes: c.opts.RemoteOutcomes}
 	}
 	return c
 }
 
 // elsewhere is the activator of a control plane whose requests pass in
-// other processes: it holds no revision and has seen no request.
-type elsewhere struct{}
+// other processes: it holds no revision, and knows of the requests only
+// what those processes report.
+type elsewhere struct {
+	outcomes func(api.RevisionKey) act.Outcomes
+}
 
 func (elsewhere) Register(*api.Revision)                     {}
 func (elsewhere) Unregister(api.RevisionKey)                 {}
 func (elsewhere) Update(api.RevisionKey, runtime.State)      {}
 func (elsewhere) ColdStarts(api.RevisionKey) []act.ColdStart { return nil }
-func (elsewhere) Outcomes(api.RevisionKey) act.Outcomes      { return act.Outcomes{} }
+func (e elsewhere) Outcomes(k api.RevisionKey) act.Outcomes {
+	if e.outcomes == nil {
+		return act.Outcomes{}
+	}
+	return e.outcomes(k)
+}
 
 func (c *ControlPlane) now() metav1.Time { return metav1.NewTime(c.clock.Now()) }
 

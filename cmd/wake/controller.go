@@ -231,7 +231,7 @@ func (c *controller) lead(ctx context.Context) {
 	store := kubestore.New(c.clients.dynamic, c.o.kube.namespace)
 	status := kubestore.NewStatusWriter(store, log.Named("status"))
 	cp = controlplane.New(controlplane.Options{
-		Store: store, Runtime: rt, Router: status, Autoscaler: as, Triggers: trigs,
+		Store: store, Runtime: rt, Router: status, Autoscaler: as, Triggers: trigs, RemoteOutcomes: col.Outcomes,
 		Domain: c.o.domain, ExternalSpec: true, Logger: log.Named("controlplane"),
 	})
 	trigs.SetPrewarmer(cp.Prewarmer())
@@ -252,6 +252,14 @@ func (c *controller) lead(ctx context.Context) {
 	// loaded, and reach them once they are.
 	h := col.Handler()
 	c.collector.Store(&h)
+	// One round of the gateways' reports before the control plane starts:
+	// a rollout it resumes takes its baseline from their cumulative
+	// counts, and the autoscaler's first samples are not empty.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(2 * demand.DefaultInterval):
+	}
 	for {
 		err := cp.Start(ctx)
 		if err == nil {

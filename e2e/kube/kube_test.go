@@ -62,7 +62,11 @@ func TestKubernetesMode(t *testing.T) {
 		if r.Method == http.MethodPost && r.Header.Get("Ce-Type") != "" {
 			events.Add(1)
 		}
-		fmt.Fprint(w, revisionOf(pod.Name))
+		rev := revisionOf(pod.Name)
+		if rev == "hello-00003" { // the broken canary of the rollout below
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		fmt.Fprint(w, rev)
 	}))
 
 	env.Kubectl(t, function("1", ""), "apply", "-n", c.ns, "-f", "-")
@@ -243,6 +247,66 @@ spec:
 		time.Sleep(5 * time.Second)
 		if n := events.Load() - after; n > 0 {
 			t.Errorf("%d events delivered after the trigger was deleted", n)
+		}
+	})
+
+	t.Run("a failing canary is rolled back on what the gateway saw", func(t *testing.T) {
+		env.Kubectl(t, []byte(`apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: hello
+  annotations:
+    serving.knative.dev/rollout-duration: "12s"
+    wake.dev/rollout-min-step: "4s"
+    wake.dev/rollout-min-requests: "10"
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/initial-scale: "0"
+        autoscaling.knative.dev/window: "6s"
+    spec:
+      containers:
+        - image: registry.example/hello:3
+          ports: [{containerPort: 8080}]
+  traffic:
+    - latestRevision: true
+      percent: 100
+`), "apply", "-n", c.ns, "-f", "-")
+		phase := func() string {
+			return env.Kubectl(t, nil, "get", "-n", c.ns, "functions", "hello", "-o", "jsonpath={.status.rollout.phase}")
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var codes sync.Map // status code → *atomic.Int64
+		for range 6 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					code, _, err := c.get(t, "hello", 30*time.Second)
+					if err != nil {
+						code = -1
+					}
+					n, _ := codes.LoadOrStore(code, new(atomic.Int64))
+					n.(*atomic.Int64).Add(1)
+				}
+			})
+		}
+		env.Eventually(t, 90*time.Second, "the rollout of hello-00003 rolled back", func() bool { return phase() == "RolledBack" })
+		close(stop)
+		wg.Wait()
+		msg := env.Kubectl(t, nil, "get", "-n", c.ns, "functions", "hello", "-o", "jsonpath={.status.rollout.message}")
+		t.Logf("rollout: %s", msg)
+		codes.Range(func(k, v any) bool { t.Logf("status %v: %d requests", k, v.(*atomic.Int64).Load()); return true })
+		if !strings.Contains(msg, "error rate") {
+			t.Errorf("rollout message %q, want the canary's error rate", msg)
+		}
+		if _, body, _ := c.get(t, "hello", 30*time.Second); body != "hello-00002" {
+			t.Errorf("after the rollback, requests reach %q, want the stable hello-00002", body)
 		}
 	})
 }
