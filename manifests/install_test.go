@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -54,7 +55,7 @@ func installScheme(t *testing.T) *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme,
-		coordinationv1.AddToScheme, apiextv1.AddToScheme,
+		coordinationv1.AddToScheme, apiextv1.AddToScheme, networkingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			t.Fatal(err)
@@ -101,7 +102,7 @@ func TestInstallManifestsDecodeStrictly(t *testing.T) {
 	want := map[string]int{
 		"Namespace": 1, "CustomResourceDefinition": 3, "ServiceAccount": 2,
 		"ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 1, "RoleBinding": 1,
-		"Deployment": 2, "Service": 2, "PodDisruptionBudget": 2,
+		"Deployment": 2, "Service": 2, "PodDisruptionBudget": 2, "NetworkPolicy": 1,
 	}
 	for k, n := range want {
 		if kinds[k] != n {
