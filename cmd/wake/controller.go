@@ -219,16 +219,17 @@ func (c *controller) lead(ctx context.Context) {
 		log.Error("starting the Kubernetes runtime", zap.Error(err))
 		return
 	}
+	store := kubestore.New(c.clients.dynamic, c.o.kube.namespace)
 	// Triggers deliver through the gateways, like any request: events
 	// wake functions, follow traffic splits and count for the autoscaler.
 	trigs, err := triggers.New(triggers.Options{
 		RouterAddr: c.o.gateway, Domain: c.o.domain, Registerer: reg, Logger: log.Named("triggers"),
+		CronStore: store.CronRecords(c.o.leaseNamespace, "wake-cron-records"),
 	})
 	if err != nil {
 		log.Error("starting the triggers", zap.Error(err))
 		return
 	}
-	store := kubestore.New(c.clients.dynamic, c.o.kube.namespace)
 	status := kubestore.NewStatusWriter(store, log.Named("status"))
 	cp = controlplane.New(controlplane.Options{
 		Store: store, Runtime: rt, Router: status, Autoscaler: as, Triggers: trigs, RemoteOutcomes: col.Outcomes,

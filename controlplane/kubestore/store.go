@@ -48,6 +48,7 @@ const requestTimeout = 15 * time.Second
 type Store struct {
 	client    dynamic.Interface
 	namespace string
+	cron      *CronRecords // nil until CronRecords
 }
 
 var _ controlplane.Store = (*Store)(nil)
@@ -143,10 +144,17 @@ func (t tx) DeleteRevision(key api.RevisionKey) error {
 	return err
 }
 
-// PutTrigger and DeleteTrigger do nothing: triggers are their owners',
-// and their status is what the runner observes, read on demand.
-func (t tx) PutTrigger(*api.Trigger) error      { return nil }
-func (t tx) DeleteTrigger(api.TriggerKey) error { return nil }
+// PutTrigger does nothing: triggers are their owners', and their status
+// is what the runner observes, written by StatusWriter.
+func (t tx) PutTrigger(*api.Trigger) error { return nil }
+
+// DeleteTrigger forgets the cron record of a trigger its owner deleted.
+func (t tx) DeleteTrigger(key api.TriggerKey) error {
+	if t.s.cron == nil {
+		return nil
+	}
+	return t.s.cron.delete(key.Namespace + "/" + key.Name)
+}
 
 // patchStatus merges patch into an object's status subresource. A merge
 // patch needs no resourceVersion: the status is the control plane's
