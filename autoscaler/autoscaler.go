@@ -69,6 +69,13 @@ type UpsertOptions struct {
 	// initial-scale (default 1, as Knative). False (e.g. revisions found
 	// when wake restarts): it starts at min-scale.
 	Initial bool
+	// Current is how many instances the runtime kept running across a
+	// restart of the control plane (Kubernetes mode: a new leader adopts
+	// the Deployments' replicas). Without Initial, the revision starts
+	// there rather than at min-scale, as if the count had been applied, so
+	// a failover scales nothing down; the usual windows and delays bring it
+	// down from there when the load says so.
+	Current int
 }
 
 // Autoscaler runs one Decider per revision: it samples every
@@ -188,7 +195,12 @@ func (a *Autoscaler) Upsert(rev *api.Revision, opts UpsertOptions) {
 		return
 	}
 	d := NewDecider(spec, a.clock.Now(), opts.Initial)
-	r := &revision{key: key, name: key.String(), decider: d, desired: d.Desired(), applied: -1}
+	applied := -1
+	if !opts.Initial && opts.Current > 0 {
+		d.Adopt(opts.Current)
+		applied = opts.Current
+	}
+	r := &revision{key: key, name: key.String(), decider: d, desired: d.Desired(), applied: applied}
 	r.metrics = a.metrics.forRevision(rev.Namespace, rev.FunctionName(), rev.Name)
 	r.metrics.set(Decision{Desired: r.desired})
 	a.revs.Store(key, r)

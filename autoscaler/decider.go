@@ -26,6 +26,10 @@ type Sample struct {
 	InFlight    int     // in flight + queued right now
 	Requests    int64   // requests that arrived during the period
 	Ready       int     // instances ready to take requests now
+	// NoData: the source saw nothing of the period (in Kubernetes mode, no
+	// gateway reported). It is not recorded, and no decision is made on
+	// it: zeros would read as an idle revision and scale it down.
+	NoData bool
 }
 
 // Decider is one revision's scaling decision, Knative's KPA: state and
@@ -88,6 +92,10 @@ func NewDecider(spec Spec, now time.Time, initial bool) *Decider {
 	}
 	return d
 }
+
+// Adopt starts the Decider from n instances already running, when that is
+// more than it would start with.
+func (d *Decider) Adopt(n int) { d.desired = max(d.desired, n) }
 
 // Desired is the count the Decider last decided (its starting count before
 // any decision).

@@ -123,7 +123,13 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 		r.mu.Unlock()
 		return
 	}
-	r.decider.Record(now, s)
+	if s.NoData && mode != stepActivate {
+		r.mu.Unlock()
+		return
+	}
+	if !s.NoData {
+		r.decider.Record(now, s)
+	}
 	var dec Decision
 	switch mode {
 	case stepRecord:

@@ -196,9 +196,14 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	c.resumeRollouts(fns)
 	for _, rev := range revs {
-		// Cold, after a restart: at min-scale, not initial-scale.
+		// Cold, after a restart: at min-scale, not initial-scale, unless
+		// the runtime kept instances running.
 		if err := c.activate(ctx, rev, autoscaler.UpsertOptions{}); err != nil {
-			return err
+			// One revision the runtime refuses (a namespace at its quota)
+			// must not keep every other from serving: it says why in its
+			// status, as on apply.
+			c.log.Error("deploying a revision", zap.String("revision", rev.Key().String()), zap.Error(err))
+			c.Update(rev.Key(), runtime.State{Failure: &runtime.Failure{Reason: "DeployFailed", Message: err.Error(), At: c.clock.Now()}})
 		}
 	}
 	c.publishRoutes()
@@ -218,8 +223,19 @@ func (c *ControlPlane) activate(ctx context.Context, rev *api.Revision, opts aut
 	if err := c.opts.Runtime.Deploy(ctx, rev); err != nil {
 		return fmt.Errorf("deploying %s: %w", rev.Name, err)
 	}
+	if a, ok := c.opts.Runtime.(adopter); ok && !opts.Initial {
+		opts.Current, _ = a.Replicas(rev.Key())
+	}
 	c.opts.Autoscaler.Upsert(rev, opts)
 	return nil
+}
+
+// adopter is a runtime whose instances outlive the control plane
+// (runtime/kube: the Deployments stay when a leader goes); Replicas is
+// what it found running when Deploy adopted a revision, which the
+// autoscaler starts from.
+type adopter interface {
+	Replicas(api.RevisionKey) (int, bool)
 }
 
 // Update receives the runtime's report on a revision (runtime.Observer).

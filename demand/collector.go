@@ -273,6 +273,12 @@ func (c *Collector) Sample(key api.RevisionKey) autoscaler.Sample {
 	defer c.mu.Unlock()
 	c.forgetStaleLocked(c.clock.Now())
 	var s autoscaler.Sample
+	if len(c.gateways) == 0 {
+		// Nobody reported: not an idle revision, an unknown one (a new
+		// leader before the first reports, or gateways it cannot hear).
+		s.NoData = true
+		return s
+	}
 	for _, g := range c.gateways {
 		gr := g.revs[key]
 		if gr == nil {

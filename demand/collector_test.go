@@ -58,7 +58,8 @@ func TestStaleGatewayIsForgotten(t *testing.T) {
 		t.Errorf("Sample without gw-a (-want +got):\n%s", diff)
 	}
 	l.clock.Step(DefaultMaxAge)
-	if diff := cmp.Diff(autoscaler.Sample{}, l.Sample(revKey)); diff != "" {
+	// No gateway at all is no data, not an idle revision.
+	if diff := cmp.Diff(autoscaler.Sample{NoData: true}, l.Sample(revKey)); diff != "" {
 		t.Errorf("Sample with no live gateway (-want +got):\n%s", diff)
 	}
 }
