@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -70,12 +71,16 @@ func Run(ctx context.Context, opts Options, lead func(ctx context.Context)) erro
 		return fmt.Errorf("leader: lock %s/%s: %w", opts.Namespace, opts.Name, err)
 	}
 	cfg := leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		Name:            opts.Name,
-		LeaseDuration:   orDefault(opts.LeaseDuration, DefaultLeaseDuration),
-		RenewDeadline:   orDefault(opts.RenewDeadline, DefaultRenewDeadline),
-		RetryPeriod:     orDefault(opts.RetryPeriod, DefaultRetryPeriod),
-		ReleaseOnCancel: !opts.KeepOnStop,
+		Lock:          lock,
+		Name:          opts.Name,
+		LeaseDuration: orDefault(opts.LeaseDuration, DefaultLeaseDuration),
+		RenewDeadline: orDefault(opts.RenewDeadline, DefaultRenewDeadline),
+		RetryPeriod:   orDefault(opts.RetryPeriod, DefaultRetryPeriod),
+		// Not client-go's release: it gives the lease up before the work
+		// has stopped (its renew loop releases, then its Run cancels the
+		// work's context), so a successor could act beside it. The lease
+		// is released below, once the work has returned.
+		ReleaseOnCancel: false,
 	}
 	for ctx.Err() == nil {
 		// One elector per term: client-go's returns once leadership is
@@ -108,8 +113,31 @@ func Run(ctx context.Context, opts Options, lead func(ctx context.Context)) erro
 		}
 		el.Run(ctx)
 		t.close()
+		if !opts.KeepOnStop {
+			release(lock, opts.Identity, log)
+		}
 	}
 	return nil
+}
+
+// release gives the lease up if this candidate still holds it, so that a
+// successor takes over at once rather than after the lease's duration.
+// The update carries the version read, so it cannot undo a successor's
+// take-over that came in between.
+func release(lock resourcelock.Interface, identity string, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec, _, err := lock.Get(ctx)
+	if err != nil || rec.HolderIdentity != identity {
+		return
+	}
+	now := metav1.NewTime(time.Now())
+	err = lock.Update(ctx, resourcelock.LeaderElectionRecord{
+		LeaderTransitions: rec.LeaderTransitions, LeaseDurationSeconds: 1, RenewTime: now, AcquireTime: now,
+	})
+	if err != nil {
+		log.Warn("releasing the lease; the next leader waits for it to expire", zap.Error(err))
+	}
 }
 
 // term is one run of the elector: whether its work may still start, and
