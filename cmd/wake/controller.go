@@ -125,20 +125,48 @@ func runController(ctx context.Context, o controllerOptions) error {
 	}
 	defer admin.Close()
 
-	ctl := &controller{o: o, log: log, clients: clients, asConfig: asConfig, metrics: metrics}
+	ctl := &controller{o: o, log: log, clients: clients, asConfig: asConfig, metrics: metrics, fatal: make(chan error, 1)}
 	reports := &http.Server{Handler: ctl, ReadHeaderTimeout: 10 * time.Second, ErrorLog: stdLog(log.Named("http"))}
 	go reports.Serve(ln)
 	defer reports.Close()
 	fmt.Fprintf(os.Stderr, "wake %s controller %s: reports on %s (advertised as %s), admin on %s\n",
 		version, o.id, ln.Addr(), o.advertise, o.admin)
 
+	// The lease's renewals on a client of their own: on the runtime's,
+	// they would queue behind its calls (one rate limit per client) when
+	// many revisions scale at once, and the leader would lose the lease
+	// under load.
+	electionClients, err := o.kube.clients()
+	if err != nil {
+		return err
+	}
 	renew := o.leaseDuration * 2 / 3
-	return leader.Run(ctx, leader.Options{
-		Client: clients.core, Namespace: o.leaseNamespace, Name: o.leaseName,
+	// A term that cannot start its components ends the process: holding
+	// the lease without acting would stop the other replica from leading.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	failed := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-ctl.fatal:
+			log.Error("cannot lead; exiting so that the other replica does", zap.Error(err))
+			failed <- err
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	err = leader.Run(ctx, leader.Options{
+		Client: electionClients.core, Namespace: o.leaseNamespace, Name: o.leaseName,
 		Identity:      o.id + " " + o.advertise,
 		LeaseDuration: o.leaseDuration, RenewDeadline: renew, RetryPeriod: max(renew/5, 200*time.Millisecond),
 		OnNewLeader: ctl.newLeader, Logger: log.Named("leader"),
 	}, ctl.lead)
+	select {
+	case ferr := <-failed:
+		return ferr
+	default:
+		return err
+	}
 }
 
 // controller is one replica of wake controller: it leads in terms, and
@@ -149,6 +177,7 @@ type controller struct {
 	clients  *kubeClients
 	asConfig autoscaler.Config
 	metrics  *termMetrics
+	fatal    chan error // a term that could not start
 
 	collector atomic.Pointer[http.Handler] // the collector's, while this replica leads
 	forward   atomic.Pointer[httputil.ReverseProxy]
@@ -216,7 +245,7 @@ func (c *controller) lead(ctx context.Context) {
 		OwnerRef:  kube.RevisionOwnerRef,
 	})
 	if err != nil {
-		log.Error("starting the Kubernetes runtime", zap.Error(err))
+		c.fatal <- fmt.Errorf("starting the Kubernetes runtime: %w", err)
 		return
 	}
 	store := kubestore.New(c.clients.dynamic, c.o.kube.namespace)
@@ -227,7 +256,8 @@ func (c *controller) lead(ctx context.Context) {
 		CronStore: store.CronRecords(c.o.leaseNamespace, "wake-cron-records"),
 	})
 	if err != nil {
-		log.Error("starting the triggers", zap.Error(err))
+		rt.Shutdown(context.Background())
+		c.fatal <- fmt.Errorf("starting the triggers: %w", err)
 		return
 	}
 	status := kubestore.NewStatusWriter(store, log.Named("status"))
@@ -239,14 +269,17 @@ func (c *controller) lead(ctx context.Context) {
 	trigs.Start(ctx)
 	var wg sync.WaitGroup
 	defer func() {
-		c.collector.Store(nil)
-		trigs.Close() // Kafka commits what was delivered; the next leader goes on from there
-		wg.Wait()
+		// The runtime first: nothing may scale once the term is over, and
+		// with reports gone a drain would soon pass for done.
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := rt.Shutdown(stopCtx); err != nil { // Deployments stay as they are
 			log.Warn("stopping the runtime", zap.Error(err))
 		}
+		c.collector.Store(nil)
+		trigs.Close() // Kafka commits what was delivered; the next leader goes on from there
+		wg.Wait()
+		c.metrics.term.Store(nil)
 		log.Info("no longer leading")
 	}()
 	// Reports count from now; wake-ups may come before the functions are
