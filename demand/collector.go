@@ -299,7 +299,9 @@ func (c *Collector) Sample(key api.RevisionKey) autoscaler.Sample {
 
 // Outcomes returns what became of a revision's requests, summed over
 // every gateway that reported them since the collector started, live or
-// not: each gateway's latest cumulative counts, plus, for a gateway whose
+// not, counted from each gateway's first report to this collector (what
+// a gateway served before a new leader heard it is not this leader's to
+// judge): each gateway's latest cumulative counts, plus, for a gateway whose
 // counts restarted (its process did, or its activator registered the
 // revision again), the counts it had before. No count of the result ever
 // decreases while a report names the revision at least once every

@@ -197,6 +197,12 @@ func newOutcomeBook(retention time.Duration, log *zap.Logger) *outcomeBook {
 func (b *outcomeBook) record(now time.Time, gateway string, revs []RevisionReport, reported map[api.RevisionKey]bool) {
 	b.forgetOld(now)
 	g := b.gateways[gateway]
+	// The first report of a gateway this collector hears from only sets
+	// its baseline: its counts are its whole history, from before this
+	// leader, and added to a rollout step they would judge the canary on
+	// traffic of earlier steps. At most one report's worth of a gateway
+	// that just started is lost.
+	first := g == nil
 	if g == nil {
 		if len(b.gateways) >= MaxOutcomeGateways {
 			b.foldOldestGateway()
@@ -226,6 +232,10 @@ func (b *outcomeBook) record(now time.Time, gateway string, revs []RevisionRepor
 			}
 			r = &revisionOutcomes{seen: now}
 			b.revs[key] = r
+		}
+		if first {
+			g.latest[key] = rr.Outcomes
+			continue
 		}
 		if prev := g.latest[key]; prev != nil && !rr.Outcomes.below(prev) {
 			prev.addTo(&r.sum, -1)

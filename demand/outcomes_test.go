@@ -70,14 +70,18 @@ func TestOutcomesOfTwoGatewaysAreSummedOverTheWire(t *testing.T) {
 	oa := outcomes(300, 2, append(spread(280, 2*time.Millisecond), spread(20, 900*time.Millisecond)...)...)
 	ob := outcomes(105, 7, spread(100, 40*time.Millisecond)...) // 5 cold requests
 	a, b := newFakeSource(), newFakeSource()
-	a.setOutcomes(revKey, oa)
+	a.setOutcomes(revKey, activator.Outcomes{})
 	a.setOutcomes(other, activator.Outcomes{}) // registered, never served
-	b.setOutcomes(revKey, ob)
+	b.setOutcomes(revKey, activator.Outcomes{})
 	startReporter(t, l, ReporterOptions{Controllers: []string{l.url}, Gateway: "gw-a", Source: a})
 	startReporter(t, l, ReporterOptions{Controllers: []string{l.url}, Gateway: "gw-b", Source: b})
-
 	l.clock.Step(DefaultInterval)
-	waitFor(t, "both reports", func() bool { return l.reports.Load() == 2 })
+	waitFor(t, "the first reports, which introduce the gateways", func() bool { return l.reports.Load() == 2 })
+
+	a.setOutcomes(revKey, oa)
+	b.setOutcomes(revKey, ob)
+	l.clock.Step(DefaultInterval)
+	waitFor(t, "both reports", func() bool { return l.reports.Load() == 4 })
 	want := sum(oa, ob)
 	got := l.Outcomes(revKey)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -97,7 +101,7 @@ func TestOutcomesOfTwoGatewaysAreSummedOverTheWire(t *testing.T) {
 	oa2 := sum(oa, outcomes(10, 1, spread(10, 3*time.Millisecond)...))
 	a.setOutcomes(revKey, oa2)
 	l.clock.Step(DefaultInterval)
-	waitFor(t, "the next reports", func() bool { return l.reports.Load() == 4 })
+	waitFor(t, "the next reports", func() bool { return l.reports.Load() == 6 })
 	if diff := cmp.Diff(sum(oa2, ob), l.Outcomes(revKey)); diff != "" {
 		t.Errorf("Outcomes after more requests (-want +got):\n%s", diff)
 	}
@@ -144,6 +148,11 @@ func TestOutcomesNeverDecrease(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLeader(t)
+			for _, gw := range []string{"gw-a", "gw-b"} { // their first reports only introduce them
+				if code, msg := l.post(t, ReportPath, Report{Gateway: gw, Since: t0.Add(-DefaultInterval), Sent: t0}); code != 204 {
+					t.Fatalf("first report of %s answered %d %s", gw, code, msg)
+				}
+			}
 			var prev activator.Outcomes
 			for i, s := range tt.steps {
 				l.clock.Step(DefaultInterval)
@@ -174,6 +183,8 @@ func TestOutcomesOfAStaleGatewayStillCount(t *testing.T) {
 	l := newLeader(t)
 	oa := outcomes(20, 3, spread(20, 5*time.Millisecond)...)
 	ob := outcomes(7, 0, spread(7, 8*time.Millisecond)...)
+	l.report(t, "gw-a", t0, time.Second, RevisionReport{}) // the first reports introduce the gateways
+	l.report(t, "gw-b", t0, time.Second, RevisionReport{})
 	l.report(t, "gw-a", t0, time.Second, RevisionReport{Outcomes: outcomeReportOf(oa)})
 	l.report(t, "gw-b", t0, time.Second, RevisionReport{Outcomes: outcomeReportOf(ob)})
 
@@ -296,4 +307,22 @@ func FuzzOutcomeReport(f *testing.F) {
 			t.Fatalf("%s adds up to %d requests, %d errors, %d durations (%d counted)", body, o.Requests, o.Errors, o.Latency.Total, total)
 		}
 	})
+}
+
+// A new leader hears gateways that served long before it: their first
+// reports set baselines, and only what they serve after counts, or a
+// rollout step it resumes would be judged on the canary's earlier steps.
+func TestFirstReportOfAGatewayOnlySetsItsBaseline(t *testing.T) {
+	l := newLeader(t)
+	history := outcomes(500, 200, spread(500, time.Millisecond)...)
+	l.report(t, "gw-a", t0, time.Second, RevisionReport{Outcomes: outcomeReportOf(history)})
+	if diff := cmp.Diff(activator.Outcomes{}, l.Outcomes(revKey)); diff != "" {
+		t.Errorf("Outcomes after a gateway's first report (-want +got):\n%s", diff)
+	}
+	since := outcomes(10, 1, spread(10, time.Millisecond)...)
+	l.report(t, "gw-a", t0, time.Second, RevisionReport{Outcomes: outcomeReportOf(sum(history, since))})
+	if got := l.Outcomes(revKey); got.Requests != 10 || got.Errors != 1 || got.Latency.Total != 10 {
+		t.Errorf("Outcomes after the second report: %d requests, %d errors, %d timed; want what was served since: 10, 1, 10",
+			got.Requests, got.Errors, got.Latency.Total)
+	}
 }
