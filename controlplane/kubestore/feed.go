@@ -112,6 +112,13 @@ func Feed(ctx context.Context, opts FeedOptions) error {
 		queue.ShutDown()
 		return ctx.Err()
 	}
+	// A function deleted between the control plane's load and this list
+	// has no event to come: look at every one it holds.
+	if known, ok := opts.ControlPlane.(interface{ Functions(string) []*api.Function }); ok {
+		for _, fn := range known.Functions("") {
+			queue.Add(item{namespace: fn.Namespace, name: fn.Name})
+		}
+	}
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Go(func() {

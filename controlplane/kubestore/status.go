@@ -3,12 +3,14 @@ package kubestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -101,15 +103,15 @@ type triggerLister interface {
 func (w *StatusWriter) writeAll() bool {
 	ok := true
 	present := map[string]bool{}
-	write := func(gvr schema.GroupVersionResource, namespace, name string, status any) {
+	write := func(gvr schema.GroupVersionResource, namespace, name string, uid types.UID, status any) {
 		key := gvr.Resource + "/" + namespace + "/" + name
 		present[key] = true
 		b, err := json.Marshal(status)
 		if err != nil || w.last[key] == string(b) {
 			return
 		}
-		if err := w.write(gvr, namespace, name, status); err != nil {
-			if !apierrors.IsNotFound(err) {
+		if err := w.write(gvr, namespace, name, uid, status); err != nil {
+			if !apierrors.IsNotFound(err) && !errors.Is(err, errReplaced) {
 				w.log.Warn("writing a status", zap.String("object", key), zap.Error(err))
 				ok = false
 			}
@@ -118,11 +120,11 @@ func (w *StatusWriter) writeAll() bool {
 		w.last[key] = string(b)
 	}
 	for _, fn := range w.cp.Functions("") {
-		write(Functions, fn.Namespace, fn.Name, fn.Status)
+		write(Functions, fn.Namespace, fn.Name, fn.UID, fn.Status)
 	}
 	if tl, runs := w.cp.(triggerLister); runs {
 		for _, t := range tl.Triggers("") {
-			write(Triggers, t.Namespace, t.Name, t.Status)
+			write(Triggers, t.Namespace, t.Name, t.UID, t.Status)
 		}
 	}
 	for k := range w.last {
@@ -135,13 +137,17 @@ func (w *StatusWriter) writeAll() bool {
 
 // Write replaces a function's status.
 func (w *StatusWriter) Write(namespace, name string, st api.FunctionStatus) error {
-	return w.write(Functions, namespace, name, st)
+	return w.write(Functions, namespace, name, "", st)
 }
+
+// errReplaced: the object of that name is not the one the status is of
+// (deleted and created again); the control plane hears of it next.
+var errReplaced = errors.New("the object was replaced")
 
 // write replaces an object's status: read, set, write back, again on a
 // conflict. A replace rather than a merge patch, so that what the new
 // status leaves out (a finished rollout, a tag no longer routed) goes.
-func (w *StatusWriter) write(gvr schema.GroupVersionResource, namespace, name string, st any) error {
+func (w *StatusWriter) write(gvr schema.GroupVersionResource, namespace, name string, uid types.UID, st any) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -157,6 +163,9 @@ func (w *StatusWriter) write(gvr schema.GroupVersionResource, namespace, name st
 		obj, err := res.Get(c, name, metav1.GetOptions{})
 		if err != nil {
 			return err
+		}
+		if uid != "" && obj.GetUID() != uid {
+			return errReplaced
 		}
 		obj.Object["status"] = status
 		_, err = res.UpdateStatus(c, obj, metav1.UpdateOptions{})
