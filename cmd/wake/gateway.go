@@ -31,6 +31,7 @@ type gatewayOptions struct {
 	maxQueued       int
 	maxConns        int
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
 	logLevel        string
 	logFormat       string
 }
@@ -61,6 +62,8 @@ many as the traffic needs behind one Service.`,
 	f.IntVar(&o.maxQueued, "max-queued", activator.DefaultMaxQueued, "requests all revisions together may hold while they have no room")
 	f.IntVar(&o.maxConns, "max-connections", 0, "connections served at once, past which one gets 503 (0: from the file descriptor limit)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time requests in flight have to finish when the gateway stops")
+	f.DurationVar(&o.shutdownDelay, "shutdown-delay", 5*time.Second,
+		"on SIGTERM, time the gateway keeps taking new connections (failing /healthz) while the Service stops sending them")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "console or json")
 	return cmd
@@ -152,7 +155,18 @@ func runGateway(ctx context.Context, o gatewayOptions) error {
 	case err := <-serveErr:
 		log.Error("the data plane listener failed; stopping", zap.Error(err))
 	}
-	loaded.Store(false) // out of the Service's endpoints while draining
+	// Out of the Service's endpoints first, while still serving: kube-proxy
+	// and load balancers keep sending new connections for a few seconds
+	// after the pod starts terminating.
+	loaded.Store(false)
+	if o.shutdownDelay > 0 && ctx.Err() != nil {
+		log.Info("leaving the Service's endpoints before closing", zap.Duration("delay", o.shutdownDelay))
+		select {
+		case <-time.After(o.shutdownDelay):
+		case err := <-serveErr:
+			log.Error("the data plane listener failed", zap.Error(err))
+		}
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := data.Shutdown(stopCtx); err != nil {

@@ -161,7 +161,7 @@ func startCluster(t *testing.T, env *kubetest.Env) *cluster {
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	start(t, "gateway", "gateway", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
 		"--listen", c.gateway, "--admin", admin, "--id", "gateway-1",
-		"--controller", strings.Join(urls, ","), "--domain", domain, "--log-format", "console")
+		"--controller", strings.Join(urls, ","), "--domain", domain, "--log-format", "console", "--shutdown-delay", "0s")
 	env.Eventually(t, 60*time.Second, "the gateway is up", func() bool {
 		resp, err := http.Get("http://" + admin + "/healthz")
 		if err != nil {
