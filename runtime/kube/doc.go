@@ -72,16 +72,30 @@
 //   - A scale-down waits for its drains: a Scale that comes meanwhile is
 //     applied after them (at most timeoutSeconds later).
 //
+// The annotation, not the runtime's memory, says which pods are victims:
+// the gateways withdraw every pod that carries it, and so does the
+// runtime, whoever marked it. A victim marked by an earlier leader whose
+// term ended before its scale-down is restored by the next one once no
+// more pods are to go (and stopped, without a drain since it was out of
+// Ready all along, by a scale-down that still wants it gone).
+//
 // Remove withdraws and drains every ready instance first, then deletes the
 // Deployment and the Service with foreground propagation and waits for
-// the pods to go.
+// the pods to go: at most timeoutSeconds plus 30s, after which a pod
+// still Terminating (a lost node) is left to the garbage collector and
+// Remove returns nil with a warning, and no longer than until Shutdown
+// (an error wrapping ErrShutdown).
 //
 // # Scale and restarts
 //
 // Scale only records the count: the revision's loop writes it to the scale
 // subresource, after the drain of a scale-down. The runtime keeps no state
 // of its own in the cluster besides the victims' annotations: Deploy of a
-// revision whose Deployment exists adopts its replicas as Desired, so a
-// restarted controller neither stops nor starts instances, and Shutdown
-// leaves the Deployments running.
+// revision whose Deployment exists adopts its replicas as Desired (which
+// Replicas returns, for the autoscaler to start from), so a restarted
+// controller, or the next leader, neither stops nor starts instances, and
+// Shutdown leaves the Deployments running. Once Shutdown has begun, the
+// runtime writes no scale and no annotation: its API calls share a
+// context that Shutdown cancels, so a deposed leader cannot shrink a
+// Deployment that its successor adopted.
 package kube

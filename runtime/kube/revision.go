@@ -43,7 +43,8 @@ type revision struct {
 
 	// Owned by the loop (then by remove, once the loop has returned).
 	tr       *tracker
-	replicas int // the scale last written or read
+	restored map[string]bool // pods whose victim annotation was removed, until the informer shows it
+	replicas int             // the scale last written or read
 	last     runtime.State
 	reported bool
 	seq      uint64
@@ -58,7 +59,7 @@ func newRevision(rt *Runtime, key api.RevisionKey, timeout time.Duration, replic
 		removed: make(chan struct{}),
 		notify:  runtime.NewNotifier(key, rt.opts.Observer, &rt.wg),
 		desired: replicas, replicas: replicas,
-		tr: newTracker(),
+		tr: newTracker(), restored: map[string]bool{},
 	}
 }
 
@@ -106,22 +107,44 @@ func (rv *revision) reconcile() error {
 	if err != nil {
 		return err
 	}
+	present := map[string]bool{}
 	var live []*corev1.Pod // pods the ReplicaSet counts
 	for _, p := range pods {
+		present[p.Name] = true
+		if !isVictim(p) {
+			delete(rv.restored, p.Name) // the informer shows the restore
+		}
 		if p.DeletionTimestamp == nil && !terminal(p) {
 			live = append(live, p)
+			// A victim the gateways withdrew, whoever marked it (an
+			// earlier leader too), is withdrawn here as well: restored
+			// below if it is not to go, stopped if it is.
+			if isVictim(p) && !rv.restored[p.Name] {
+				rv.tr.withdrawn[p.Name] = true
+			}
+		}
+	}
+	for name := range rv.restored {
+		if !present[name] {
+			delete(rv.restored, name)
 		}
 	}
 	// A pod withdrawn for a scale-down that the ReplicaSet will not
-	// delete (a scale-up came first, or it chose another pod) serves
-	// again: with no more live pods than wanted, none is to go.
+	// delete (a scale-up came first, it chose another pod, or the leader
+	// that marked it lost its term before scaling down) serves again:
+	// with no more live pods than wanted, none is to go.
 	if len(live) <= want {
 		for _, p := range live {
 			if rv.tr.withdrawn[p.Name] {
-				delete(rv.tr.withdrawn, p.Name)
 				if err := rv.setCost(p, ""); err != nil {
+					// Still marked, still withdrawn (the gateways agree).
 					rv.logger().Warn("restoring a pod", zap.String("instance", p.Name), zap.Error(err))
+					rv.rt.clock.AfterFunc(rv.rt.opts.RetryInterval, rv.kick)
+					continue
 				}
+				delete(rv.tr.withdrawn, p.Name)
+				rv.restored[p.Name] = true
+				rv.logger().Info("restored", zap.String("instance", p.Name))
 			}
 		}
 	}
@@ -131,20 +154,25 @@ func (rv *revision) reconcile() error {
 		}
 		// A Scale during the drain wins: a scale-up then keeps the
 		// drained pods (restored above at the next pass) instead of
-		// deleting them to start others. After a Shutdown, the scale is
-		// left for the next controller, whose Deploy adopts it.
+		// deleting them to start others.
 		rv.rt.mu.Lock()
-		changed, closed := rv.desired != want, rv.rt.closed
+		changed := rv.desired != want
 		rv.rt.mu.Unlock()
-		if closed {
-			return nil
-		}
 		if changed {
 			rv.kick()
 			return rv.publish()
 		}
 	}
 	if want != rv.replicas {
+		// After a Shutdown, the scale is left for the next leader, whose
+		// Deploy adopts it; writeScale's context is cancelled too, for
+		// a Shutdown that begins during the call.
+		rv.rt.mu.Lock()
+		closed := rv.rt.closed
+		rv.rt.mu.Unlock()
+		if closed {
+			return nil
+		}
 		if err := rv.writeScale(want); err != nil {
 			return err
 		}
@@ -172,6 +200,7 @@ func (rv *revision) drainVictims(live []*corev1.Pod, want int) error {
 		if err := rv.setCost(p, victimCost); err != nil {
 			return err
 		}
+		delete(rv.restored, p.Name)
 		if ep, ok := rv.tr.eps[p.Name]; ok {
 			drain = append(drain, ep)
 		}
@@ -247,16 +276,16 @@ func pickVictims(pods []*corev1.Pod, readyOrder []string, n int) []*corev1.Pod {
 	return sorted[:min(n, len(sorted))]
 }
 
-// setCost sets (or, with "", removes) the pod's deletion cost. The
-// removal is sent even when the informer's copy shows no annotation: it
-// may not show the patch that set it yet.
+// setCost sets (or, with "", removes) the pod's deletion cost; Shutdown
+// cancels it. The removal is sent even when the informer's copy shows no
+// annotation: it may not show the patch that set it yet.
 func (rv *revision) setCost(p *corev1.Pod, cost string) error {
 	var v any // nil: JSON null removes the key
 	if cost != "" {
 		v = cost
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{corev1.PodDeletionCost: v}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(rv.rt.ctx, 30*time.Second)
 	defer cancel()
 	_, err := rv.rt.opts.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -265,9 +294,10 @@ func (rv *revision) setCost(p *corev1.Pod, cost string) error {
 	return nil
 }
 
-// writeScale sets the Deployment's replicas through its scale subresource.
+// writeScale sets the Deployment's replicas through its scale subresource;
+// Shutdown cancels it.
 func (rv *revision) writeScale(n int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(rv.rt.ctx, 30*time.Second)
 	defer cancel()
 	deps := rv.rt.opts.Client.AppsV1().Deployments(rv.key.Namespace)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -343,7 +373,7 @@ func (rv *revision) remove(ctx context.Context) error {
 	if err := rv.rt.deleteObjects(ctx, rv.key); err != nil {
 		return err
 	}
-	err = rv.rt.waitPodsGone(ctx, rv.key, rv.wake)
+	err = rv.rt.waitPodsGone(ctx, rv.key, rv.wake, rv.timeout)
 	rv.logger().Info("removed", zap.Error(err))
 	return err
 }

@@ -82,7 +82,12 @@ type Runtime struct {
 
 	revisionInformers
 	stop chan struct{}
-	wg   sync.WaitGroup // revision loops and notifiers
+	// ctx is cancelled by Shutdown with stop: the API writes of the
+	// revision loops use it, so that none lands after the term (a
+	// deposed leader shrinking what the next one adopted).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // revision loops and notifiers
 
 	mu     sync.Mutex
 	revs   map[api.RevisionKey]*revision
@@ -119,8 +124,10 @@ func New(opts Options) (*Runtime, error) {
 		stop:  make(chan struct{}),
 		revs:  map[api.RevisionKey]*revision{},
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	var err error
 	if r.revisionInformers, err = watchRevisions(opts.Client, opts.Namespace, r.changed); err != nil {
+		r.cancel()
 		return nil, fmt.Errorf("kube runtime: %w", err)
 	}
 	r.factory.Start(r.stop)
@@ -238,11 +245,31 @@ func (r *Runtime) Scale(_ context.Context, key api.RevisionKey, n int) error {
 	return nil
 }
 
+// Replicas returns the count the runtime holds as the revision's desired
+// one: the last Scale, or, until the first, what Deploy adopted (an
+// existing Deployment's replicas, 0 for a new one). ok is false for a
+// revision not deployed through this Runtime, or being removed. A new
+// leader starts the revision's autoscaling from it, not from min-scale.
+func (r *Runtime) Replicas(key api.RevisionKey) (n int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rv := r.revs[key]
+	if rv == nil || rv.removing {
+		return 0, false
+	}
+	return rv.desired, true
+}
+
 // Remove withdraws every ready instance of the revision from its State,
 // drains them, deletes its Deployment and Service (foreground, so the
-// pods go first) and returns when its pods are gone or ctx ends. A
-// revision this Runtime does not know is deleted all the same, without a
-// drain: a restarted controller retiring an old revision.
+// pods go first) and returns when its pods are gone, ctx ends, or
+// Shutdown begins. It waits for the pods at most the revision's
+// timeoutSeconds plus removeMargin: a pod that takes longer (stuck
+// Terminating on a lost node) is left to the garbage collector, which
+// finishes the foreground delete, and Remove returns nil with a warning,
+// the objects being deleted. A revision this Runtime does not know is
+// deleted all the same, without a drain: a restarted controller retiring
+// an old revision; its pods' grace period stands for its timeoutSeconds.
 func (r *Runtime) Remove(ctx context.Context, key api.RevisionKey) error {
 	r.mu.Lock()
 	if r.closed {
@@ -259,7 +286,7 @@ func (r *Runtime) Remove(ctx context.Context, key api.RevisionKey) error {
 		if err := r.deleteObjects(ctx, key); err != nil {
 			return err
 		}
-		return r.waitPodsGone(ctx, key, nil)
+		return r.waitPodsGone(ctx, key, nil, -1)
 	}
 	if !first {
 		// A concurrent Remove does the work; wait for it.
@@ -296,9 +323,18 @@ func (r *Runtime) deleteObjects(ctx context.Context, key api.RevisionKey) error 
 	return nil
 }
 
-// waitPodsGone returns when the informer shows no pod of the revision.
-// kicks, when not nil, signals changes; without it, it polls.
-func (r *Runtime) waitPodsGone(ctx context.Context, key api.RevisionKey, kicks <-chan struct{}) error {
+// removeMargin is how much longer than a revision's timeoutSeconds (its
+// pods' grace period) Remove waits for its pods to go.
+const removeMargin = 30 * time.Second
+
+// waitPodsGone returns when the informer shows no pod of the revision,
+// nil after timeout plus removeMargin (with a warning: the objects are
+// deleted and the garbage collector finishes), an error when ctx ends or
+// Shutdown begins. A negative timeout stands for the longest grace
+// period of the revision's pods. kicks, when not nil, signals changes;
+// without it, it polls.
+func (r *Runtime) waitPodsGone(ctx context.Context, key api.RevisionKey, kicks <-chan struct{}, timeout time.Duration) error {
+	var deadline <-chan time.Time
 	for {
 		pods, err := r.podsOf(key)
 		if err != nil {
@@ -307,13 +343,40 @@ func (r *Runtime) waitPodsGone(ctx context.Context, key api.RevisionKey, kicks <
 		if len(pods) == 0 {
 			return nil
 		}
+		if deadline == nil {
+			if timeout < 0 {
+				timeout = graceOf(pods)
+			}
+			deadline = r.clock.After(timeout + removeMargin)
+		}
 		select {
 		case <-kicks:
 		case <-r.clock.After(r.opts.RetryInterval):
+		case <-deadline:
+			r.log.Warn("pods still terminating after the removal; the garbage collector finishes",
+				zap.String("revision", key.String()), zap.Int("pods", len(pods)), zap.Duration("waited", timeout+removeMargin))
+			return nil
+		case <-r.stop:
+			return fmt.Errorf("removing %s: %d pods left: %w", key, len(pods), ErrShutdown)
 		case <-ctx.Done():
 			return fmt.Errorf("removing %s: %d pods left: %w", key, len(pods), context.Cause(ctx))
 		}
 	}
+}
+
+// graceOf is the longest grace period of pods: for those of one
+// Deployment, the revision's timeoutSeconds.
+func graceOf(pods []*corev1.Pod) time.Duration {
+	longest := int64(0)
+	for _, p := range pods {
+		if g := p.Spec.TerminationGracePeriodSeconds; g != nil && *g > longest {
+			longest = *g
+		}
+	}
+	if longest == 0 {
+		longest = api.DefaultTimeoutSeconds
+	}
+	return time.Duration(longest) * time.Second
 }
 
 func (r *Runtime) podsOf(key api.RevisionKey) ([]*corev1.Pod, error) {
@@ -334,6 +397,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	if !r.closed {
 		r.closed = true
 		close(r.stop)
+		r.cancel()
 	}
 	r.mu.Unlock()
 	done := make(chan struct{})
