@@ -334,6 +334,16 @@ const removeMargin = 30 * time.Second
 // period of the revision's pods. kicks, when not nil, signals changes;
 // without it, it polls.
 func (r *Runtime) waitPodsGone(ctx context.Context, key api.RevisionKey, kicks <-chan struct{}, timeout time.Duration) error {
+	// A new Runtime's empty cache would say the pods are gone.
+	syncCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)()
+	if !cache.WaitForCacheSync(syncCtx.Done(), r.synced...) {
+		if r.ctx.Err() != nil {
+			return fmt.Errorf("removing %s: %w", key, ErrShutdown)
+		}
+		return fmt.Errorf("removing %s: waiting for the informers: %w", key, context.Cause(ctx))
+	}
 	var deadline <-chan time.Time
 	for {
 		pods, err := r.podsOf(key)
