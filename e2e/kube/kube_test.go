@@ -156,15 +156,46 @@ func TestKubernetesMode(t *testing.T) {
 		if ids := leading(); len(ids) != 1 || ids[0] != holder() {
 			t.Fatalf("leading: %v, lease held by %q; want exactly the holder", ids, holder())
 		}
+		// Steady traffic across the failover: the new leader must take
+		// the running instances as they are, not scale them down and
+		// start again.
+		var sent, failed atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				sent.Add(1)
+				if code, _, err := c.get(t, "hello", 30*time.Second); err != nil || code != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+		env.Eventually(t, 30*time.Second, "hello-00001 serving", func() bool { return deployment("hello-00001") >= 1 })
 		old := holder()
 		c.controllers[old].stop(syscall.SIGKILL, time.Second)
 		killed := time.Now()
+		lowest := deployment("hello-00001")
 		env.Eventually(t, 30*time.Second, "another controller leads", func() bool {
+			lowest = min(lowest, deployment("hello-00001"))
 			h := holder()
 			ids := leading()
 			return h != old && h != "" && len(ids) == 2 && (ids[0] == h || ids[1] == h) // the dead one's log still says leading
 		})
 		t.Logf("%s took over %v after %s was killed", holder(), time.Since(killed).Round(time.Millisecond), old)
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			lowest = min(lowest, deployment("hello-00001"))
+		}
+		close(stop)
+		wg.Wait()
+		t.Logf("across the failover: %d requests, %d failed; hello-00001 had at least %d replicas", sent.Load(), failed.Load(), lowest)
+		if lowest < 1 || failed.Load() > 0 {
+			t.Errorf("the failover scaled a serving revision to %d replicas, %d of %d requests failed", lowest, failed.Load(), sent.Load())
+		}
 		// The new leader scales: both revisions go to zero when idle,
 		// and a request wakes them again through it.
 		env.Eventually(t, 60*time.Second, "both revisions at zero under the new leader", func() bool {

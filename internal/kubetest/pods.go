@@ -105,6 +105,20 @@ func (ps *PodServers) sync(obj any) {
 		ps.t.Errorf("kubetest: pod %s has IP %s, outside the pod CIDR %s; not serving it", key, ip, ps.e.PodCIDR)
 		return
 	}
+	// Two live pods never share an IP: a server still on this one belongs
+	// to a pod that is gone, whose deletion the informer has not brought
+	// yet (KWOK hands a freed IP out again at once).
+	ps.mu.Lock()
+	var previous []string
+	for k, s := range ps.servers {
+		if s.ip == ip && k != key {
+			previous = append(previous, k)
+		}
+	}
+	ps.mu.Unlock()
+	for _, k := range previous {
+		ps.close(k)
+	}
 	addr := net.JoinHostPort(ip, strconv.Itoa(ps.port))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
