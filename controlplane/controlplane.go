@@ -294,11 +294,7 @@ func (c *ControlPlane) publishRoutes() {
 	// route can send it the whole share.
 	c.rolloutMu.Lock()
 	started := c.startRolloutsLocked()
-	rollouts := make(map[api.FunctionKey]*api.RolloutStatus, len(c.rollouts))
-	for k, ro := range c.rollouts {
-		st := ro.Status()
-		rollouts[k] = &st
-	}
+	rollouts := c.rolloutStatusLocked()
 	c.rolloutMu.Unlock()
 	c.mu.Lock()
 	routes := make([]router.Route, 0, len(c.fns))
@@ -378,25 +374,48 @@ func (c *ControlPlane) deleteRevisionLocked(key api.RevisionKey) {
 	}
 }
 
+// rolloutStatusLocked is every rollout's status as routes are built from
+// it, by function; the caller holds rolloutMu.
+func (c *ControlPlane) rolloutStatusLocked() map[api.FunctionKey]*api.RolloutStatus {
+	out := make(map[api.FunctionKey]*api.RolloutStatus, len(c.rollouts))
+	for k, ro := range c.rollouts {
+		st := ro.Status()
+		out[k] = &st
+	}
+	return out
+}
+
+// rolloutStatus is rolloutStatusLocked for readers. A status read from it
+// is the one routes are built from, not the one last saved with the
+// function, which lags: in Kubernetes mode the gateways route by the
+// status, and a lagging one would give the canary the whole share.
+func (c *ControlPlane) rolloutStatus() map[api.FunctionKey]*api.RolloutStatus {
+	c.rolloutMu.Lock()
+	defer c.rolloutMu.Unlock()
+	return c.rolloutStatusLocked()
+}
+
 // Function returns a function with its status, or ErrNotFound.
 func (c *ControlPlane) Function(key api.FunctionKey) (*api.Function, error) {
+	rollouts := c.rolloutStatus()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fn, ok := c.fns[key]
 	if !ok {
 		return nil, fmt.Errorf("function %s: %w", key, ErrNotFound)
 	}
-	return c.withStatusLocked(fn), nil
+	return c.withStatusLocked(fn, rollouts[key]), nil
 }
 
 // Functions lists the functions of a namespace ("" for all), by name.
 func (c *ControlPlane) Functions(namespace string) []*api.Function {
+	rollouts := c.rolloutStatus()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*api.Function
 	for k, fn := range c.fns {
 		if namespace == "" || k.Namespace == namespace {
-			out = append(out, c.withStatusLocked(fn))
+			out = append(out, c.withStatusLocked(fn, rollouts[k]))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -522,16 +541,19 @@ func (c *ControlPlane) sortedFunctionKeysLocked() []api.FunctionKey {
 
 // withStatusLocked returns a copy of fn with its status derived from its
 // revisions: status is never stored, so it cannot drift from them.
-func (c *ControlPlane) withStatusLocked(stored *api.Function) *api.Function {
+func (c *ControlPlane) withStatusLocked(stored *api.Function, ro *api.RolloutStatus) *api.Function {
 	fn := stored.DeepCopy()
+	if ro == nil {
+		ro = fn.Status.Rollout
+	}
 	revs := c.revisionsOfLocked(fn.Key())
 	created, ready := latest(revs)
-	_, traffic := resolveTraffic(fn, revs, stored.Status.Rollout, c.url)
+	_, traffic := resolveTraffic(fn, revs, ro, c.url)
 	fn.Status = api.FunctionStatus{
 		ObservedGeneration: fn.Generation,
 		URL:                c.url(fn.Key()),
 		Traffic:            traffic,
-		Rollout:            fn.Status.Rollout,
+		Rollout:            ro,
 	}
 	cond := api.Condition{Type: api.ConditionReady, Status: api.ConditionUnknown, Reason: "Deploying"}
 	if created != nil {

@@ -212,3 +212,46 @@ func TestRolloutAnnotationsAreValidated(t *testing.T) {
 		t.Fatalf("apply: %v, want the annotation named", err)
 	}
 }
+
+// statusProbe reads the function's status as each route table is
+// published, as Kubernetes mode's status writer does; the gateways route
+// by that status.
+type statusProbe struct {
+	read func()
+}
+
+func (s *statusProbe) SetTable(*router.Table) {
+	if s.read != nil {
+		s.read()
+	}
+}
+
+// A status read when the routes change must show the rollout's split,
+// not the traffic as it was before the rollout was saved with the
+// function: that would send the canary everything.
+func TestStatusShowsTheRolloutAsRouted(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC))
+	ev := &events{}
+	probe := &statusProbe{}
+	cp := controlplane.New(controlplane.Options{
+		Store: openStore(t, t.TempDir()), Runtime: fakeRuntime{ev}, Router: probe, Activator: fakeActivator{ev},
+		Autoscaler: fakeAutoscaler{ev}, LocalCommands: true, Clock: clk,
+	})
+	if err := cp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := &rolloutPlane{t: t, cp: cp, ev: ev, clock: clk, served: map[string]*served{}}
+	if _, err := apply(t, cp, rolloutFn("one")); err != nil {
+		t.Fatal(err)
+	}
+	p.ready("hello-00001")
+	if _, err := apply(t, cp, rolloutFn("two")); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	probe.read = func() { seen = append(seen, p.split()) }
+	p.ready("hello-00002")
+	if len(seen) == 0 || seen[len(seen)-1] != "hello-00001 99, hello-00002 1" {
+		t.Errorf("status as the routes changed: %q, want the last to give the canary 1%%", seen)
+	}
+}

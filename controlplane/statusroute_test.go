@@ -84,7 +84,7 @@ func TestRouteFromStatus(t *testing.T) {
 			c.fns[fn.Key()] = fn
 			sortRevisions(revs)
 			want, _ := resolveTraffic(fn, revs, tc.ro, nil)
-			got := RouteFromStatus(throughAPIServer(t, c.withStatusLocked(fn)))
+			got := RouteFromStatus(throughAPIServer(t, c.withStatusLocked(fn, nil)))
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("RouteFromStatus differs from resolveTraffic (-want +got):\n%s", diff)
 			}

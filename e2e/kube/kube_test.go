@@ -176,25 +176,42 @@ func TestKubernetesMode(t *testing.T) {
 			}
 		})
 		env.Eventually(t, 30*time.Second, "hello-00001 serving", func() bool { return deployment("hello-00001") >= 1 })
+		// A pod the controller means to stop is first marked with a low
+		// deletion cost; none of the serving revision's may be.
+		marked := map[string]bool{}
+		watchPods := func() {
+			pods, err := env.Client.CoreV1().Pods(c.ns).List(ctx, metav1.ListOptions{LabelSelector: "wake.dev/revision=hello-00001"})
+			if err != nil {
+				return
+			}
+			for _, p := range pods.Items {
+				if p.Annotations["controller.kubernetes.io/pod-deletion-cost"] != "" {
+					marked[p.Name] = true
+				}
+			}
+		}
 		old := holder()
 		c.controllers[old].stop(syscall.SIGKILL, time.Second)
 		killed := time.Now()
 		lowest := deployment("hello-00001")
 		env.Eventually(t, 30*time.Second, "another controller leads", func() bool {
 			lowest = min(lowest, deployment("hello-00001"))
+			watchPods()
 			h := holder()
 			ids := leading()
 			return h != old && h != "" && len(ids) == 2 && (ids[0] == h || ids[1] == h) // the dead one's log still says leading
 		})
 		t.Logf("%s took over %v after %s was killed", holder(), time.Since(killed).Round(time.Millisecond), old)
-		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			lowest = min(lowest, deployment("hello-00001"))
+			watchPods()
 		}
 		close(stop)
 		wg.Wait()
 		t.Logf("across the failover: %d requests, %d failed; hello-00001 had at least %d replicas", sent.Load(), failed.Load(), lowest)
-		if lowest < 1 || failed.Load() > 0 {
-			t.Errorf("the failover scaled a serving revision to %d replicas, %d of %d requests failed", lowest, failed.Load(), sent.Load())
+		if lowest < 1 || failed.Load() > 0 || len(marked) > 0 {
+			t.Errorf("the failover scaled a serving revision to %d replicas and marked pods %v to stop; %d of %d requests failed",
+				lowest, marked, failed.Load(), sent.Load())
 		}
 		// The new leader scales: both revisions go to zero when idle,
 		// and a request wakes them again through it.
