@@ -350,6 +350,15 @@ spec:
 		msg := env.Kubectl(t, nil, "get", "-n", c.ns, "functions", "hello", "-o", "jsonpath={.status.rollout.message}")
 		t.Logf("rollout: %s", msg)
 		codes.Range(func(k, v any) bool { t.Logf("status %v: %d requests", k, v.(*atomic.Int64).Load()); return true })
+		count := func(code int) int64 {
+			if n, ok := codes.Load(code); ok {
+				return n.(*atomic.Int64).Load()
+			}
+			return 0
+		}
+		if bad, all := count(http.StatusInternalServerError), count(http.StatusOK)+count(http.StatusInternalServerError); bad*100 > all*3 {
+			t.Errorf("the broken canary answered %d of %d requests; at its 1%% step it should have had about 1%%", bad, all)
+		}
 		if !strings.Contains(msg, "error rate") {
 			t.Errorf("rollout message %q, want the canary's error rate", msg)
 		}
