@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -190,4 +191,38 @@ func (c *cluster) get(t *testing.T, fn string, timeout time.Duration) (int, stri
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+// load is a client sending a request every 20ms until stop, which
+// returns how many it sent and how many did not get a 200.
+type load struct {
+	stopc        chan struct{}
+	done         chan struct{}
+	sent, failed atomic.Int64
+}
+
+func (c *cluster) steady(t *testing.T, fn string) *load {
+	l := &load{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			select {
+			case <-l.stopc:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			l.sent.Add(1)
+			if code, body, err := c.get(t, fn, 30*time.Second); err != nil || code != http.StatusOK {
+				l.failed.Add(1)
+				t.Logf("steady load: %d %q %v", code, body, err)
+			}
+		}
+	}()
+	return l
+}
+
+func (l *load) stop() (sent, failed int64) {
+	close(l.stopc)
+	<-l.done
+	return l.sent.Load(), l.failed.Load()
 }

@@ -159,22 +159,7 @@ func TestKubernetesMode(t *testing.T) {
 		// Steady traffic across the failover: the new leader must take
 		// the running instances as they are, not scale them down and
 		// start again.
-		var sent, failed atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				sent.Add(1)
-				if code, _, err := c.get(t, "hello", 30*time.Second); err != nil || code != http.StatusOK {
-					failed.Add(1)
-				}
-			}
-		})
+		load := c.steady(t, "hello")
 		env.Eventually(t, 30*time.Second, "hello-00001 serving", func() bool { return deployment("hello-00001") >= 1 })
 		// A pod the controller means to stop is first marked with a low
 		// deletion cost; none of the serving revision's may be.
@@ -206,12 +191,11 @@ func TestKubernetesMode(t *testing.T) {
 			lowest = min(lowest, deployment("hello-00001"))
 			watchPods()
 		}
-		close(stop)
-		wg.Wait()
-		t.Logf("across the failover: %d requests, %d failed; hello-00001 had at least %d replicas", sent.Load(), failed.Load(), lowest)
-		if lowest < 1 || failed.Load() > 0 || len(marked) > 0 {
+		sent, failed := load.stop()
+		t.Logf("across the failover: %d requests, %d failed; hello-00001 had at least %d replicas", sent, failed, lowest)
+		if lowest < 1 || failed > 0 || len(marked) > 0 {
 			t.Errorf("the failover scaled a serving revision to %d replicas and marked pods %v to stop; %d of %d requests failed",
-				lowest, marked, failed.Load(), sent.Load())
+				lowest, marked, failed, sent)
 		}
 		// The new leader scales: both revisions go to zero when idle,
 		// and a request wakes them again through it.
@@ -233,23 +217,7 @@ func TestKubernetesMode(t *testing.T) {
 			_, body, _ := c.get(t, "hello", 60*time.Second)
 			return body == "hello-00002"
 		})
-		var sent, failed atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				sent.Add(1)
-				if code, body, err := c.get(t, "hello", 30*time.Second); err != nil || code != http.StatusOK {
-					failed.Add(1)
-					t.Logf("during the restart: %d %q %v", code, body, err)
-				}
-			}
-		})
+		load := c.steady(t, "hello")
 		env.RestartAPIServer(t)
 		// A change after the restart reaches the gateway: its informers
 		// watch again.
@@ -261,11 +229,10 @@ func TestKubernetesMode(t *testing.T) {
 			_, body, _ := c.get(t, "hello", 60*time.Second)
 			return body == "hello-00001"
 		})
-		close(stop)
-		wg.Wait()
-		t.Logf("%d requests during and after the restart, %d failed", sent.Load(), failed.Load())
-		if failed.Load() > 0 {
-			t.Errorf("%d of %d requests failed across the API server restart", failed.Load(), sent.Load())
+		sent, failed := load.stop()
+		t.Logf("%d requests during and after the restart, %d failed", sent, failed)
+		if failed > 0 {
+			t.Errorf("%d of %d requests failed across the API server restart", failed, sent)
 		}
 	})
 

@@ -3,12 +3,17 @@ package kube
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+
+	api "github.com/wakefn/wake/api/v1"
 )
 
 // revisionInformers watch what both the Runtime and the Watcher read: the
@@ -20,9 +25,14 @@ type revisionInformers struct {
 	synced  []cache.InformerSynced
 }
 
-// watchRevisions sets the informers up, calling changed on every event of
-// either kind; start them with factory.Start.
-func watchRevisions(client kubernetes.Interface, namespace string, changed func(obj any)) (revisionInformers, error) {
+// watchRevisions sets the informers up, calling changed with the revision
+// of every pod or slice that changes; start them with factory.Start.
+func watchRevisions(client kubernetes.Interface, namespace string, onChange func(api.RevisionKey)) (revisionInformers, error) {
+	changed := func(obj any) {
+		if key, ok := revisionOf(obj); ok {
+			onChange(key)
+		}
+	}
 	var ri revisionInformers
 	ri.factory = informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(namespace),
@@ -43,4 +53,20 @@ func watchRevisions(client kubernetes.Interface, namespace string, changed func(
 	}
 	ri.synced = []cache.InformerSynced{podInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
 	return ri, nil
+}
+
+// revisionOf is the revision a pod or an EndpointSlice belongs to.
+func revisionOf(obj any) (api.RevisionKey, bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	var key api.RevisionKey
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[LabelRevision]}
+	case *discoveryv1.EndpointSlice:
+		// The revision's Service is named after it.
+		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
+	}
+	return key, key.Name != ""
 }

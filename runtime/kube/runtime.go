@@ -134,20 +134,8 @@ func New(opts Options) (*Runtime, error) {
 	return r, nil
 }
 
-// changed wakes the loop of the revision obj belongs to.
-func (r *Runtime) changed(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	var key api.RevisionKey
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[LabelRevision]}
-	case *discoveryv1.EndpointSlice:
-		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
-	default:
-		return
-	}
+// changed wakes the loop of a revision whose pods or slices changed.
+func (r *Runtime) changed(key api.RevisionKey) {
 	r.mu.Lock()
 	rv := r.revs[key]
 	r.mu.Unlock()

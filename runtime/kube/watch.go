@@ -155,25 +155,8 @@ func (w *Watcher) Stop() {
 	})
 }
 
-// changed queues the revision obj belongs to.
-func (w *Watcher) changed(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	var key api.RevisionKey
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[LabelRevision]}
-	case *discoveryv1.EndpointSlice:
-		// The revision's Service is named after it.
-		key = api.RevisionKey{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
-	default:
-		return
-	}
-	if key.Name != "" {
-		w.queue.Add(key)
-	}
-}
+// changed queues a revision whose pods or slices changed.
+func (w *Watcher) changed(key api.RevisionKey) { w.queue.Add(key) }
 
 // work computes the State of each revision queued, one at a time: the
 // workqueue never hands out a key twice at once, and coalesces the events
