@@ -124,12 +124,14 @@ func runGateway(ctx context.Context, o gatewayOptions) error {
 	}
 	waker.to.Store(reporter)
 
-	// The cluster's view runs on its own context: requests accepted before
-	// a SIGTERM still need endpoints and wake-ups while they finish.
+	// The reports run on their own context: requests accepted before a
+	// SIGTERM still need wake-ups while they finish.
 	compCtx, stopComponents := context.WithCancel(context.Background())
 	defer stopComponents()
 	go reporter.Run(compCtx)
-	gw, err := gateway.Start(compCtx, gateway.Options{
+	// ctx bounds only the first sync (a SIGTERM during it stops the
+	// start); the informers run until Stop.
+	gw, err := gateway.Start(ctx, gateway.Options{
 		Dynamic: clients.dynamic, Client: clients.core, Namespace: o.kube.namespace, Domain: o.domain,
 		Router: rtr, Activator: act, Logger: log.Named("gateway"),
 	})
