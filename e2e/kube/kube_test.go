@@ -18,12 +18,19 @@ import (
 
 // function is a Function manifest: image tag v, and traffic YAML ("" for
 // all to the latest revision).
-func function(v, traffic string) []byte {
+func function(v, traffic string) []byte { return functionWith("", v, traffic) }
+
+// functionWith is function with the function's own annotations, as
+// YAML lines indented by four spaces.
+func functionWith(annotations, v, traffic string) []byte {
+	if annotations != "" {
+		annotations = "  annotations:\n" + annotations
+	}
 	return []byte(fmt.Sprintf(`apiVersion: wake.dev/v1
 kind: Function
 metadata:
   name: hello
-spec:
+%sspec:
   template:
     metadata:
       annotations:
@@ -33,7 +40,7 @@ spec:
       containers:
         - image: registry.example/hello:%s
           ports: [{containerPort: 8080}]
-%s`, v, traffic))
+%s`, annotations, v, traffic))
 }
 
 // revisionOf is the revision a pod of it belongs to: its name less the
@@ -266,25 +273,10 @@ spec:
 	})
 
 	t.Run("a failing canary is rolled back on what the gateway saw", func(t *testing.T) {
-		env.Kubectl(t, []byte(`apiVersion: wake.dev/v1
-kind: Function
-metadata:
-  name: hello
-  annotations:
-    serving.knative.dev/rollout-duration: "12s"
+		env.Kubectl(t, functionWith(`    serving.knative.dev/rollout-duration: "12s"
     wake.dev/rollout-min-step: "4s"
     wake.dev/rollout-min-requests: "10"
-spec:
-  template:
-    metadata:
-      annotations:
-        autoscaling.knative.dev/initial-scale: "0"
-        autoscaling.knative.dev/window: "6s"
-    spec:
-      containers:
-        - image: registry.example/hello:3
-          ports: [{containerPort: 8080}]
-  traffic:
+`, "3", `  traffic:
     - latestRevision: true
       percent: 100
 `), "apply", "-n", c.ns, "-f", "-")
