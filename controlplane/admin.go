@@ -103,7 +103,7 @@ func notFromBrowsers(next http.Handler) http.Handler {
 			writeProblem(w, http.StatusForbidden, "the admin API takes no requests from web pages (Origin is set)", nil)
 			return
 		}
-		if !trustedHost(r.Host) {
+		if !TrustedHost(r.Host) {
 			writeProblem(w, http.StatusForbidden, fmt.Sprintf(
 				"the admin API answers only to an IP address or localhost, not %q", r.Host), nil)
 			return
@@ -118,7 +118,10 @@ func notFromBrowsers(next http.Handler) http.Handler {
 	})
 }
 
-func trustedHost(hostport string) bool {
+// TrustedHost is true for an IP address or a localhost name, with or
+// without a port: what a DNS rebinding attack cannot put in a browser's
+// Host header.
+func TrustedHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h

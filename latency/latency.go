@@ -79,6 +79,16 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	return d
 }
 
+// Add returns s and o counted together: several revisions' requests as
+// their function's.
+func (s Snapshot) Add(o Snapshot) Snapshot {
+	for i := range s.Counts {
+		s.Counts[i] += o.Counts[i]
+	}
+	s.Total += o.Total
+	return s
+}
+
 // Above returns how many of the counted durations exceed d, to within a
 // bucket: a bucket counts when its upper bound is past d.
 func (s Snapshot) Above(d time.Duration) int64 {

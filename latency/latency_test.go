@@ -87,3 +87,23 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+func TestAddCountsBoth(t *testing.T) {
+	var fast, slow Histogram
+	for range 90 {
+		fast.Record(time.Millisecond)
+	}
+	for range 10 {
+		slow.Record(time.Second)
+	}
+	both := fast.Snapshot().Add(slow.Snapshot())
+	if both.Total != 100 {
+		t.Fatalf("total %d, want 100", both.Total)
+	}
+	if p := both.Quantile(0.5); p < time.Millisecond || p > 1060*time.Microsecond {
+		t.Errorf("median %v, want about 1ms", p)
+	}
+	if p := both.Quantile(0.95); p < time.Second || p > 1060*time.Millisecond {
+		t.Errorf("p95 %v, want about 1s (the slow tenth)", p)
+	}
+}

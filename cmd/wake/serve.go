@@ -22,6 +22,7 @@ import (
 	"github.com/wakefn/wake/activator"
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/autoscaler"
+	"github.com/wakefn/wake/console"
 	"github.com/wakefn/wake/controlplane"
 	"github.com/wakefn/wake/controlplane/boltstore"
 	"github.com/wakefn/wake/eventing/triggers"
@@ -290,10 +291,13 @@ func serve(ctx context.Context, o serveOptions) error {
 		dataOpts.Fast = act
 	}
 	data := router.NewServer(dataOpts)
-	admin := newServer(controlplane.NewAdminHandler(controlplane.AdminOptions{
+	ui := console.New(console.Options{Platform: cp, Data: act, Logs: rt, Token: token.token, Logger: log.Named("console")})
+	admin := newServer(withConsole(ui, controlplane.NewAdminHandler(controlplane.AdminOptions{
 		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"), Token: token.token,
 		Info: controlplane.Info{HTTPAddr: dataLn.Addr().String(), Domain: o.domain, Version: version},
-	}), log.Named("admin"))
+	})), log.Named("admin"))
+	// Pages left open must not hold the admin server's shutdown up.
+	admin.RegisterOnShutdown(ui.Close)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- data.Serve(dataLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
@@ -376,6 +380,18 @@ func applyAtStart(ctx context.Context, cp *controlplane.ControlPlane, paths []st
 		}
 	}
 	return nil
+}
+
+// withConsole serves the web console at /ui/ and the admin API at every
+// other path of the admin listener. The console logs in with the admin
+// API's token and keeps a session cookie, so its paths pass neither the
+// API's bearer check nor its refusal of requests from web pages.
+func withConsole(ui *console.Console, adminAPI http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, ui)
+	mux.Handle("/ui", ui)
+	mux.Handle("/", adminAPI)
+	return mux
 }
 
 // newServer returns the admin API's server, with limits on slow or idle

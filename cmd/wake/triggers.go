@@ -65,7 +65,7 @@ func printTriggerTable(out io.Writer, trigs []api.Trigger, wide bool) {
 	for i := range trigs {
 		t := &trigs[i]
 		ready, _ := readiness(t.Status.Conditions)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s", t.Namespace, t.Name, sourceSummary(t), sinkName(t),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s", t.Namespace, t.Name, t.SourceSummary(), t.Spec.Sink,
 			ready, rateColumn(t), t.Status.Delivered, t.Status.DeadLettered, t.Status.Failed, lagColumn(t), age(t.CreationTimestamp.Time))
 		if wide {
 			next := "-"
@@ -88,41 +88,6 @@ func sourceKind(t *api.Trigger) string {
 		return "cron"
 	}
 	return "-"
-}
-
-// sourceSummary is one line about where events come from:
-// `kafka topics=a,b group=G` or `cron "*/5 * * * *" UTC`.
-func sourceSummary(t *api.Trigger) string {
-	switch {
-	case t.Spec.Kafka != nil:
-		k := t.Spec.Kafka
-		return fmt.Sprintf("kafka topics=%s group=%s", strings.Join(k.Topics, ","), dash(k.ConsumerGroup))
-	case t.Spec.Cron != nil:
-		return fmt.Sprintf("cron %q %s", t.Spec.Cron.Schedule, timezone(t.Spec.Cron))
-	}
-	return "-"
-}
-
-func timezone(c *api.CronTrigger) string {
-	if c.Timezone == "" {
-		return "UTC"
-	}
-	return c.Timezone
-}
-
-// sinkName is a function sink as FUNCTION or FUNCTION/TAG, or a URI sink.
-func sinkName(t *api.Trigger) string {
-	return sinkString(t.Spec.Sink)
-}
-
-func sinkString(s api.Sink) string {
-	switch {
-	case s.Function != "" && s.Tag != "":
-		return s.Function + "/" + s.Tag
-	case s.Function != "":
-		return s.Function
-	}
-	return dash(s.URI)
 }
 
 // rateLimit is the limit in force, else the one asked for (a trigger that
@@ -266,7 +231,7 @@ func describeSource(w io.Writer, t *api.Trigger) {
 	case t.Spec.Cron != nil:
 		c := t.Spec.Cron
 		fmt.Fprintln(w, "Source:\tcron")
-		fmt.Fprintf(w, "  Schedule:\t%q in %s\n", c.Schedule, timezone(c))
+		fmt.Fprintf(w, "  Schedule:\t%q in %s\n", c.Schedule, c.Zone())
 		switch {
 		case c.Data != "":
 			fmt.Fprintf(w, "  Data:\t%s\n", describeData(c.Data, len(c.Data), c.ContentType))

@@ -1,0 +1,142 @@
+package console
+
+import (
+	"time"
+
+	"github.com/wakefn/wake/activator"
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/latency"
+)
+
+// rateWindow is how far back requests/s and p95 look: long enough that a
+// few requests make a p95, short enough that a spike shows within it.
+const rateWindow = 10 * time.Second
+
+// rates keeps, per revision, the activator's cumulative outcomes at each
+// point (every PointEvery) over the last rateWindow, and answers
+// requests/s and the p95 of warm requests over that window by subtracting
+// the oldest from the newest. One revision costs rateWindow/PointEvery+1
+// histograms of latency.Buckets counters (about 30 KB), only while the
+// console is watched.
+type rates struct {
+	byRev map[api.RevisionKey][]outcomeAt
+}
+
+type outcomeAt struct {
+	at time.Time
+	o  activator.Outcomes
+}
+
+func newRates() *rates { return &rates{byRev: map[api.RevisionKey][]outcomeAt{}} }
+
+func (r *rates) add(key api.RevisionKey, at time.Time, o activator.Outcomes) {
+	ring := append(r.byRev[key], outcomeAt{at: at, o: o})
+	// Keep one point at or before the window's start, so the window is
+	// whole.
+	for len(ring) > 2 && !ring[1].at.After(at.Add(-rateWindow)) {
+		ring = ring[1:]
+	}
+	r.byRev[key] = ring
+}
+
+// keep forgets the revisions not in live.
+func (r *rates) keep(live map[api.RevisionKey]bool) {
+	for k := range r.byRev {
+		if !live[k] {
+			delete(r.byRev, k)
+		}
+	}
+}
+
+// of returns the requests per second of the revisions together over the
+// window, and the p95 in milliseconds of their warm requests; nil where
+// there are not two points yet, or no warm request for a p95.
+func (r *rates) of(keys ...api.RevisionKey) (rps, p95 *float64) {
+	var n int64
+	var span time.Duration
+	var lat latency.Snapshot
+	seen := false
+	for _, k := range keys {
+		ring := r.byRev[k]
+		if len(ring) < 2 {
+			continue
+		}
+		first, last := ring[0], ring[len(ring)-1]
+		seen = true
+		n += last.o.Requests - first.o.Requests
+		span = max(span, last.at.Sub(first.at))
+		lat = lat.Add(last.o.Latency.Sub(first.o.Latency))
+	}
+	if !seen || span <= 0 {
+		return nil, nil
+	}
+	v := float64(n) / span.Seconds()
+	rps = &v
+	if lat.Total > 0 {
+		q := ms(lat.Quantile(0.95))
+		p95 = &q
+	}
+	return rps, p95
+}
+
+// chartSpan is how much of a revision's history its chart keeps.
+const chartSpan = 10 * time.Minute
+
+// point is one moment of a revision's chart: the concurrency the
+// autoscaler observed (stable and panic windows), what it wanted, how many
+// instances were ready, and whether it was in panic mode. Seq numbers the
+// points, so that a stream sends each once.
+type point struct {
+	Seq     int64     `json:"seq"`
+	Time    time.Time `json:"t"`
+	Stable  float64   `json:"stable"`
+	Panic   float64   `json:"panic"`
+	Desired int32     `json:"desired"`
+	Ready   int32     `json:"ready"`
+	Panicky bool      `json:"panicking"`
+}
+
+// series are the charts' points, per revision, over chartSpan.
+type series struct {
+	seq   int64
+	byRev map[api.RevisionKey][]point
+}
+
+func newSeries() *series { return &series{byRev: map[api.RevisionKey][]point{}} }
+
+func (s *series) add(key api.RevisionKey, p point) {
+	s.seq++
+	p.Seq = s.seq
+	ring := append(s.byRev[key], p)
+	cut := 0
+	for cut < len(ring) && ring[cut].Time.Before(p.Time.Add(-chartSpan)) {
+		cut++
+	}
+	s.byRev[key] = ring[cut:]
+}
+
+func (s *series) keep(live map[api.RevisionKey]bool) {
+	for k := range s.byRev {
+		if !live[k] {
+			delete(s.byRev, k)
+		}
+	}
+}
+
+// since returns a copy of the revision's points after seq.
+func (s *series) since(key api.RevisionKey, seq int64) []point {
+	ring := s.byRev[key]
+	i := len(ring)
+	for i > 0 && ring[i-1].Seq > seq {
+		i--
+	}
+	return append([]point(nil), ring[i:]...)
+}
+
+func pointOf(r *api.Revision, at time.Time) point {
+	p := point{Time: at, Desired: r.Status.DesiredReplicas, Ready: r.Status.ActualReplicas}
+	if as := r.Status.Autoscaling; as != nil {
+		p.Stable, p.Panic, p.Panicky = as.ObservedStable, as.ObservedPanic, as.Panic
+	}
+	return p
+}
