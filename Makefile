@@ -20,7 +20,8 @@ run: build
 	./bin/wake serve --state-dir .wake -f examples/hello/hello.yaml
 
 ## test: vet, formatting, every test with the race detector, and a short fuzz of each parser.
-## The tests on a real Kubernetes control plane run too, and must pass, when
+## The console's browser test installs Debian's chromium (hack/install-chromium.sh)
+## and must pass where it could. The tests on a real Kubernetes control plane run too, and must pass, when
 ## hack/kube-testenv.sh can build it (up to 27 minutes on a fresh machine,
 ## 0.1 s when cached); where it cannot, they skip.
 test: vet fmt-check unit fuzz
@@ -34,6 +35,8 @@ fmt-check:
 unit:
 	@if bin=$$(hack/kube-testenv.sh); then echo "kube-testenv: $$bin"; export WAKE_KUBE_REQUIRED=1; \
 	else echo "kube-testenv: could not build the control plane; the Kubernetes tests skip"; fi; \
+	if hack/install-chromium.sh; then export WAKE_BROWSER_REQUIRED=1; \
+	else echo "install-chromium: no Chromium; the console's browser test skips"; fi; \
 	echo '$(GO) test -race -count=1 -timeout 20m ./...'; $(GO) test -race -count=1 -timeout 20m ./...
 
 ## kube-testenv: build etcd, kube-apiserver, kube-controller-manager,

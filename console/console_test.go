@@ -1,0 +1,542 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/wakefn/wake/activator"
+	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/controlplane"
+	"github.com/wakefn/wake/latency"
+)
+
+const token = "s3cret-token"
+
+var t0 = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+
+// platform is a hand-written Platform: one function, "hello", with the
+// revisions and triggers a test gives it.
+type platform struct {
+	mu      sync.Mutex
+	fn      *api.Function
+	revs    []*api.Revision
+	trigs   []*api.Trigger
+	traffic []api.TrafficTarget // the last SetTraffic
+}
+
+func newPlatform() *platform {
+	yes, hundred := true, int64(100)
+	fn := &api.Function{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}}
+	fn.Spec.Traffic = []api.TrafficTarget{{LatestRevision: &yes, Percent: &hundred}}
+	fn.Status = api.FunctionStatus{URL: "http://hello.default.localhost", LatestReadyRevisionName: "hello-00001",
+		LatestCreatedRevisionName: "hello-00001",
+		Traffic:                   []api.TrafficTarget{{RevisionName: "hello-00001", LatestRevision: &yes, Percent: &hundred}},
+		Conditions:                []api.Condition{{Type: api.ConditionReady, Status: api.ConditionTrue}}}
+	rev := &api.Revision{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-00001",
+		Labels: map[string]string{api.LabelFunction: "hello"}, CreationTimestamp: metav1.NewTime(t0)}}
+	rev.Status.Autoscaling = &api.AutoscalingStatus{Metric: "concurrency", Target: 70}
+	return &platform{fn: fn, revs: []*api.Revision{rev}}
+}
+
+func (p *platform) setReady(n int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revs[0].Status.ActualReplicas, p.revs[0].Status.DesiredReplicas = n, n
+	p.revs[0].Status.Autoscaling.ObservedStable = float64(n) / 2
+}
+
+func (p *platform) Functions(string) []*api.Function {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return []*api.Function{p.fn.DeepCopy()}
+}
+
+func (p *platform) Revisions(string, string) []*api.Revision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*api.Revision
+	for _, r := range p.revs {
+		out = append(out, r.DeepCopy())
+	}
+	return out
+}
+
+func (p *platform) Revision(key api.RevisionKey, decisions bool) (*api.Revision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.revs {
+		if r.Key() == key {
+			out := r.DeepCopy()
+			if decisions {
+				out.Status.Autoscaling.Decisions = []api.ScalingDecision{{From: 0, To: 1, Reason: "activation: 1 waiting"}}
+			}
+			return out, nil
+		}
+	}
+	return nil, controlplane.ErrNotFound
+}
+
+func (p *platform) Triggers(string) []*api.Trigger {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.trigs
+}
+
+// SetTraffic checks the sum as the control plane does (api's validation).
+func (p *platform) SetTraffic(_ context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
+	if key.Name != "hello" {
+		return nil, controlplane.ErrNotFound
+	}
+	var sum int64
+	for _, t := range traffic {
+		sum += t.PercentOrZero()
+	}
+	if sum != 100 {
+		return nil, api.NewErrors(field.ErrorList{field.Invalid(field.NewPath("spec", "traffic"), sum, "must sum to 100")})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.traffic = traffic
+	return p.fn.DeepCopy(), nil
+}
+
+func (p *platform) SetRateLimit(key api.TriggerKey, r *float64) (*api.Trigger, error) {
+	return nil, controlplane.ErrNotFound
+}
+
+// data is a hand-written DataPlane: counts the test sets.
+type data struct {
+	mu       sync.Mutex
+	outcomes activator.Outcomes
+	colds    []activator.ColdStart
+}
+
+func (d *data) Outcomes(api.RevisionKey) activator.Outcomes {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.outcomes
+}
+
+func (d *data) ColdStarts(api.RevisionKey) []activator.ColdStart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.colds
+}
+
+type fixture struct {
+	t     *testing.T
+	clock *clocktesting.FakeClock
+	p     *platform
+	d     *data
+	c     *Console
+	srv   *httptest.Server
+}
+
+func newFixture(t *testing.T, tok string) *fixture {
+	f := &fixture{t: t, clock: clocktesting.NewFakeClock(t0), p: newPlatform(), d: &data{}}
+	f.c = New(Options{Platform: f.p, Data: f.d, Token: tok, Clock: f.clock})
+	f.srv = httptest.NewServer(f.c)
+	t.Cleanup(func() { f.c.Close(); f.srv.Close() })
+	return f
+}
+
+// client returns an HTTP client that keeps cookies and does not follow
+// redirects, so that a test sees each answer.
+func (f *fixture) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (f *fixture) do(c *http.Client, method, path, contentType, body string, header ...string) (*http.Response, string) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func (f *fixture) login(c *http.Client) *http.Response {
+	f.t.Helper()
+	res, _ := f.do(c, http.MethodPost, "/ui/login", "application/x-www-form-urlencoded", url.Values{"token": {token}}.Encode())
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/" {
+		f.t.Fatalf("login with the token: %d to %q, want 303 to /ui/", res.StatusCode, res.Header.Get("Location"))
+	}
+	return res
+}
+
+func TestWithoutSessionNothingButTheLogin(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	tests := []struct {
+		name, method, path string
+		want               int
+		location           string
+	}{
+		{"the console page", http.MethodGet, "/ui/", http.StatusSeeOther, "/ui/login"},
+		{"the stream", http.MethodGet, "/ui/api/stream", http.StatusUnauthorized, ""},
+		{"a function's stream", http.MethodGet, "/ui/api/stream?function=default/hello", http.StatusUnauthorized, ""},
+		{"logs", http.MethodGet, "/ui/api/logs?function=default/hello", http.StatusUnauthorized, ""},
+		{"a traffic edit", http.MethodPut, "/ui/api/functions/default/hello/traffic", http.StatusUnauthorized, ""},
+		{"a rate edit", http.MethodPut, "/ui/api/triggers/default/t/rate", http.StatusUnauthorized, ""},
+		{"an unknown page", http.MethodGet, "/ui/secret", http.StatusSeeOther, "/ui/login"},
+		{"the login page", http.MethodGet, "/ui/login", http.StatusOK, ""},
+		{"the script", http.MethodGet, "/ui/assets/app.js", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := f.do(c, tt.method, tt.path, "application/json", `{"traffic":[]}`)
+			if res.StatusCode != tt.want || res.Header.Get("Location") != tt.location {
+				t.Errorf("%s %s: %d to %q, want %d to %q", tt.method, tt.path, res.StatusCode, res.Header.Get("Location"), tt.want, tt.location)
+			}
+			if strings.Contains(body, "hello-00001") {
+				t.Errorf("%s %s without a session showed data: %s", tt.method, tt.path, body)
+			}
+		})
+	}
+	if f.p.traffic != nil {
+		t.Errorf("an edit without a session changed the split to %+v", f.p.traffic)
+	}
+}
+
+func TestLoginSetsAStrictHttpOnlyCookie(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	res, body := f.do(c, http.MethodPost, "/ui/login", "application/x-www-form-urlencoded", "token=wrong")
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not this server&#39;s admin token") || len(res.Cookies()) != 0 {
+		t.Fatalf("a wrong token: %d, cookies %v, page %s", res.StatusCode, res.Cookies(), body)
+	}
+	res = f.login(c)
+	cookies := res.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("login set %d cookies, want 1", len(cookies))
+	}
+	ck := cookies[0]
+	if ck.Name != cookieName || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/ui/" || ck.Value == "" || strings.Contains(ck.Value, token) {
+		t.Errorf("session cookie %+v: want %s, HttpOnly, SameSite=Strict, Path=/ui/, and a value that is not the token", ck, cookieName)
+	}
+	if res, body := f.do(c, http.MethodGet, "/ui/", "", ""); res.StatusCode != http.StatusOK || !strings.Contains(body, "app.js") {
+		t.Errorf("the console with a session: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestLoginFromAnotherSiteIsRefused(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	res, _ := f.do(c, http.MethodPost, "/ui/login", "application/x-www-form-urlencoded", "token="+token, "Origin", "http://attacker.example")
+	if res.StatusCode != http.StatusForbidden || len(res.Cookies()) != 0 {
+		t.Errorf("a login posted from another site: %d, cookies %v; want 403 and none", res.StatusCode, res.Cookies())
+	}
+}
+
+func TestSessionsExpireAndEndAtLogout(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	f.clock.Step(DefaultSessionTTL - time.Second)
+	if res, _ := f.do(c, http.MethodGet, "/ui/", "", ""); res.StatusCode != http.StatusOK {
+		t.Fatalf("a session before its end: %d", res.StatusCode)
+	}
+	f.clock.Step(2 * time.Second)
+	if res, _ := f.do(c, http.MethodGet, "/ui/", "", ""); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("a session past its end: %d, want 303 to the login", res.StatusCode)
+	}
+
+	f.login(c)
+	if res, _ := f.do(c, http.MethodGet, "/ui/logout", "", ""); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET logout: %d, want 405 (a link must not log out)", res.StatusCode)
+	}
+	if res, _ := f.do(c, http.MethodPost, "/ui/logout", "", ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	// The cookie a logged-out page kept is refused too, not only cleared.
+	if len(f.c.sessions.expires) != 0 {
+		t.Errorf("%d sessions left after logout", len(f.c.sessions.expires))
+	}
+}
+
+func TestEditsOnlyFromTheConsolesPages(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	good := `{"traffic":[{"revisionName":"hello-00001","percent":100}]}`
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		header      []string
+		want        int
+		problem     string
+	}{
+		{"a form", "application/x-www-form-urlencoded", "traffic=x", nil, http.StatusUnsupportedMediaType, "send application/json"},
+		{"another site's page", "application/json", good, []string{"Origin", "http://attacker.example"}, http.StatusForbidden, "only from its own pages"},
+		{"an unknown field", "application/json", `{"traffic":[],"extra":1}`, nil, http.StatusBadRequest, "unknown field"},
+		{"a split off 100", "application/json", `{"traffic":[{"revisionName":"hello-00001","percent":90}]}`, nil, http.StatusBadRequest, "spec.traffic: must sum to 100, got 90"},
+		{"a good split", "application/json", good, []string{"Origin", f.srv.URL}, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := f.do(c, http.MethodPut, "/ui/api/functions/default/hello/traffic", tt.contentType, tt.body, tt.header...)
+			if res.StatusCode != tt.want || !strings.Contains(body, tt.problem) {
+				t.Errorf("%d %s; want %d with %q", res.StatusCode, body, tt.want, tt.problem)
+			}
+		})
+	}
+	if len(f.p.traffic) != 1 || f.p.traffic[0].PercentOrZero() != 100 {
+		t.Errorf("the split set is %+v, want only the good one", f.p.traffic)
+	}
+	if res, body := f.do(c, http.MethodPut, "/ui/api/functions/default/nope/traffic", "application/json", good); res.StatusCode != http.StatusNotFound {
+		t.Errorf("a missing function: %d %s, want 404", res.StatusCode, body)
+	}
+}
+
+func TestWithoutTokenOnlyLocalNames(t *testing.T) {
+	f := newFixture(t, "")
+	c := f.client()
+	if res, _ := f.do(c, http.MethodGet, "/ui/", "", ""); res.StatusCode != http.StatusOK {
+		t.Errorf("no token, 127.0.0.1: %d, want the console", res.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/ui/", nil)
+	req.Host = "rebound.attacker.example"
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("no token, a page reached by another name: %d, want 403 (DNS rebinding)", res.StatusCode)
+	}
+}
+
+// event is one server-sent event.
+type event struct{ name, data string }
+
+// openStream reads a stream's events into a channel.
+func (f *fixture) openStream(c *http.Client, query string) <-chan event {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/ui/api/stream"+query, nil)
+	res, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		f.t.Fatalf("stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	out := make(chan event, 64)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var e event
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				e.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				e.data = strings.TrimPrefix(line, "data: ")
+			case line == "":
+				out <- e
+				e = event{}
+			}
+		}
+	}()
+	f.t.Cleanup(func() { cancel(); res.Body.Close() })
+	return out
+}
+
+// next returns the next event named name, skipping others; a test that
+// waits past a minute has failed (the stream sent nothing it expected).
+func next(t *testing.T, events <-chan event, name string) event {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended before a %s event", name)
+			}
+			if e.name == name {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event", name)
+		}
+	}
+}
+
+// waitTickers waits until n tickers of the fake clock wait, so that a
+// Step reaches them.
+func (f *fixture) waitTickers(n int) {
+	f.t.Helper()
+	for start := time.Now(); f.clock.Waiters() < n; {
+		if time.Since(start) > time.Minute {
+			f.t.Fatalf("%d tickers wait, want %d", f.clock.Waiters(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestStreamFollowsTheInstances(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	events := f.openStream(c, "")
+	if e := next(t, events, "clock"); e.data != "1796551200000" {
+		t.Errorf("clock event %q, want the fake clock's %d", e.data, t0.UnixMilli())
+	}
+	var ov overview
+	if err := json.Unmarshal([]byte(next(t, events, "overview").data), &ov); err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.Functions) != 1 || ov.Functions[0].Instances != 0 || ov.Functions[0].Traffic[0].Percent != 100 || !ov.Requests {
+		t.Fatalf("first overview %+v, want hello at 0 instances, 100%% to hello-00001", ov)
+	}
+
+	f.p.setReady(1)
+	f.d.mu.Lock()
+	f.d.colds = []activator.ColdStart{{Time: t0, Instance: "hello-00001-abcde", Queue: time.Millisecond, Start: 30 * time.Millisecond, Total: 31 * time.Millisecond}}
+	f.d.mu.Unlock()
+	f.waitTickers(2) // the sampler's and the stream's keep-alive
+	f.clock.Step(DefaultInterval)
+	if err := json.Unmarshal([]byte(next(t, events, "overview").data), &ov); err != nil {
+		t.Fatal(err)
+	}
+	fv := ov.Functions[0]
+	if fv.Instances != 1 || fv.LastColdStart == nil || fv.LastColdStart.Total != 31 || fv.LastColdStart.Revision != "hello-00001" {
+		t.Errorf("after the wake the overview says %d instances, last cold start %+v; want 1 and the 31ms one", fv.Instances, fv.LastColdStart)
+	}
+	f.clock.Step(keepAlive)
+	next(t, events, "clock")
+}
+
+func TestStreamSendsEachChartPointOnce(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	events := f.openStream(c, "?function=default/hello")
+	var d detailView
+	if err := json.Unmarshal([]byte(next(t, events, "detail").data), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Missing || len(d.Revisions) != 1 || len(d.Revisions[0].Autoscaling.Decisions) != 1 || len(d.Spec) != 1 {
+		t.Fatalf("detail %+v: want hello's one revision with its decision and spec.traffic", d)
+	}
+	var pts map[string][]point
+	json.Unmarshal([]byte(next(t, events, "points").data), &pts)
+	if len(pts["hello-00001"]) != 1 || pts["hello-00001"][0].Ready != 0 {
+		t.Fatalf("first points %+v, want one at 0 ready", pts)
+	}
+	f.p.setReady(2)
+	f.waitTickers(2)
+	f.clock.Step(PointEvery)
+	json.Unmarshal([]byte(next(t, events, "points").data), &pts)
+	if p := pts["hello-00001"]; len(p) != 1 || p[0].Ready != 2 || p[0].Desired != 2 || p[0].Stable != 1 || p[0].Seq != 2 {
+		t.Errorf("second points %+v, want only the new one: 2 ready, 2 desired, stable 1, seq 2", pts)
+	}
+}
+
+func TestStreamOfAMissingFunction(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	var d detailView
+	json.Unmarshal([]byte(next(t, f.openStream(c, "?function=default/nope"), "detail").data), &d)
+	if !d.Missing || d.Name != "nope" {
+		t.Errorf("detail of a missing function: %+v, want missing", d)
+	}
+	if res, body := f.do(c, http.MethodGet, "/ui/api/stream?function=nope", "", ""); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "NAMESPACE/NAME") {
+		t.Errorf("a function without namespace: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestSamplerRunsOnlyWhileWatched(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	running := func() bool {
+		f.c.hub.mu.Lock()
+		defer f.c.hub.mu.Unlock()
+		return f.c.hub.stop != nil
+	}
+	if running() {
+		t.Fatal("the sampler runs with no page open")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/ui/api/stream", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !running() {
+		t.Error("the sampler does not run with a page open")
+	}
+	cancel()
+	res.Body.Close()
+	for start := time.Now(); running(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatal("the sampler still runs after the page closed")
+		}
+	}
+}
+
+func TestRatesOverTheWindow(t *testing.T) {
+	r := newRates()
+	key := api.RevisionKey{Namespace: "default", Name: "hello-00001"}
+	if rps, p95 := r.of(key); rps != nil || p95 != nil {
+		t.Fatalf("no points: %v %v, want nil", rps, p95)
+	}
+	var o activator.Outcomes
+	var h latency.Histogram
+	for i := range 21 { // 20 s: 5 requests a second, each 10ms, then 100ms from 15 s
+		o.Requests += 5
+		for range 5 {
+			d := 10 * time.Millisecond
+			if i >= 15 {
+				d = 100 * time.Millisecond
+			}
+			h.Record(d)
+		}
+		o.Latency = h.Snapshot()
+		r.add(key, t0.Add(time.Duration(i)*time.Second), o)
+	}
+	rps, p95 := r.of(key)
+	if rps == nil || *rps != 5 {
+		t.Errorf("rps %v, want 5", rps)
+	}
+	// The window holds 10 s: 25 slow requests of 50.
+	if p95 == nil || *p95 < 100 || *p95 > 106 {
+		t.Errorf("p95 %v ms, want about 100 (half the window is slow)", p95)
+	}
+	r.keep(map[api.RevisionKey]bool{})
+	if len(r.byRev) != 0 {
+		t.Error("a deleted revision's window was kept")
+	}
+}
