@@ -256,6 +256,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := counts["shop-00002"]; n < 240 || n > 320 || counts["shop-00001"]+n != 400 {
 		t.Errorf("the router split 400 requests %v, want about 280 to shop-00002 and the rest to shop-00001", counts)
 	}
+	// A tag, added and then moved, as a user would in the editor.
+	tag := func(rev string) string { return fmt.Sprintf(`#traffic-editor tr[data-row=%q] input.tag`, rev) }
+	applied := `document.getElementById("traffic-notice")?.textContent === "Split applied."`
+	b.run("tagging shop-00002 canary", 30*time.Second, typeInto(tag("shop-00002"), "canary"), chromedp.Click(chromedp.CSS("#traffic-apply")))
+	b.waitFor("the tag applied", applied, 10*time.Second)
+	if r := w.mustGet("canary-shop.default.localhost", "/"); r.body != "shop-00002 v2\n" {
+		t.Errorf("canary-shop after tagging shop-00002: %d %q", r.code, r.body)
+	}
+	b.run("moving canary to shop-00001", 30*time.Second, typeInto(tag("shop-00002"), ""), typeInto(tag("shop-00001"), "canary"),
+		chromedp.Click(chromedp.CSS("#traffic-apply")))
+	b.waitFor("the tag moved", applied+` && document.querySelector('#revisions-table tr[data-revision="shop-00001"] .tags')?.textContent === "canary"`, 10*time.Second)
+	if r := w.mustGet("canary-shop.default.localhost", "/"); r.body != "shop-00001 v1\n" {
+		t.Errorf("canary-shop after moving the tag to shop-00001: %d %q", r.code, r.body)
+	}
 	b.waitFor("a chart for each revision", `document.querySelectorAll('#charts .chart path.series-ready').length === 2`, 10*time.Second)
 	b.waitFor("cold starts of both", `document.querySelectorAll('#coldstarts-table tbody tr').length >= 2`, 10*time.Second)
 	b.waitFor("the instance's logs", `(document.getElementById("logs")?.textContent || "").includes("testfn: shop-0000")`, 10*time.Second)
