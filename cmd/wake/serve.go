@@ -310,6 +310,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	fmt.Fprintf(os.Stderr, "wake %s: functions on http://%s (Host NAME.NAMESPACE.%s), admin API on http://%s, state in %s\n",
 		version, dataLn.Addr(), o.domain, adminLn.Addr(), o.stateDir)
 	fmt.Fprintf(os.Stderr, "wake: %s\n", token.notice(o.stateDir, envOr("WAKE_STATE_DIR", defaultStateDir())))
+	fmt.Fprintf(os.Stderr, "wake: console on http://%s%s\n", adminLn.Addr(), console.Prefix)
 	fmt.Fprint(os.Stderr, kafkaNotice)
 
 	select {
