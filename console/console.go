@@ -167,27 +167,29 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveAPI answers the pages' calls: the stream, logs and the edits.
 func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 	parts := strings.Split(path, "/")
-	method := func(m string) bool {
-		if r.Method != m {
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil)
-			return false
-		}
-		return true
-	}
+	var want string
+	var serve func()
 	switch {
-	case path == "session" && method(http.MethodGet):
-		writeJSON(w, http.StatusOK, map[string]bool{"login": c.opts.Token != ""})
-	case path == "stream" && method(http.MethodGet):
-		c.stream(w, r)
-	case path == "logs" && method(http.MethodGet):
-		c.logs(w, r)
-	case len(parts) == 4 && parts[0] == "functions" && parts[3] == "traffic" && method(http.MethodPut):
-		c.putTraffic(w, r, api.FunctionKey{Namespace: parts[1], Name: parts[2]})
-	case len(parts) == 4 && parts[0] == "triggers" && parts[3] == "rate" && method(http.MethodPut):
-		c.putRate(w, r, api.TriggerKey{Namespace: parts[1], Name: parts[2]})
-	case r.Method == http.MethodGet || r.Method == http.MethodPut:
+	case path == "session":
+		want, serve = http.MethodGet, func() { writeJSON(w, http.StatusOK, map[string]bool{"login": c.opts.Token != ""}) }
+	case path == "stream":
+		want, serve = http.MethodGet, func() { c.stream(w, r) }
+	case path == "logs":
+		want, serve = http.MethodGet, func() { c.logs(w, r) }
+	case len(parts) == 4 && parts[0] == "functions" && parts[3] == "traffic":
+		want, serve = http.MethodPut, func() { c.putTraffic(w, r, api.FunctionKey{Namespace: parts[1], Name: parts[2]}) }
+	case len(parts) == 4 && parts[0] == "triggers" && parts[3] == "rate":
+		want, serve = http.MethodPut, func() { c.putRate(w, r, api.TriggerKey{Namespace: parts[1], Name: parts[2]}) }
+	default:
 		writeError(w, http.StatusNotFound, "no such console call: "+r.URL.Path, nil)
+		return
 	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (%s is)", r.Method, r.URL.Path, want), nil)
+		return
+	}
+	serve()
 }
 
 func serveAsset(w http.ResponseWriter, r *http.Request, name string) {

@@ -540,3 +540,50 @@ func TestRatesOverTheWindow(t *testing.T) {
 		t.Error("a deleted revision's window was kept")
 	}
 }
+
+func TestCallsAnswerTheirMethodOnly(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodPut, "/ui/api/session", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/ui/api/stream", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/ui/api/functions/default/hello/traffic", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/ui/api/nothing", http.StatusNotFound},
+		{http.MethodGet, "/ui/api/functions/default/hello", http.StatusNotFound},
+		{http.MethodGet, "/ui/api/logs?function=default/hello", http.StatusNotImplemented}, // no LogReader here
+		{http.MethodGet, "/ui/api/session", http.StatusOK},
+	}
+	for _, tt := range tests {
+		if res, body := f.do(c, tt.method, tt.path, "", ""); res.StatusCode != tt.want {
+			t.Errorf("%s %s: %d %s, want %d", tt.method, tt.path, res.StatusCode, body, tt.want)
+		}
+	}
+}
+
+func TestTriggerView(t *testing.T) {
+	rate, next := 50.0, metav1.NewTime(t0.Add(time.Hour))
+	kafka := &api.Trigger{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "orders"},
+		Spec: api.TriggerSpec{Kafka: &api.KafkaTrigger{Topics: []string{"orders", "refunds"}, ConsumerGroup: "g"},
+			Sink: api.Sink{Function: "hello", Tag: "canary"}, RateLimit: &rate},
+		Status: api.TriggerStatus{Delivered: 120, Retried: 7, DeadLettered: 2, Failed: 3,
+			Lag: []api.PartitionLag{{Topic: "orders", Partition: 0, Lag: 12}, {Topic: "orders", Partition: 1, Lag: 0}},
+			Conditions: []api.Condition{{Type: api.ConditionReady, Status: api.ConditionTrue}}}}
+	v := triggerOf(kafka)
+	if v.Kind != "kafka" || v.Source != "kafka topics=orders,refunds group=g" || v.Sink != "hello/canary" ||
+		v.Delivered != 120 || v.Retried != 7 || v.DeadLettered != 2 || v.Failed != 3 || len(v.Lag) != 2 || v.Lag[0].Lag != 12 ||
+		v.RateLimit == nil || *v.RateLimit != 50 || v.Ready != "True" {
+		t.Errorf("kafka trigger view %+v", v)
+	}
+	cron := &api.Trigger{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "nightly"},
+		Spec:   api.TriggerSpec{Cron: &api.CronTrigger{Schedule: "0 3 * * *", Timezone: "Europe/Paris"}, Sink: api.Sink{URI: "https://hooks.example.com/r"}},
+		Status: api.TriggerStatus{NextFireTime: &next}}
+	v = triggerOf(cron)
+	if v.Kind != "cron" || v.Source != `cron "0 3 * * *" Europe/Paris` || v.Sink != "https://hooks.example.com/r" ||
+		v.NextFire == nil || !v.NextFire.Equal(next.Time) || v.RateLimit != nil || v.Ready != "Unknown" {
+		t.Errorf("cron trigger view %+v", v)
+	}
+}
