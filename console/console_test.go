@@ -570,7 +570,7 @@ func TestTriggerView(t *testing.T) {
 		Spec: api.TriggerSpec{Kafka: &api.KafkaTrigger{Topics: []string{"orders", "refunds"}, ConsumerGroup: "g"},
 			Sink: api.Sink{Function: "hello", Tag: "canary"}, RateLimit: &rate},
 		Status: api.TriggerStatus{Delivered: 120, Retried: 7, DeadLettered: 2, Failed: 3,
-			Lag: []api.PartitionLag{{Topic: "orders", Partition: 0, Lag: 12}, {Topic: "orders", Partition: 1, Lag: 0}},
+			Lag:        []api.PartitionLag{{Topic: "orders", Partition: 0, Lag: 12}, {Topic: "orders", Partition: 1, Lag: 0}},
 			Conditions: []api.Condition{{Type: api.ConditionReady, Status: api.ConditionTrue}}}}
 	v := triggerOf(kafka)
 	if v.Kind != "kafka" || v.Source != "kafka topics=orders,refunds group=g" || v.Sink != "hello/canary" ||
