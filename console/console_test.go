@@ -144,11 +144,13 @@ type fixture struct {
 	d     *data
 	c     *Console
 	srv   *httptest.Server
+	// changes is the console's Changes: what the control plane signals.
+	changes chan struct{}
 }
 
 func newFixture(t *testing.T, tok string) *fixture {
-	f := &fixture{t: t, clock: clocktesting.NewFakeClock(t0), p: newPlatform(), d: &data{}}
-	f.c = New(Options{Platform: f.p, Data: f.d, Token: tok, Clock: f.clock})
+	f := &fixture{t: t, clock: clocktesting.NewFakeClock(t0), p: newPlatform(), d: &data{}, changes: make(chan struct{}, 1)}
+	f.c = New(Options{Platform: f.p, Data: f.d, Token: tok, Clock: f.clock, Changes: f.changes})
 	f.srv = httptest.NewServer(f.c)
 	t.Cleanup(func() { f.c.Close(); f.srv.Close() })
 	return f
@@ -585,5 +587,39 @@ func TestTriggerView(t *testing.T) {
 	if v.Kind != "cron" || v.Source != `cron "0 3 * * *" Europe/Paris` || v.Sink != "https://hooks.example.com/r" ||
 		v.NextFire == nil || !v.NextFire.Equal(next.Time) || v.RateLimit != nil || v.Ready != "Unknown" {
 		t.Errorf("cron trigger view %+v", v)
+	}
+}
+
+func TestStreamFollowsChangesAtOnceButNotOftenerThanMinGap(t *testing.T) {
+	f := newFixture(t, token)
+	c := f.client()
+	f.login(c)
+	events := f.openStream(c, "")
+	instances := func() int32 {
+		t.Helper()
+		var ov overview
+		if err := json.Unmarshal([]byte(next(t, events, "overview").data), &ov); err != nil {
+			t.Fatal(err)
+		}
+		return ov.Functions[0].Instances
+	}
+	if n := instances(); n != 0 {
+		t.Fatalf("first overview: %d instances", n)
+	}
+	// Told of a change: a frame without waiting for the ticker. The
+	// clock is moved past MinGap first, as it would be in real time.
+	f.clock.Step(MinGap)
+	f.p.setReady(1)
+	f.changes <- struct{}{}
+	if n := instances(); n != 1 {
+		t.Errorf("after a change: %d instances, want 1", n)
+	}
+	// A second change at once waits out MinGap, and no longer.
+	f.p.setReady(2)
+	f.changes <- struct{}{}
+	f.waitTickers(3) // the sampler's ticker, the held change, the stream's keep-alive
+	f.clock.Step(MinGap)
+	if n := instances(); n != 2 {
+		t.Errorf("after a second change: %d instances, want 2", n)
 	}
 }

@@ -11,9 +11,10 @@ import (
 )
 
 // hub runs the one sampler that feeds every stream. While at least one
-// page is open it reads the platform's state every Interval into a frame
-// (the overview, and the detail of each function some page shows) and
-// every PointEvery adds chart points and rate samples; then it wakes the
+// page is open it reads the platform's state into a frame (the overview,
+// and the detail of each function some page shows) when told of a change
+// and every Interval, and every PointEvery adds chart points and rate
+// samples; then it wakes the
 // streams, each of which sends what changed since it last sent. A slow
 // page skips frames rather than holding the sampler up: frames are
 // replaced, not queued.
@@ -107,14 +108,26 @@ func (h *hub) run(prev <-chan struct{}, stop <-chan struct{}, done chan<- struct
 	}
 	t := h.c.clock.NewTicker(h.c.opts.Interval)
 	defer t.Stop()
+	var last time.Time
+	var held <-chan time.Time // a change waiting out MinGap
 	for {
 		select {
 		case <-stop:
 			return
 		case <-h.kick:
+		case <-h.c.opts.Changes:
+			if wait := MinGap - h.c.clock.Since(last); wait > 0 {
+				if held == nil {
+					held = h.c.clock.After(wait)
+				}
+				continue
+			}
+		case <-held:
 		case <-t.C():
 		}
-		h.sample(h.c.clock.Now())
+		held = nil
+		last = h.c.clock.Now()
+		h.sample(last)
 	}
 }
 

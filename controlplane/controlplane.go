@@ -80,6 +80,11 @@ type Options struct {
 	ExternalSpec bool
 	Logger       *zap.Logger        // nil means no logs
 	Clock        clock.PassiveClock // nil means the real clock
+	// OnChange is called after a revision's instances or readiness
+	// changed, and after new routes were published, with no lock held, so
+	// that a watcher (the console) can look at once rather than poll. It
+	// must not block. Nil means no one watches.
+	OnChange func()
 }
 
 // ControlPlane turns applied functions into revisions and routes, keeps
@@ -243,6 +248,7 @@ type adopter interface {
 // revision's conditions follow, and the routes when its readiness changed.
 func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 	c.opts.Activator.Update(key, s)
+	defer c.changed()
 
 	c.mu.Lock()
 	rev, ok := c.revs[key]
@@ -312,6 +318,13 @@ func (c *ControlPlane) publishRoutes() {
 	}
 	c.opts.Router.SetTable(table)
 	c.opts.Autoscaler.SetReachable(reachableIn(routes))
+	c.changed()
+}
+
+func (c *ControlPlane) changed() {
+	if c.opts.OnChange != nil {
+		c.opts.OnChange()
+	}
 }
 
 // reachableIn reports, for a revision, whether one of routes sends it a

@@ -218,6 +218,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		act *activator.Activator
 		rt  *process.Runtime
 		cp  *controlplane.ControlPlane
+		// changes tells the console the control plane saw instances or
+		// routes change, so that open pages see it at once.
+		changes = make(chan struct{}, 1)
 	)
 	as := autoscaler.New(autoscaler.Options{
 		Sample: func(k api.RevisionKey) autoscaler.Sample {
@@ -267,6 +270,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	cp = controlplane.New(controlplane.Options{
 		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as, Triggers: trigs,
 		Domain: o.domain, URLPort: urlPort, LocalCommands: true, Logger: log.Named("controlplane"),
+		OnChange: func() { notify(changes) },
 	})
 	// Cron triggers wake their function sinks ahead of each fire.
 	trigs.SetPrewarmer(cp.Prewarmer())
@@ -291,7 +295,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		dataOpts.Fast = act
 	}
 	data := router.NewServer(dataOpts)
-	ui := console.New(console.Options{Platform: cp, Data: act, Logs: rt, Token: token.token, Logger: log.Named("console")})
+	ui := console.New(console.Options{Platform: cp, Data: act, Logs: rt, Token: token.token, Changes: changes, Logger: log.Named("console")})
 	admin := newServer(withConsole(ui, controlplane.NewAdminHandler(controlplane.AdminOptions{
 		ControlPlane: cp, Logs: rt, Gatherer: reg, Logger: log.Named("admin"), Token: token.token,
 		Info: controlplane.Info{HTTPAddr: dataLn.Addr().String(), Domain: o.domain, Version: version},
@@ -381,6 +385,15 @@ func applyAtStart(ctx context.Context, cp *controlplane.ControlPlane, paths []st
 		}
 	}
 	return nil
+}
+
+// notify signals on c without waiting: a signal already pending says the
+// same.
+func notify(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // withConsole serves the web console at /ui/ and the admin API at every

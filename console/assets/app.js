@@ -17,6 +17,8 @@ const state = {
   es: null,
   logs: null, // {controller, revision}
   editor: null, // the traffic editor: {rows, dirty, specJSON}
+  editorNotice: '', // what the last apply said, until the next edit
+  expect: null, // {key, until}: the split just applied, until a detail shows it
   rateDrafts: {}, // trigger key → the input's element, kept across renders
 };
 
@@ -192,6 +194,8 @@ function navigate() {
   state.detail = null;
   state.points = {};
   state.editor = null;
+  state.editorNotice = '';
+  state.expect = null;
   stopLogs();
   document.getElementById('nav-functions').classList.toggle('active', r.page !== 'triggers');
   document.getElementById('nav-triggers').classList.toggle('active', r.page === 'triggers');
@@ -381,8 +385,20 @@ function editorRows(d) {
   return rows;
 }
 
+// specKey is a split in a form both sides agree on, whatever the order
+// of fields the server writes.
+function specKey(targets) {
+  return targets.map((t) => [t.tag || '', t.revisionName || '', !!t.latestRevision, t.percent || 0].join('|')).join(',');
+}
+
 function renderEditor(d) {
   const box = document.getElementById('traffic-editor');
+  // A detail read before an apply landed may arrive after its answer:
+  // until the split applied shows (or 5 s pass), older ones are ignored.
+  if (state.expect) {
+    if (specKey(d.spec) !== state.expect.key && Date.now() < state.expect.until) return;
+    state.expect = null;
+  }
   const specJSON = JSON.stringify(d.spec) + d.revisions.map((r) => r.name).join();
   const ed = state.editor;
   if (ed && ed.dirty) {
@@ -395,11 +411,10 @@ function renderEditor(d) {
     return;
   }
   const rows = editorRows(d);
-  const applied = !!(ed && ed.applied);
   state.editor = { rows, dirty: false, specJSON };
   const total = el('span', { class: 'total', id: 'traffic-total' });
   const errors = el('div', { class: 'errors', id: 'traffic-errors', role: 'alert' });
-  const notice = el('span', { class: 'notice', id: 'traffic-notice', text: applied ? 'Split applied.' : '' });
+  const notice = el('span', { class: 'notice', id: 'traffic-notice', text: state.editorNotice });
   const apply = el('button', { class: 'primary', id: 'traffic-apply', type: 'button', text: 'Apply split' });
   const reset = el('button', { type: 'button', id: 'traffic-reset', text: 'Reset' });
   const update = () => {
@@ -407,7 +422,7 @@ function renderEditor(d) {
     total.textContent = 'Total ' + sum + '%';
     total.className = 'total ' + (sum === 100 ? 'ok' : 'bad');
   };
-  const touch = () => { state.editor.dirty = true; notice.textContent = ''; update(); };
+  const touch = () => { state.editor.dirty = true; state.editorNotice = ''; notice.textContent = ''; update(); };
   const tbody = el('tbody');
   for (const row of rows) {
     const range = el('input', { type: 'range', min: 0, max: 100, step: 1, 'aria-label': row.label + ' percent' });
@@ -426,8 +441,9 @@ function renderEditor(d) {
     errors.replaceChildren();
     notice.textContent = '';
     try {
+      const targets = targetsOf(rows);
       const res = await fetch('/ui/api/functions/' + encodeURIComponent(d.namespace) + '/' + encodeURIComponent(d.name) + '/traffic', {
-        method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ traffic: targetsOf(rows) }),
+        method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ traffic: targets }),
       });
       const body = await res.json().catch(() => ({ message: res.statusText }));
       if (!res.ok) {
@@ -435,9 +451,10 @@ function renderEditor(d) {
         return;
       }
       state.editor.dirty = false;
-      state.editor.specJSON = ''; // rebuilt from the next detail, which says so
-      state.editor.applied = true;
-      notice.textContent = 'Split applied.';
+      state.editor.specJSON = ''; // rebuilt from the next details
+      state.editorNotice = 'Split applied.'; // until the next edit
+      state.expect = { key: specKey(targets), until: Date.now() + 5000 };
+      notice.textContent = state.editorNotice;
     } catch (e) {
       errors.textContent = 'The server could not be reached: ' + e;
     } finally {
