@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"sync"
 	"testing"
 
@@ -377,5 +378,42 @@ func TestBoltStoreIsLockedWhileOpen(t *testing.T) {
 	defer s.Close()
 	if _, err := boltstore.Open(path); !errors.Is(err, boltstore.ErrLocked) {
 		t.Errorf("second open: %v, want ErrLocked", err)
+	}
+}
+
+// TestOnChangeTellsOfInstancesAndRoutes: a watcher hears of a revision's
+// instances changing and of a new split, without polling.
+func TestOnChangeTellsOfInstancesAndRoutes(t *testing.T) {
+	ev := &events{}
+	var changes atomic.Int64
+	cp := controlplane.New(controlplane.Options{
+		Store: openStore(t, t.TempDir()), Runtime: fakeRuntime{ev}, Router: router.New(router.Options{}),
+		Activator: fakeActivator{ev}, Autoscaler: fakeAutoscaler{ev}, LocalCommands: true,
+		OnChange: func() { changes.Add(1) },
+	})
+	if err := cp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, cp, v1)
+	before := changes.Load()
+	ready(cp, "hello-00001")
+	if changes.Load() == before {
+		t.Error("an instance became ready and OnChange was not called")
+	}
+	before = changes.Load()
+	key := api.RevisionKey{Namespace: "default", Name: "hello-00001"}
+	cp.Update(key, runtime.State{Desired: 2, Ready: []runtime.Endpoint{{ID: "a", Addr: "127.0.0.1:1"}, {ID: "b", Addr: "127.0.0.1:2"}}})
+	if changes.Load() == before {
+		t.Error("a second instance became ready (readiness unchanged) and OnChange was not called")
+	}
+	apply(t, cp, v2)
+	before = changes.Load()
+	hundred := int64(100)
+	if _, err := cp.SetTraffic(context.Background(), api.FunctionKey{Namespace: "default", Name: "hello"},
+		[]api.TrafficTarget{{RevisionName: "hello-00001", Percent: &hundred}}); err != nil {
+		t.Fatal(err)
+	}
+	if changes.Load() == before {
+		t.Error("the split changed and OnChange was not called")
 	}
 }
