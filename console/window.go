@@ -12,14 +12,21 @@ import (
 // few requests make a p95, short enough that a spike shows within it.
 const rateWindow = 10 * time.Second
 
-// rates keeps, per revision, the activator's cumulative outcomes at each
-// point (every PointEvery) over the last rateWindow, and answers
-// requests/s and the p95 of warm requests over that window by subtracting
-// the oldest from the newest. One revision costs rateWindow/PointEvery+1
-// histograms of latency.Buckets counters (about 30 KB), only while the
-// console is watched.
+// rates keeps, per revision, the activator's cumulative outcomes at the
+// last rateSlots points (one every PointEvery: rateWindow back), and
+// answers requests/s and the p95 of warm requests over that window by
+// subtracting the oldest from the newest. One revision costs a fixed ring
+// of rateSlots outcomes of latency.Buckets counters (about 30 KB),
+// allocated once, only while the console is watched.
 type rates struct {
-	byRev map[api.RevisionKey][]outcomeAt
+	byRev map[api.RevisionKey]*outcomeRing
+}
+
+const rateSlots = int(rateWindow/PointEvery) + 1
+
+type outcomeRing struct {
+	slots       [rateSlots]outcomeAt
+	first, size int
 }
 
 type outcomeAt struct {
@@ -27,16 +34,23 @@ type outcomeAt struct {
 	o  activator.Outcomes
 }
 
-func newRates() *rates { return &rates{byRev: map[api.RevisionKey][]outcomeAt{}} }
+func (r *outcomeRing) oldest() *outcomeAt { return &r.slots[r.first] }
+func (r *outcomeRing) newest() *outcomeAt { return &r.slots[(r.first+r.size-1)%rateSlots] }
+
+func newRates() *rates { return &rates{byRev: map[api.RevisionKey]*outcomeRing{}} }
 
 func (r *rates) add(key api.RevisionKey, at time.Time, o activator.Outcomes) {
-	ring := append(r.byRev[key], outcomeAt{at: at, o: o})
-	// Keep one point at or before the window's start, so the window is
-	// whole.
-	for len(ring) > 2 && !ring[1].at.After(at.Add(-rateWindow)) {
-		ring = ring[1:]
+	ring := r.byRev[key]
+	if ring == nil {
+		ring = &outcomeRing{}
+		r.byRev[key] = ring
 	}
-	r.byRev[key] = ring
+	if ring.size < rateSlots {
+		ring.size++
+	} else {
+		ring.first = (ring.first + 1) % rateSlots
+	}
+	*ring.newest() = outcomeAt{at: at, o: o}
 }
 
 // keep forgets the revisions not in live.
@@ -58,10 +72,10 @@ func (r *rates) of(keys ...api.RevisionKey) (rps, p95 *float64) {
 	seen := false
 	for _, k := range keys {
 		ring := r.byRev[k]
-		if len(ring) < 2 {
+		if ring == nil || ring.size < 2 {
 			continue
 		}
-		first, last := ring[0], ring[len(ring)-1]
+		first, last := ring.oldest(), ring.newest()
 		seen = true
 		n += last.o.Requests - first.o.Requests
 		span = max(span, last.at.Sub(first.at))
