@@ -116,7 +116,7 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 <input id="token" name="token" type="password" autocomplete="current-password" autofocus required>
 <p class="hint">It is in <code>admin-token</code> in wake serve's state directory (or the file given to <code>--admin-token-file</code>).</p>
 {{if .}}<p class="error" id="login-error" role="alert">{{.}}</p>{{end}}
-<button type="submit">Log in</button>
+<button type="submit" class="primary">Log in</button>
 </form></main></body></html>
 `))
 
