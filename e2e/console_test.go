@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -86,13 +87,35 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-sync", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	// A script error on the page fails the test, even where what the test
+	// looks at still works.
+	var mu sync.Mutex
+	var thrown []string
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf), chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*cdpruntime.EventExceptionThrown); ok && e.ExceptionDetails != nil {
+			msg := e.ExceptionDetails.Text
+			if ex := e.ExceptionDetails.Exception; ex != nil && ex.Description != "" {
+				msg += " " + ex.Description
+			}
+			mu.Lock()
+			thrown = append(thrown, msg)
+			mu.Unlock()
+		}
+	}))
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		cancelAlloc()
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, msg := range thrown {
+			t.Errorf("the page threw: %s", msg)
+		}
+	})
 	return &browser{t: t, ctx: ctx, dir: artifacts(t)}
 }
 

@@ -1,0 +1,155 @@
+// wake console: what every view shares — the page's state, DOM helpers
+// that build with textContent only (nothing the server sends is parsed as
+// HTML), and formatting.
+
+export const chartSpanMs = 5 * 60 * 1000; // what a chart shows
+export const keepPointsMs = 10 * 60 * 1000;
+export const maxLogChars = 200000;
+
+export const state = {
+  route: null,
+  overview: null,
+  detail: null,
+  points: {}, // revision name → [{seq, t, stable, panic, desired, ready, panicking}]
+  offset: 0, // server clock − browser clock, ms
+  es: null,
+  logs: null, // {controller, revision}
+  editor: null, // the traffic editor: {rows, dirty, specJSON}
+  editorNotice: '', // what the last apply said, until the next edit
+  expect: null, // {key, until}: the split just applied, until a detail shows it
+  rateDrafts: {}, // trigger key → the input's element, kept across renders
+};
+
+// ---- small DOM helpers ----
+
+export function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const svgNS = 'http://www.w3.org/2000/svg';
+export function svg(tag, attrs) {
+  const e = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+// syncRows keeps tbody's rows in the order of items, one per key: rows
+// are updated in place, so an input in one keeps its focus and value.
+export function syncRows(tbody, items, keyOf, create, update) {
+  const old = new Map();
+  for (const tr of Array.from(tbody.children)) old.set(tr.dataset.key, tr);
+  let prev = null;
+  for (const item of items) {
+    const key = keyOf(item);
+    let tr = old.get(key);
+    if (tr) old.delete(key);
+    else { tr = create(item); tr.dataset.key = key; }
+    update(tr, item);
+    const want = prev ? prev.nextSibling : tbody.firstChild;
+    if (want !== tr) tbody.insertBefore(tr, want);
+    prev = tr;
+  }
+  for (const tr of old.values()) tr.remove();
+}
+
+export function cell(tr, cls) { return tr.querySelector('.' + cls); }
+export function setText(e, text) { if (e.textContent !== text) e.textContent = text; }
+
+// ---- formatting ----
+
+export function now() { return Date.now() + state.offset; }
+
+export function ago(t) {
+  const s = Math.max(0, Math.round((now() - new Date(t).getTime()) / 1000));
+  if (s < 60) return s + 's ago';
+  if (s < 3600) return Math.floor(s / 60) + 'm ago';
+  if (s < 86400) return Math.floor(s / 3600) + 'h ago';
+  return Math.floor(s / 86400) + 'd ago';
+}
+
+export function until(t) {
+  const s = Math.round((new Date(t).getTime() - now()) / 1000);
+  if (s <= 0) return 'now';
+  if (s < 60) return 'in ' + s + 's';
+  if (s < 3600) return 'in ' + Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+  return 'in ' + Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
+}
+
+export function fmtMs(v) {
+  if (v === null || v === undefined) return '–';
+  if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 2) + ' s';
+  if (v >= 10) return Math.round(v) + ' ms';
+  return v.toFixed(1) + ' ms';
+}
+
+export function fmtRate(v) {
+  if (v === null || v === undefined) return '–';
+  return v >= 100 ? Math.round(v).toString() : v.toFixed(1);
+}
+
+export function clockTime(t) { return new Date(t).toLocaleTimeString(); }
+
+export function fnKey(f) { return f.namespace + '/' + f.name; }
+export function fnHref(f) { return '#/functions/' + encodeURIComponent(f.namespace) + '/' + encodeURIComponent(f.name); }
+
+export function instancesCell(e, n) {
+  e.classList.toggle('asleep', n === 0);
+  e.classList.toggle('awake', n > 0);
+  setText(e, n === 0 ? 'asleep' : String(n));
+}
+
+// colorOf gives each revision of a function a stable color, by age.
+export function colorOf(revision, all) {
+  const i = all.indexOf(revision);
+  return 'c' + ((i < 0 ? 0 : i) % 6);
+}
+
+function revisionNames(f) {
+  // Revision names end in their number: sorting them is sorting by age.
+  return Array.from(new Set(f.traffic.map((t) => t.revision))).sort();
+}
+
+export function splitBar(f) {
+  const all = revisionNames(f);
+  const bar = el('div', { class: 'split', title: 'traffic split' });
+  const legend = el('div', { class: 'split-legend' });
+  for (const t of f.traffic) {
+    if (t.percent > 0) {
+      const seg = el('span', { class: colorOf(t.revision, all), text: t.percent + '%', 'data-revision': t.revision });
+      seg.style.width = t.percent + '%';
+      bar.append(seg);
+    }
+    legend.append(el('span', {}, el('i', { class: 'swatch ' + colorOf(t.revision, all) }),
+      t.revision + ' ' + t.percent + '%' + (t.tag ? ' (' + t.tag + ')' : '') + (t.latest ? ' latest' : '') + '  '));
+  }
+  return [bar, legend];
+}
+
+
+// section returns main's child with this id, created by make the first
+// time: each view builds its frame once and then updates it in place.
+export function section(id, make) {
+  let s = document.getElementById(id);
+  if (!s) {
+    s = make();
+    s.id = id;
+    document.getElementById('main').append(s);
+  }
+  return s;
+}
+
+export function readyBadge(x) {
+  return el('span', { class: 'badge ' + x.ready, title: [x.reason, x.message].filter(Boolean).join(': ') }, x.ready === 'True' ? 'Ready' : (x.reason || x.ready));
+}
