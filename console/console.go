@@ -74,7 +74,7 @@ const (
 	// MinGap bounds the sampling that Changes may ask for: under a storm
 	// of changes (a revision scaling out by hundreds) the pages update ten
 	// times a second, not once a change. One sample over 1,000 functions
-	// costs about 60 ms on these machines (BenchmarkSample).
+	// costs about 20 ms on these machines (BenchmarkSample).
 	MinGap = 100 * time.Millisecond
 	// PointEvery is the chart's resolution, and the step of the
 	// requests/s and latency windows.
