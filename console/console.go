@@ -23,6 +23,7 @@ import (
 // Platform is what the console reads and edits: the control plane.
 type Platform interface {
 	Functions(namespace string) []*api.Function
+	Function(key api.FunctionKey) (*api.Function, error)
 	// Revisions carry the autoscaler's view; Revision with decisions adds
 	// its recent decisions, settings and the revision's cold starts.
 	Revisions(namespace, function string) []*api.Revision

@@ -63,6 +63,15 @@ func (p *platform) Functions(string) []*api.Function {
 	return []*api.Function{p.fn.DeepCopy()}
 }
 
+func (p *platform) Function(key api.FunctionKey) (*api.Function, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if key != p.fn.Key() {
+		return nil, controlplane.ErrNotFound
+	}
+	return p.fn.DeepCopy(), nil
+}
+
 func (p *platform) Revisions(string, string) []*api.Revision {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,8 +76,10 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 			if !bytes.Equal(fr.overview, sentOverview) {
 				sentOverview, err = fr.overview, send("overview", fr.overview)
 			}
-			if d, ok := fr.details[derefKey(fn)]; fn != nil && ok && err == nil && !bytes.Equal(d, sentDetail) {
-				sentDetail, err = d, send("detail", d)
+			if fn != nil && err == nil {
+				if d, ok := fr.details[*fn]; ok && !bytes.Equal(d, sentDetail) {
+					sentDetail, err = d, send("detail", d)
+				}
 			}
 			if fn != nil && err == nil {
 				if pts := c.hub.pointsSince(fr.revisions[*fn], seq); len(pts) > 0 {
@@ -112,13 +113,6 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func derefKey(k *api.FunctionKey) api.FunctionKey {
-	if k == nil {
-		return api.FunctionKey{}
-	}
-	return *k
-}
-
 // maxLogTail bounds how many lines per instance a page may ask for.
 const maxLogTail = 2000
 
@@ -148,13 +142,8 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	rev := q.Get("revision")
 	if rev == "" {
-		for _, f := range c.opts.Platform.Functions(ns) {
-			if f.Name == name {
-				rev = f.Status.LatestReadyRevisionName
-				if rev == "" {
-					rev = f.Status.LatestCreatedRevisionName
-				}
-			}
+		if fn, err := c.opts.Platform.Function(api.FunctionKey{Namespace: ns, Name: name}); err == nil {
+			rev = fn.Status.ServingRevision()
 		}
 	}
 	r2, err := c.opts.Platform.Revision(api.RevisionKey{Namespace: ns, Name: rev}, false)
@@ -175,25 +164,11 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	out := &flusher{w: w, rc: http.NewResponseController(w)}
+	out := controlplane.FlushWriter(w)
 	follow := q.Get("follow") != "false"
 	if err := c.opts.Logs.Logs(ctx, r2.Key(), runtime.LogOptions{Follow: follow, Tail: tail}, out); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(out, "wake: reading logs of %s: %v\n", rev, err)
 	}
-}
-
-// flusher pushes every write to the page.
-type flusher struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f *flusher) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		err = f.rc.Flush()
-	}
-	return n, err
 }
 
 // maxEditBytes bounds an edit's body.

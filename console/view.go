@@ -121,11 +121,6 @@ func coldStart(rev string, c activator.ColdStart) coldStartView {
 		Queue: ms(c.Queue), Start: ms(c.Start), Ready: ms(c.Ready), Warmup: ms(c.Warmup)}
 }
 
-func apiColdStart(rev string, c api.ColdStart) coldStartView {
-	return coldStartView{Revision: rev, Instance: c.Instance, Time: c.Time.Time, Total: ms(c.Total.Duration),
-		Queue: ms(c.Queue.Duration), Start: ms(c.Start.Duration), Ready: ms(c.Ready.Duration), Warmup: ms(c.Warmup.Duration)}
-}
-
 // functionOf builds a function's line of the overview from its status and
 // its revisions' (revs, as Platform.Revisions returns them).
 func (h *hub) functionOf(fn *api.Function, revs []*api.Revision) functionView {
@@ -219,9 +214,10 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 		rv.Ready, rv.Reason, rv.Message = readyOf(r.Status.Conditions)
 		if h.c.opts.Data != nil {
 			rv.RPS, rv.P95 = h.rates.of(r.Key())
-		}
-		for j := len(r.Status.ColdStarts) - 1; j >= 0; j-- {
-			rv.ColdStarts = append(rv.ColdStarts, apiColdStart(r.Name, r.Status.ColdStarts[j]))
+			cs := h.c.opts.Data.ColdStarts(r.Key())
+			for j := len(cs) - 1; j >= 0; j-- {
+				rv.ColdStarts = append(rv.ColdStarts, coldStart(r.Name, cs[j]))
+			}
 		}
 		d.Revisions = append(d.Revisions, rv)
 	}

@@ -337,15 +337,11 @@ func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 	if opts.Follow && len(revs) > 1 {
 		// Following every revision at once would interleave them out of
 		// order; follow the one serving new traffic.
-		name := fn.Status.LatestReadyRevisionName
-		if name == "" {
-			name = fn.Status.LatestCreatedRevisionName
-		}
-		revs = []api.RevisionKey{{Namespace: key.Namespace, Name: name}}
+		revs = []api.RevisionKey{{Namespace: key.Namespace, Name: fn.Status.ServingRevision()}}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	out := FlushWriter(w)
 	for _, rev := range revs {
 		if err := a.logs.Logs(r.Context(), rev, opts, out); err != nil && r.Context().Err() == nil {
 			fmt.Fprintf(out, "wake: reading logs of %s: %v\n", rev.Name, err)
@@ -353,7 +349,12 @@ func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// flushWriter pushes every write to the client, for following logs.
+// FlushWriter returns a writer that pushes every write to the client at
+// once, for streaming output (logs) as it comes.
+func FlushWriter(w http.ResponseWriter) io.Writer {
+	return &flushWriter{w: w, rc: http.NewResponseController(w)}
+}
+
 type flushWriter struct {
 	w  io.Writer
 	rc *http.ResponseController

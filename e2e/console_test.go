@@ -273,7 +273,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if len(got) != 2 || got[0].RevisionName != "shop-00001" || got[0].PercentOrZero() != 30 || got[1].RevisionName != "shop-00002" || got[1].PercentOrZero() != 70 {
 		t.Fatalf("after the console's edit spec.traffic is %+v, want shop-00001 30%%, shop-00002 70%%", got)
 	}
-	counts := sendSplit(t, w, "shop.default.localhost", 400)
+	counts := countRevisions(w, "shop.default.localhost", 400)
 	t.Logf("400 requests after the console's 30/70: %v", counts)
 	// 70% of 400 is 280, σ ≈ 9.2: ±40 is over four σ.
 	if n := counts["shop-00002"]; n < 240 || n > 320 || counts["shop-00001"]+n != 400 {
@@ -327,35 +327,4 @@ spec:
 
 	b.run("logging out", 30*time.Second, chromedp.Click(chromedp.CSS("#logout button")), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.Navigate(ui), chromedp.WaitVisible(chromedp.CSS("#token")))
-}
-
-// sendSplit sends n GETs to host, eight at a time, and counts the answers
-// by the revision that gave them (testfn answers "REVISION GREETING").
-func sendSplit(t *testing.T, w *server, host string, n int) map[string]int {
-	t.Helper()
-	var mu sync.Mutex
-	counts := map[string]int{}
-	jobs := make(chan struct{}, n)
-	for range n {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range jobs {
-				r, err := w.get(host, "/")
-				mu.Lock()
-				if err != nil || r.code != 200 {
-					counts[fmt.Sprintf("error %d %v", r.code, err)]++
-				} else {
-					rev, _, _ := strings.Cut(r.body, " ")
-					counts[rev]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return counts
 }

@@ -24,6 +24,22 @@ func (s *server) function(name string) api.Function {
 	return list.Items[0]
 }
 
+// countRevisions sends n GETs to host, one after another, and counts them by
+// the revision that answered (testfn answers "REVISION GREETING"); it
+// fails the test on any other answer.
+func countRevisions(w *server, host string, n int) map[string]int {
+	w.t.Helper()
+	counts := map[string]int{}
+	for range n {
+		r := w.mustGet(host, "/")
+		if r.code != 200 {
+			w.t.Fatalf("GET %s: %d %s", host, r.code, r.body)
+		}
+		counts[strings.Fields(r.body)[0]]++
+	}
+	return counts
+}
+
 // canary applies two revisions of "shop": v1, then v2 with the given split.
 func canary(t *testing.T, w *server, m string, split string) {
 	t.Helper()
@@ -40,14 +56,7 @@ func TestTrafficSplitsByWeight(t *testing.T) {
     percent: 20
 `)
 	const n = 2000
-	counts := map[string]int{}
-	for range n {
-		r := w.mustGet("shop.default.localhost", "/")
-		if r.code != 200 {
-			t.Fatalf("request: %d %s", r.code, r.body)
-		}
-		counts[strings.Fields(r.body)[0]]++
-	}
+	counts := countRevisions(w, "shop.default.localhost", n)
 	for rev, want := range map[string]float64{"shop-00001": .8, "shop-00002": .2} {
 		if got := float64(counts[rev]) / n; got < want-0.05 || got > want+0.05 {
 			t.Errorf("%s served %.3f of %d requests, want %.2f ± 0.05 (all: %v)", rev, got, n, want, counts)

@@ -200,6 +200,15 @@ type FunctionStatus struct {
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
+// ServingRevision is the revision new traffic goes to: the latest ready,
+// else the latest created ("" before any). Logs follow it.
+func (s *FunctionStatus) ServingRevision() string {
+	if s.LatestReadyRevisionName != "" {
+		return s.LatestReadyRevisionName
+	}
+	return s.LatestCreatedRevisionName
+}
+
 // Revision is an immutable snapshot of a function's template.
 type Revision struct {
 	metav1.TypeMeta   `json:",inline"`

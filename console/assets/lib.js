@@ -17,7 +17,6 @@ export const state = {
   editor: null, // the traffic editor: {rows, dirty, specJSON}
   editorNotice: '', // what the last apply said, until the next edit
   expect: null, // {key, until}: the split just applied, until a detail shows it
-  rateDrafts: {}, // trigger key → the input's element, kept across renders
 };
 
 // ---- small DOM helpers ----
