@@ -122,6 +122,7 @@ type revision struct {
 	observed  [2]float64 // stable and panic averages of the latest decision at a tick
 	history   []Decision // ring of the latest decisions that changed something
 	next      int        // where the ring writes next, once full
+	trace     trace      // the state each decision left, over TraceSpan
 	forgotten bool
 
 	// scaleMu is held across a Scale call, so Forget can wait one out.
@@ -291,10 +292,13 @@ type Status struct {
 	// (a wake's decision has none).
 	Stable, Panic float64
 	History       []Decision // oldest first: the latest decisions that changed the count or the panic mode
+	// Trace is the state the decisions left the revision in over the last
+	// TraceSpan, oldest first (see TracePoint); with the history only.
+	Trace []TracePoint
 }
 
 // Status returns a revision's autoscaling state; history says whether to
-// copy the decision history too. False when the revision is not managed.
+// copy the decision history and the trace too. False when the revision is not managed.
 func (a *Autoscaler) Status(key api.RevisionKey, history bool) (Status, bool) {
 	v, ok := a.revs.Load(key)
 	if !ok {
@@ -312,6 +316,8 @@ func (a *Autoscaler) Status(key api.RevisionKey, history bool) (Status, bool) {
 		for i := range n {
 			st.History = append(st.History, r.history[(r.next+i)%n])
 		}
+		r.trace.trim(a.clock.Now().UnixNano())
+		st.Trace = r.trace.points()
 	}
 	return st, !r.forgotten
 }

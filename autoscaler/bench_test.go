@@ -76,7 +76,9 @@ func BenchmarkDecisionTick(b *testing.B) {
 	}
 	ctx := b.Context()
 	a.work(ctx)    // the Upserts' first Scale calls
-	for range 30 { // a window's worth of history first
+	// A window's worth of history first, and a trace's: the ring settles
+	// at its size, as it would in a platform that has run a while.
+	for range int(TraceSpan / time.Second) {
 		clk.Step(time.Second)
 		tick++
 		a.tick(ctx, tick%2 == 0)

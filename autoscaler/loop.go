@@ -145,6 +145,7 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 	if !dec.Activation {
 		r.observed = [2]float64{dec.Stable, dec.Panic}
 	}
+	r.trace.add(markOf(dec, r.observed))
 	changed := dec.Changed()
 	if changed {
 		r.remember(dec, a.history)
