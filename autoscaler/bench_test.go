@@ -75,7 +75,7 @@ func BenchmarkDecisionTick(b *testing.B) {
 		a.Upsert(newRevision(fmt.Sprintf("fn%05d-00001", i), nil), UpsertOptions{Initial: true})
 	}
 	ctx := b.Context()
-	a.work(ctx)    // the Upserts' first Scale calls
+	a.work(ctx) // the Upserts' first Scale calls
 	// A window's worth of history first, and a trace's: the ring settles
 	// at its size, as it would in a platform that has run a while.
 	for range int(TraceSpan / time.Second) {
