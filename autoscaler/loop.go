@@ -133,6 +133,9 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 	var dec Decision
 	switch mode {
 	case stepRecord:
+		if !s.NoData {
+			r.trace.setReady(now.UnixNano(), s.Ready)
+		}
 		r.mu.Unlock()
 		return
 	case stepDecide:

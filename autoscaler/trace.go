@@ -4,13 +4,16 @@ import "time"
 
 // TraceSpan is how far back a revision's trace reaches: long enough to
 // show how the autoscaler met the last spike to someone who looks after
-// it, short enough that a busy revision's trace stays within 8 KB (150
-// decisions at the default interval, in a ring of 256 points of 32 bytes).
+// it, short enough that a busy revision's trace stays small: 150
+// decisions at the default interval, in a ring of 256 marks of 32 bytes
+// (8 KB); 512 (16 KB) at most, if its instances ready also change at
+// every sample between them.
 const TraceSpan = 5 * time.Minute
 
 // TracePoint is the state one decision left a revision in, for charts:
 // the averages it saw, the count it chose, the instances ready, and the
-// panic mode. A point holds until the next one.
+// panic mode; or, between decisions, a change in the instances ready seen
+// at a sample. A point holds until the next one.
 type TracePoint struct {
 	At            time.Time
 	Stable, Panic float64 // a wake's point carries the averages of the tick before
@@ -75,6 +78,18 @@ func (t *trace) add(p mark) {
 	}
 	t.size++
 	*t.at(t.size - 1) = p
+}
+
+// setReady records, between decisions, a change in the instances ready:
+// they come up in milliseconds, and a chart should not wait for the next
+// decision to show them. Nothing before the first decision.
+func (t *trace) setReady(at int64, ready int) {
+	if t.size == 0 || int(t.at(t.size-1).ready) == ready {
+		return
+	}
+	m := *t.at(t.size - 1)
+	m.at, m.ready = at, int32(ready)
+	t.add(m)
 }
 
 // trim forgets the points that stopped holding before now-TraceSpan,

@@ -29,8 +29,17 @@ func TestTraceFollowsTheDecisions(t *testing.T) {
 		t.Fatalf("trace after a wake = %+v, want a second point at %v wanting 1", st.Trace, woke)
 	}
 
-	// Load that takes 3 instances, then panic, then calm.
-	h.act.set(keyA, Sample{Concurrency: 140, InFlight: 140, Ready: 1})
+	// The instance comes up: the next sample shows it, a decision or not.
+	h.act.set(keyA, Sample{InFlight: 1, Ready: 1})
+	h.clock.Step(DefaultSampleInterval)
+	h.flush()
+	st, _ = h.a.Status(keyA, true)
+	if last := st.Trace[len(st.Trace)-1]; last.Ready != 1 || last.Desired != 1 || !last.At.After(woke) {
+		t.Fatalf("trace after the instance came up = %+v, want a point with it ready", st.Trace)
+	}
+
+	// A burst: panic mode, and more instances wanted than are ready.
+	h.act.set(keyA, Sample{Concurrency: 700, InFlight: 700, Ready: 1})
 	h.advance(4 * time.Second)
 	st, _ = h.a.Status(keyA, true)
 	last := st.Trace[len(st.Trace)-1]

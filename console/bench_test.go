@@ -43,8 +43,8 @@ func (m *many) Revisions(string, string) []*api.Revision {
 	return out
 }
 
-// BenchmarkSample is one tick of the sampler over 1,000 functions, a
-// chart point included: what an open console costs per Interval.
+// BenchmarkSample is one tick of the sampler over 1,000 functions, a rate
+// sample included: what an open console costs per Interval.
 func BenchmarkSample(b *testing.B) {
 	m := newMany(1000)
 	c := New(Options{Platform: m, Data: &data{}})
@@ -52,7 +52,7 @@ func BenchmarkSample(b *testing.B) {
 	c.hub.watched[api.FunctionKey{Namespace: "default", Name: "fn1"}] = 1
 	now := t0
 	for b.Loop() {
-		now = now.Add(PointEvery)
+		now = now.Add(RateStep)
 		c.hub.sample(now)
 	}
 }

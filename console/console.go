@@ -60,7 +60,9 @@ type Options struct {
 	Changes <-chan struct{}
 	// Interval is how often the stream looks for changes it was not told
 	// of (requests/s, the autoscaler's view, triggers' counts); 0 means
-	// DefaultInterval. Chart points are taken every PointEvery.
+	// DefaultInterval. Rates are sampled every RateStep; the charts'
+	// points are the autoscaler's, one per decision that changed a count
+	// or an average.
 	Interval time.Duration
 	// SessionTTL is how long a login lasts; 0 means DefaultSessionTTL.
 	SessionTTL time.Duration
@@ -77,9 +79,8 @@ const (
 	// times a second, not once a change. One sample over 1,000 functions
 	// costs about 20 ms on these machines (BenchmarkSample).
 	MinGap = 100 * time.Millisecond
-	// PointEvery is the chart's resolution, and the step of the
-	// requests/s and latency windows.
-	PointEvery = time.Second
+	// RateStep is the step of the requests/s and latency windows.
+	RateStep = time.Second
 	// DefaultSessionTTL is a working day.
 	DefaultSessionTTL = 12 * time.Hour
 )

@@ -34,6 +34,7 @@ type platform struct {
 	revs    []*api.Revision
 	trigs   []*api.Trigger
 	traffic []api.TrafficTarget // the last SetTraffic
+	trace   []api.ScalingPoint  // the revision's autoscaling trace, a point a second from t0
 }
 
 func newPlatform() *platform {
@@ -47,7 +48,7 @@ func newPlatform() *platform {
 	rev := &api.Revision{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-00001",
 		Labels: map[string]string{api.LabelFunction: "hello"}, CreationTimestamp: metav1.NewTime(t0)}}
 	rev.Status.Autoscaling = &api.AutoscalingStatus{Metric: "concurrency", Target: 70}
-	return &platform{fn: fn, revs: []*api.Revision{rev}}
+	return &platform{fn: fn, revs: []*api.Revision{rev}, trace: []api.ScalingPoint{{Time: metav1.NewMicroTime(t0)}}}
 }
 
 func (p *platform) setReady(n int32) {
@@ -55,6 +56,8 @@ func (p *platform) setReady(n int32) {
 	defer p.mu.Unlock()
 	p.revs[0].Status.ActualReplicas, p.revs[0].Status.DesiredReplicas = n, n
 	p.revs[0].Status.Autoscaling.ObservedStable = float64(n) / 2
+	p.trace = append(p.trace, api.ScalingPoint{Time: metav1.NewMicroTime(t0.Add(time.Duration(len(p.trace)) * time.Second)),
+		Stable: float64(n) / 2, Desired: n, Ready: n})
 }
 
 func (p *platform) Functions(string) []*api.Function {
@@ -90,6 +93,7 @@ func (p *platform) Revision(key api.RevisionKey, decisions bool) (*api.Revision,
 			out := r.DeepCopy()
 			if decisions {
 				out.Status.Autoscaling.Decisions = []api.ScalingDecision{{From: 0, To: 1, Reason: "activation: 1 waiting"}}
+				out.Status.Autoscaling.Trace = append([]api.ScalingPoint(nil), p.trace...)
 			}
 			return out, nil
 		}

@@ -13,11 +13,12 @@ import (
 // hub runs the one sampler that feeds every stream. While at least one
 // page is open it reads the platform's state into a frame (the overview,
 // and the detail of each function some page shows) when told of a change
-// and every Interval, and every PointEvery adds chart points and rate
-// samples; then it wakes the
-// streams, each of which sends what changed since it last sent. A slow
-// page skips frames rather than holding the sampler up: frames are
-// replaced, not queued.
+// and every Interval, and every RateStep adds rate samples; then it
+// wakes the streams, each of which sends what changed since it last sent.
+// A slow page skips frames rather than holding the sampler up: frames are
+// replaced, not queued. The charts' points are the autoscaler's own trace,
+// which it keeps whether or not a page is open, so a chart shows the last
+// minutes from the moment its page opens.
 //
 // With no page open the sampler is stopped and costs nothing.
 type hub struct {
@@ -32,23 +33,23 @@ type hub struct {
 	frame   *frame                  // the latest
 	changed chan struct{}           // closed and replaced at each frame
 
-	// Owned by the sampler, read under mu by streams (series).
+	// Owned by the sampler.
 	rates     *rates
-	series    *series
-	lastPoint time.Time
+	lastRates time.Time
 }
 
 // frame is the platform's state at one tick, encoded once for every page.
 type frame struct {
 	overview []byte
 	details  map[api.FunctionKey][]byte
-	// revisions of each watched function, for its chart's points.
-	revisions map[api.FunctionKey][]api.RevisionKey
+	// traces of each watched function's revisions, by revision name, for
+	// the charts.
+	traces map[api.FunctionKey]map[string][]api.ScalingPoint
 }
 
 func newHub(c *Console) *hub {
 	return &hub{c: c, watched: map[api.FunctionKey]int{}, changed: make(chan struct{}),
-		kick: make(chan struct{}, 1), rates: newRates(), series: newSeries()}
+		kick: make(chan struct{}, 1), rates: newRates()}
 }
 
 // subscribe counts a page in (showing fn's detail, if fn is set) and
@@ -139,20 +140,6 @@ func (h *hub) latest() (*frame, <-chan struct{}) {
 	return h.frame, h.changed
 }
 
-// pointsSince returns the chart points of revs after seq, by revision
-// name.
-func (h *hub) pointsSince(revs []api.RevisionKey, seq int64) map[string][]point {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]point{}
-	for _, k := range revs {
-		if p := h.series.since(k, seq); len(p) > 0 {
-			out[k.Name] = p
-		}
-	}
-	return out
-}
-
 // sample reads the platform's state at now into a new frame and wakes the
 // streams. Only the sampler's goroutine calls it (tests call it directly,
 // with a fake clock).
@@ -162,21 +149,17 @@ func (h *hub) sample(now time.Time) {
 	revs := p.Revisions("", "")
 	byFn := groupRevisions(revs)
 
-	if h.lastPoint.IsZero() || now.Sub(h.lastPoint) >= PointEvery-h.c.opts.Interval/2 {
-		h.lastPoint = now
-		live := make(map[api.RevisionKey]bool, len(revs))
-		h.mu.Lock()
-		for _, r := range revs {
-			k := r.Key()
-			live[k] = true
-			if h.c.opts.Data != nil {
+	if h.lastRates.IsZero() || now.Sub(h.lastRates) >= RateStep-h.c.opts.Interval/2 {
+		h.lastRates = now
+		if h.c.opts.Data != nil {
+			live := make(map[api.RevisionKey]bool, len(revs))
+			for _, r := range revs {
+				k := r.Key()
+				live[k] = true
 				h.rates.add(k, now, h.c.opts.Data.Outcomes(k))
 			}
-			h.series.add(k, pointOf(r, now))
+			h.rates.keep(live)
 		}
-		h.rates.keep(live)
-		h.series.keep(live)
-		h.mu.Unlock()
 	}
 
 	ov := overview{Functions: make([]functionView, 0, len(fns)), Triggers: []triggerView{}, Requests: h.c.opts.Data != nil}
@@ -188,7 +171,7 @@ func (h *hub) sample(now time.Time) {
 	for _, t := range p.Triggers("") {
 		ov.Triggers = append(ov.Triggers, triggerOf(t))
 	}
-	fr := &frame{details: map[api.FunctionKey][]byte{}, revisions: map[api.FunctionKey][]api.RevisionKey{}}
+	fr := &frame{details: map[api.FunctionKey][]byte{}, traces: map[api.FunctionKey]map[string][]api.ScalingPoint{}}
 	fr.overview = h.encode(ov)
 
 	h.mu.Lock()
@@ -198,10 +181,8 @@ func (h *hub) sample(now time.Time) {
 	}
 	h.mu.Unlock()
 	for _, k := range watched {
-		fr.details[k] = h.encode(h.detailOf(k, fnByKey, byFn))
-		for _, r := range byFn[k] {
-			fr.revisions[k] = append(fr.revisions[k], r.Key())
-		}
+		d, traces := h.detailOf(k, fnByKey, byFn)
+		fr.details[k], fr.traces[k] = h.encode(d), traces
 	}
 
 	h.mu.Lock()

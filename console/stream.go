@@ -25,7 +25,7 @@ const keepAlive = 10 * time.Second
 //
 //	event: overview   every function and trigger, when any changed
 //	event: detail     the function of ?function=NAMESPACE/NAME, when it changed
-//	event: points     its revisions' chart points not sent yet
+//	event: points     its revisions' chart points not sent yet: the autoscaler's trace
 //	event: clock      the server's time, at the start and every keepAlive
 //
 // It ends when the page goes, or when the console closes.
@@ -58,7 +58,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 
 	var sentOverview, sentDetail []byte
-	var seq int64
+	sentUpTo := map[string]time.Time{} // by revision: the time of the last chart point sent
 	send := func(event string, data []byte) error {
 		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
 		return err
@@ -82,10 +82,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if fn != nil && err == nil {
-				if pts := c.hub.pointsSince(fr.revisions[*fn], seq); len(pts) > 0 {
-					for _, list := range pts {
-						seq = max(seq, list[len(list)-1].Seq)
-					}
+				if pts := newPoints(fr.traces[*fn], sentUpTo); len(pts) > 0 {
 					b, _ := json.Marshal(pts)
 					err = send("points", b)
 				}
@@ -111,6 +108,23 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// newPoints returns the points of traces (by revision) later than the
+// last sent of each revision, and moves sentUpTo past them.
+func newPoints(traces map[string][]api.ScalingPoint, sentUpTo map[string]time.Time) map[string][]api.ScalingPoint {
+	out := map[string][]api.ScalingPoint{}
+	for rev, pts := range traces {
+		i := len(pts)
+		for i > 0 && pts[i-1].Time.After(sentUpTo[rev]) {
+			i--
+		}
+		if i < len(pts) {
+			out[rev] = pts[i:]
+			sentUpTo[rev] = pts[len(pts)-1].Time.Time
+		}
+	}
+	return out
 }
 
 // maxLogTail bounds how many lines per instance a page may ask for.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wakefn/wake/activator"
+	api "github.com/wakefn/wake/api/v1"
 )
 
 // event is one server-sent event.
@@ -127,17 +128,28 @@ func TestStreamSendsEachChartPointOnce(t *testing.T) {
 	if d.Missing || len(d.Revisions) != 1 || len(d.Revisions[0].Autoscaling.Decisions) != 1 || len(d.Spec) != 1 {
 		t.Fatalf("detail %+v: want hello's one revision with its decision and spec.traffic", d)
 	}
-	var pts map[string][]point
+	if d.Revisions[0].Autoscaling.Trace != nil {
+		t.Errorf("the detail carries the trace %+v; it goes in points events only", d.Revisions[0].Autoscaling.Trace)
+	}
+	// The trace the autoscaler kept before the page opened comes with the
+	// frame of the first detail; then each new point, once.
+	var pts map[string][]api.ScalingPoint
 	json.Unmarshal([]byte(next(t, events, "points").data), &pts)
-	if len(pts["hello-00001"]) != 1 || pts["hello-00001"][0].Ready != 0 {
-		t.Fatalf("first points %+v, want one at 0 ready", pts)
+	if p := pts["hello-00001"]; len(p) != 1 || p[0].Ready != 0 {
+		t.Fatalf("first points %+v, want the trace so far: one at 0 ready", pts)
+	}
+	f.p.setReady(1)
+	f.waitTickers(2) // the sampler's and the stream's keep-alive
+	f.clock.Step(DefaultInterval)
+	json.Unmarshal([]byte(next(t, events, "points").data), &pts)
+	if p := pts["hello-00001"]; len(p) != 1 || p[0].Ready != 1 {
+		t.Fatalf("second points %+v, want only the new one, at 1 ready", pts)
 	}
 	f.p.setReady(2)
-	f.waitTickers(2)
-	f.clock.Step(PointEvery)
+	f.clock.Step(DefaultInterval)
 	json.Unmarshal([]byte(next(t, events, "points").data), &pts)
-	if p := pts["hello-00001"]; len(p) != 1 || p[0].Ready != 2 || p[0].Desired != 2 || p[0].Stable != 1 || p[0].Seq != 2 {
-		t.Errorf("second points %+v, want only the new one: 2 ready, 2 desired, stable 1, seq 2", pts)
+	if p := pts["hello-00001"]; len(p) != 1 || p[0].Ready != 2 || p[0].Desired != 2 || p[0].Stable != 1 {
+		t.Errorf("points %+v, want only the new one: 2 ready, 2 desired, stable 1", pts)
 	}
 }
 

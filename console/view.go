@@ -179,13 +179,16 @@ func triggerOf(t *api.Trigger) triggerView {
 }
 
 // detailOf builds a function's page: every revision, newest first, with
-// its share of the split, the autoscaler's decisions and its cold starts.
-func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Function, byFn map[api.FunctionKey][]*api.Revision) detailView {
+// its share of the split, the autoscaler's decisions and its cold starts;
+// and, apart, each revision's autoscaling trace for the charts, which a
+// stream sends a point at a time rather than with every frame.
+func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Function, byFn map[api.FunctionKey][]*api.Revision) (detailView, map[string][]api.ScalingPoint) {
 	d := detailView{Namespace: key.Namespace, Name: key.Name, Logs: h.c.opts.Logs != nil}
+	traces := map[string][]api.ScalingPoint{}
 	fn, ok := fns[key]
 	if !ok {
 		d.Missing = true
-		return d
+		return d, traces
 	}
 	fv := h.functionOf(fn, byFn[key])
 	d.Function, d.Spec = &fv, fn.Spec.Traffic
@@ -208,6 +211,9 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 		if err != nil {
 			continue // deleted since the list was read
 		}
+		if as := r.Status.Autoscaling; as != nil {
+			traces[r.Name], as.Trace = as.Trace, nil
+		}
 		rv := revisionView{Name: r.Name, Created: r.CreationTimestamp.Time, Percent: share[r.Name], Tags: tags[r.Name],
 			Desired: r.Status.DesiredReplicas, Actual: r.Status.ActualReplicas, Autoscaling: r.Status.Autoscaling,
 			ColdStarts: []coldStartView{}}
@@ -221,7 +227,7 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 		}
 		d.Revisions = append(d.Revisions, rv)
 	}
-	return d
+	return d, traces
 }
 
 // groupRevisions files revisions under their functions, in the order

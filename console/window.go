@@ -13,7 +13,7 @@ import (
 const rateWindow = 10 * time.Second
 
 // rates keeps, per revision, the activator's cumulative outcomes at the
-// last rateSlots points (one every PointEvery: rateWindow back), and
+// last rateSlots points (one every RateStep: rateWindow back), and
 // answers requests/s and the p95 of warm requests over that window by
 // subtracting the oldest from the newest. One revision costs a fixed ring
 // of rateSlots outcomes of latency.Buckets counters (about 30 KB),
@@ -22,7 +22,7 @@ type rates struct {
 	byRev map[api.RevisionKey]*outcomeRing
 }
 
-const rateSlots = int(rateWindow/PointEvery) + 1
+const rateSlots = int(rateWindow/RateStep) + 1
 
 type outcomeRing struct {
 	slots       [rateSlots]outcomeAt
@@ -91,66 +91,4 @@ func (r *rates) of(keys ...api.RevisionKey) (rps, p95 *float64) {
 		p95 = &q
 	}
 	return rps, p95
-}
-
-// chartSpan is how much of a revision's history its chart keeps.
-const chartSpan = 10 * time.Minute
-
-// point is one moment of a revision's chart: the concurrency the
-// autoscaler observed (stable and panic windows), what it wanted, how many
-// instances were ready, and whether it was in panic mode. Seq numbers the
-// points, so that a stream sends each once.
-type point struct {
-	Seq     int64     `json:"seq"`
-	Time    time.Time `json:"t"`
-	Stable  float64   `json:"stable"`
-	Panic   float64   `json:"panic"`
-	Desired int32     `json:"desired"`
-	Ready   int32     `json:"ready"`
-	Panicky bool      `json:"panicking"`
-}
-
-// series are the charts' points, per revision, over chartSpan.
-type series struct {
-	seq   int64
-	byRev map[api.RevisionKey][]point
-}
-
-func newSeries() *series { return &series{byRev: map[api.RevisionKey][]point{}} }
-
-func (s *series) add(key api.RevisionKey, p point) {
-	s.seq++
-	p.Seq = s.seq
-	ring := append(s.byRev[key], p)
-	cut := 0
-	for cut < len(ring) && ring[cut].Time.Before(p.Time.Add(-chartSpan)) {
-		cut++
-	}
-	s.byRev[key] = ring[cut:]
-}
-
-func (s *series) keep(live map[api.RevisionKey]bool) {
-	for k := range s.byRev {
-		if !live[k] {
-			delete(s.byRev, k)
-		}
-	}
-}
-
-// since returns a copy of the revision's points after seq.
-func (s *series) since(key api.RevisionKey, seq int64) []point {
-	ring := s.byRev[key]
-	i := len(ring)
-	for i > 0 && ring[i-1].Seq > seq {
-		i--
-	}
-	return append([]point(nil), ring[i:]...)
-}
-
-func pointOf(r *api.Revision, at time.Time) point {
-	p := point{Time: at, Desired: r.Status.DesiredReplicas, Ready: r.Status.ActualReplicas}
-	if as := r.Status.Autoscaling; as != nil {
-		p.Stable, p.Panic, p.Panicky = as.ObservedStable, as.ObservedPanic, as.Panic
-	}
-	return p
 }

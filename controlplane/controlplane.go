@@ -491,6 +491,10 @@ func (c *ControlPlane) setAutoscaling(rev *api.Revision, decisions bool) {
 	for _, d := range st.History {
 		as.Decisions = append(as.Decisions, scalingDecision(d))
 	}
+	for _, p := range st.Trace {
+		as.Trace = append(as.Trace, api.ScalingPoint{Time: metav1.NewMicroTime(p.At), Stable: p.Stable, Panic: p.Panic,
+			Desired: int32(p.Desired), Ready: int32(p.Ready), Panicking: p.Panicking})
+	}
 	if decisions {
 		sp := st.Spec
 		as.Settings = &api.AutoscalingSettings{

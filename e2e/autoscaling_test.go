@@ -99,6 +99,28 @@ func TestBurstScalesOutThenBackToZero(t *testing.T) {
 	if !strings.Contains(desc, "entered panic") {
 		t.Errorf("wake describe revision does not show the burst's panic:\n%s", desc)
 	}
+	// The trace behind the console's chart: the same burst, point by point.
+	res, err := w.adminGet("/apis/wake.dev/v1/namespaces/default/revisions/load-00001?decisions=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev api.Revision
+	err = json.NewDecoder(res.Body).Decode(&rev)
+	res.Body.Close()
+	if err != nil || rev.Status.Autoscaling == nil {
+		t.Fatalf("revision with decisions: %v, %+v", err, rev.Status)
+	}
+	var panicked bool
+	var peakDesired, peakReady int32
+	for _, p := range rev.Status.Autoscaling.Trace {
+		panicked = panicked || p.Panicking
+		peakDesired, peakReady = max(peakDesired, p.Desired), max(peakReady, p.Ready)
+	}
+	t.Logf("trace: %d points, peak desired %d, peak ready %d, panic %v", len(rev.Status.Autoscaling.Trace), peakDesired, peakReady, panicked)
+	if !panicked || peakDesired < 30 || peakReady < 30 {
+		t.Errorf("the trace (%d points) has panic %v, peak desired %d, peak ready %d; want the burst's panic and at least 30 of each",
+			len(rev.Status.Autoscaling.Trace), panicked, peakDesired, peakReady)
+	}
 	if wide := w.mustCLI("get", "revisions", "load", "-o", "wide"); !strings.Contains(wide, "PANIC") || !strings.Contains(wide, "concurrency") {
 		t.Errorf("wake get revisions -o wide lacks the autoscaler's columns:\n%s", wide)
 	}

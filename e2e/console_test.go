@@ -254,6 +254,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	w.apply(fn{name: "shop", marker: m, annotations: scale, env: map[string]string{"GREETING": "v2"}}.yaml())
 	b.run("opening shop", 30*time.Second, chromedp.Click(chromedp.CSS(row+" .name a")),
 		chromedp.WaitVisible(chromedp.CSS(`#traffic-editor tr[data-row="shop-00002"] input.percent`)))
+	// Its chart begins before the page opened: the autoscaler kept the
+	// wake-up in its trace.
+	b.waitFor("shop-00001's chart from before the page opened",
+		fmt.Sprintf(`Number(document.querySelector('#chart-shop-00001 svg')?.dataset.first) < %d`, answered), 10*time.Second)
 	percent := func(rev string) string { return fmt.Sprintf(`#traffic-editor tr[data-row=%q] input.percent`, rev) }
 	b.run("a split that does not sum to 100", 30*time.Second,
 		typeInto(percent("@latest"), "0"), typeInto(percent("shop-00001"), "20"), typeInto(percent("shop-00002"), "70"),

@@ -262,6 +262,11 @@ type AutoscalingStatus struct {
 	// mode, oldest first; only when asked for (`wake describe`).
 	LastDecision *ScalingDecision  `json:"lastDecision,omitempty"`
 	Decisions    []ScalingDecision `json:"decisions,omitempty"`
+	// Trace is the state the decisions left the revision in over the last
+	// five minutes, oldest first, a point each time something changed
+	// (the first is what held when the five minutes began); with the
+	// decisions only.
+	Trace []ScalingPoint `json:"trace,omitempty"`
 	// Settings are the settings in force (annotations over the server's
 	// defaults); only with the decisions.
 	Settings *AutoscalingSettings `json:"settings,omitempty"`
@@ -300,6 +305,19 @@ type ScalingDecision struct {
 	Ready  int32            `json:"ready"`
 	Panic  bool             `json:"panic"`
 	Reason string           `json:"reason"`
+}
+
+// ScalingPoint is one point of a revision's autoscaling trace: the
+// averages of the metric the autoscaler saw over its windows, the count it
+// wanted, the instances ready, and whether it was in panic mode. It holds
+// until the next point.
+type ScalingPoint struct {
+	Time      metav1.MicroTime `json:"time"`
+	Stable    float64          `json:"stable"`
+	Panic     float64          `json:"panic"`
+	Desired   int32            `json:"desired"`
+	Ready     int32            `json:"ready"`
+	Panicking bool             `json:"panicking"`
 }
 
 // ConditionStatus is True, False or Unknown.

@@ -2,7 +2,7 @@
 // fed by one server-sent event stream (/ui/api/stream). Everything shown
 // is built with DOM calls and textContent: nothing the server sends is
 // ever parsed as HTML.
-import { keepPointsMs, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtRate, clockTime, fnKey, fnHref, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, pointsFrom, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtRate, clockTime, fnKey, fnHref, instancesCell, splitBar, section, readyBadge } from './lib.js';
 import { renderFunction, renderCharts, stopLogs } from './function.js';
 
 // ---- the stream ----
@@ -20,10 +20,8 @@ function connect() {
   es.addEventListener('detail', (e) => { state.detail = JSON.parse(e.data); render(); });
   es.addEventListener('points', (e) => {
     const pts = JSON.parse(e.data);
-    const cut = now() - keepPointsMs;
     for (const [rev, list] of Object.entries(pts)) {
-      const have = state.points[rev] || [];
-      state.points[rev] = have.concat(list).filter((p) => new Date(p.t).getTime() >= cut);
+      state.points[rev] = pointsFrom((state.points[rev] || []).concat(list), now() - chartSpanMs);
     }
     if (state.route.page === 'function') renderCharts();
   });

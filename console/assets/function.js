@@ -1,7 +1,7 @@
 // wake console: the page of one function — its revisions, the traffic
 // editor, the scaling charts, the autoscaler's decisions, cold starts and
 // logs.
-import { chartSpanMs, maxLogChars, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtRate, clockTime, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, maxLogChars, pointsFrom, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtRate, clockTime, instancesCell, splitBar, section, readyBadge } from './lib.js';
 
 // ---- one function ----
 
@@ -242,7 +242,7 @@ export function renderCharts() {
   // did within the chart's span.
   const cut = now() - chartSpanMs;
   const shown = d.revisions.filter((r) => r.percent > 0 || r.actual > 0 || r.desired > 0 ||
-    (state.points[r.name] || []).some((p) => new Date(p.t).getTime() >= cut && (p.ready > 0 || p.desired > 0)));
+    pointsFrom(state.points[r.name] || [], cut).some((p) => p.ready > 0 || p.desired > 0));
   const keep = new Set(shown.map((r) => 'chart-' + r.name));
   for (const c of Array.from(box.children)) if (!keep.has(c.id)) c.remove();
   for (const r of shown) {
@@ -272,8 +272,9 @@ const seriesStyle = {
 function drawChart(s, pts) {
   const W = 600, H = 190, L = 34, R = 8, T = 8, B = 20;
   const end = now(), start = end - chartSpanMs;
-  const x = (t) => L + (W - L - R) * (new Date(t).getTime() - start) / chartSpanMs;
-  const visible = pts.filter((p) => new Date(p.t).getTime() >= start - 2000);
+  const x = (t) => Math.max(L, L + (W - L - R) * (new Date(t).getTime() - start) / chartSpanMs);
+  const visible = pointsFrom(pts, start);
+  s.dataset.first = visible.length ? new Date(visible[0].time).getTime() : ''; // for tests: where the line begins
   let top = 1;
   for (const p of visible) top = Math.max(top, p.stable, p.panic, p.desired, p.ready);
   top = Math.ceil(top * 1.15);
@@ -283,9 +284,9 @@ function drawChart(s, pts) {
   let from = null;
   for (let i = 0; i <= visible.length; i++) {
     const p = visible[i];
-    if (p && p.panicking && from === null) from = p.t;
+    if (p && p.panicking && from === null) from = p.time;
     if ((!p || !p.panicking) && from !== null) {
-      const x0 = Math.max(L, x(from)), x1 = p ? x(p.t) : W - R;
+      const x0 = x(from), x1 = p ? x(p.time) : W - R;
       s.append(svg('rect', { x: x0, y: T, width: Math.max(1, x1 - x0), height: H - T - B, fill: '#fee4e2', class: 'panic' }));
       from = null;
     }
@@ -307,7 +308,7 @@ function drawChart(s, pts) {
     if (!visible.length) return;
     let d = '';
     visible.forEach((p, i) => {
-      const px = Math.max(L, x(p.t)).toFixed(1), py = y(p[key]).toFixed(1);
+      const px = x(p.time).toFixed(1), py = y(p[key]).toFixed(1);
       if (i === 0) d += 'M' + px + ' ' + py;
       else if (step) d += 'H' + px + 'V' + py;
       else d += 'L' + px + ' ' + py;

@@ -3,14 +3,13 @@
 // HTML), and formatting.
 
 export const chartSpanMs = 5 * 60 * 1000; // what a chart shows
-export const keepPointsMs = 10 * 60 * 1000;
 export const maxLogChars = 200000;
 
 export const state = {
   route: null,
   overview: null,
   detail: null,
-  points: {}, // revision name → [{seq, t, stable, panic, desired, ready, panicking}]
+  points: {}, // revision name → the autoscaler's trace: [{time, stable, panic, desired, ready, panicking}], oldest first
   offset: 0, // server clock − browser clock, ms
   es: null,
   logs: null, // {controller, revision}
@@ -151,4 +150,13 @@ export function section(id, make) {
 
 export function readyBadge(x) {
   return el('span', { class: 'badge ' + x.ready, title: [x.reason, x.message].filter(Boolean).join(': ') }, x.ready === 'True' ? 'Ready' : (x.reason || x.ready));
+}
+
+// pointsFrom returns the trace points from start (ms) on, led by the one
+// holding at start: a point holds until the next, so an idle revision's
+// single point from long ago still draws its line across the chart.
+export function pointsFrom(pts, start) {
+  let i = pts.length;
+  while (i > 0 && new Date(pts[i - 1].time).getTime() > start) i--;
+  return pts.slice(Math.max(0, i - 1));
 }
