@@ -202,12 +202,15 @@ type Outcomes struct {
 	// wait for an instance to start; cold requests would make a new
 	// revision, which starts from zero, look slower than it is.
 	Latency latency.Snapshot
+	// ColdLatency holds those of the requests that waited for an instance
+	// to start: with Latency, what clients saw.
+	ColdLatency latency.Snapshot
 }
 
 // outcomes counts Outcomes on the request path: atomics only.
 type outcomes struct {
 	requests, errors atomic.Int64
-	latency          latency.Histogram
+	latency, cold    latency.Histogram
 }
 
 func (o *outcomes) record(code int, d time.Duration, startWait bool) {
@@ -218,7 +221,9 @@ func (o *outcomes) record(code int, d time.Duration, startWait bool) {
 	if code >= 500 {
 		o.errors.Add(1)
 	}
-	if !startWait {
+	if startWait {
+		o.cold.Record(d)
+	} else {
 		o.latency.Record(d)
 	}
 }
@@ -232,8 +237,9 @@ func (a *Activator) Outcomes(key api.RevisionKey) Outcomes {
 		return Outcomes{}
 	}
 	return Outcomes{
-		Requests: rv.outcomes.requests.Load(),
-		Errors:   rv.outcomes.errors.Load(),
-		Latency:  rv.outcomes.latency.Snapshot(),
+		Requests:    rv.outcomes.requests.Load(),
+		Errors:      rv.outcomes.errors.Load(),
+		Latency:     rv.outcomes.latency.Snapshot(),
+		ColdLatency: rv.outcomes.cold.Snapshot(),
 	}
 }

@@ -153,8 +153,9 @@ func TestColdStartIsReported(t *testing.T) {
 			t.Errorf("wake_cold_start_phase_seconds has %d series, want 4 (one per phase)", got)
 		}
 		o := h.act.Outcomes(revKey)
-		if o.Requests != 2 || o.Errors != 0 || o.Latency.Total != 1 {
-			t.Errorf("Outcomes = %d requests, %d errors, %d latencies; want 2, 0 and 1 (the cold one left out)", o.Requests, o.Errors, o.Latency.Total)
+		if o.Requests != 2 || o.Errors != 0 || o.Latency.Total != 1 || o.ColdLatency.Total != 1 {
+			t.Errorf("Outcomes = %d requests, %d errors, %d warm and %d cold latencies; want 2, 0, 1 and 1 (the cold one apart)",
+				o.Requests, o.Errors, o.Latency.Total, o.ColdLatency.Total)
 		}
 	})
 }

@@ -350,30 +350,42 @@ func TestWithoutTokenOnlyLocalNames(t *testing.T) {
 func TestRatesOverTheWindow(t *testing.T) {
 	r := newRates()
 	key := api.RevisionKey{Namespace: "default", Name: "hello-00001"}
-	if rps, p95 := r.of(key); rps != nil || p95 != nil {
-		t.Fatalf("no points: %v %v, want nil", rps, p95)
+	if w := r.of(key); w.RPS != nil || w.P95 != nil || w.Cold != 0 {
+		t.Fatalf("no points: %+v, want nothing", w)
 	}
 	var o activator.Outcomes
-	var h latency.Histogram
-	for i := range 21 { // 20 s: 5 requests a second, each 10ms, then 100ms from 15 s
+	var warm, cold latency.Histogram
+	// 20 s: 5 requests a second, each 10ms, then 100ms from 15 s; and at
+	// 17 s three that waited 3 s for instances to start.
+	for i := range 21 {
 		o.Requests += 5
 		for range 5 {
 			d := 10 * time.Millisecond
 			if i >= 15 {
 				d = 100 * time.Millisecond
 			}
-			h.Record(d)
+			warm.Record(d)
 		}
-		o.Latency = h.Snapshot()
+		if i == 17 {
+			o.Requests += 3
+			for range 3 {
+				cold.Record(3 * time.Second)
+			}
+		}
+		o.Latency, o.ColdLatency = warm.Snapshot(), cold.Snapshot()
 		r.add(key, t0.Add(time.Duration(i)*time.Second), o)
 	}
-	rps, p95 := r.of(key)
-	if rps == nil || *rps != 5 {
-		t.Errorf("rps %v, want 5", rps)
+	w := r.of(key)
+	// The window holds 10 s: 25 fast, 25 slow and 3 cold requests.
+	if w.RPS == nil || *w.RPS != 5.3 {
+		t.Errorf("rps %v, want 5.3", w.RPS)
 	}
-	// The window holds 10 s: 25 slow requests of 50.
-	if p95 == nil || *p95 < 100 || *p95 > 106 {
-		t.Errorf("p95 %v ms, want about 100 (half the window is slow)", p95)
+	if w.Cold != 3 {
+		t.Errorf("%d cold requests in the window, want 3", w.Cold)
+	}
+	// The 51st of 53 is cold: the p95 is what clients saw.
+	if w.P95 == nil || *w.P95 < 3000 || *w.P95 > 3150 {
+		t.Errorf("p95 %v ms, want about 3000 (the cold requests count)", w.P95)
 	}
 	r.keep(map[api.RevisionKey]bool{})
 	if len(r.byRev) != 0 {

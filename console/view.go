@@ -32,8 +32,7 @@ type functionView struct {
 	Traffic       []shareView    `json:"traffic"`
 	Instances     int32          `json:"instances"` // ready, over every revision
 	Desired       int32          `json:"desired"`
-	RPS           *float64       `json:"rps"`
-	P95           *float64       `json:"p95"`
+	window                       // of its revisions together
 	LastColdStart *coldStartView `json:"lastColdStart"`
 }
 
@@ -91,17 +90,16 @@ type detailView struct {
 }
 
 type revisionView struct {
-	Name        string                 `json:"name"`
-	Created     time.Time              `json:"created"`
-	Ready       string                 `json:"ready"`
-	Reason      string                 `json:"reason,omitempty"`
-	Message     string                 `json:"message,omitempty"`
-	Percent     int64                  `json:"percent"`
-	Tags        []string               `json:"tags,omitempty"`
-	Desired     int32                  `json:"desired"`
-	Actual      int32                  `json:"actual"`
-	RPS         *float64               `json:"rps"`
-	P95         *float64               `json:"p95"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Ready   string    `json:"ready"`
+	Reason  string    `json:"reason,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Percent int64     `json:"percent"`
+	Tags    []string  `json:"tags,omitempty"`
+	Desired int32     `json:"desired"`
+	Actual  int32     `json:"actual"`
+	window
 	Autoscaling *api.AutoscalingStatus `json:"autoscaling,omitempty"`
 	// ColdStarts are the latest wake-ups from zero, newest first.
 	ColdStarts []coldStartView `json:"coldStarts"`
@@ -141,7 +139,7 @@ func (h *hub) functionOf(fn *api.Function, revs []*api.Revision) functionView {
 		keys = append(keys, r.Key())
 	}
 	if h.c.opts.Data != nil {
-		v.RPS, v.P95 = h.rates.of(keys...)
+		v.window = h.rates.of(keys...)
 		for _, k := range keys {
 			cs := h.c.opts.Data.ColdStarts(k)
 			if n := len(cs); n > 0 && (v.LastColdStart == nil || cs[n-1].Time.After(v.LastColdStart.Time)) {
@@ -219,7 +217,7 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 			ColdStarts: []coldStartView{}}
 		rv.Ready, rv.Reason, rv.Message = readyOf(r.Status.Conditions)
 		if h.c.opts.Data != nil {
-			rv.RPS, rv.P95 = h.rates.of(r.Key())
+			rv.window = h.rates.of(r.Key())
 			cs := h.c.opts.Data.ColdStarts(r.Key())
 			for j := len(cs) - 1; j >= 0; j-- {
 				rv.ColdStarts = append(rv.ColdStarts, coldStart(r.Name, cs[j]))

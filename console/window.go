@@ -12,12 +12,13 @@ import (
 // few requests make a p95, short enough that a spike shows within it.
 const rateWindow = 10 * time.Second
 
-// rates keeps, per revision, the activator's cumulative outcomes at the
+// rates keeps, per revision, the activator's cumulative counts at the
 // last rateSlots points (one every RateStep: rateWindow back), and
-// answers requests/s and the p95 of warm requests over that window by
-// subtracting the oldest from the newest. One revision costs a fixed ring
-// of rateSlots outcomes of latency.Buckets counters (about 30 KB),
-// allocated once, only while the console is watched.
+// answers requests/s, the p95 of every request (cold ones included: what
+// clients saw) and how many waited for an instance to start, over that
+// window, by subtracting the oldest from the newest. One revision costs a
+// fixed ring of rateSlots histograms of latency.Buckets counters (about
+// 30 KB), allocated once, only while the console is watched.
 type rates struct {
 	byRev map[api.RevisionKey]*outcomeRing
 }
@@ -29,9 +30,11 @@ type outcomeRing struct {
 	first, size int
 }
 
+// outcomeAt is a revision's counts since the activator registered it.
 type outcomeAt struct {
-	at time.Time
-	o  activator.Outcomes
+	at             time.Time
+	requests, cold int64
+	latency        latency.Snapshot // warm and cold together
 }
 
 func (r *outcomeRing) oldest() *outcomeAt { return &r.slots[r.first] }
@@ -50,7 +53,7 @@ func (r *rates) add(key api.RevisionKey, at time.Time, o activator.Outcomes) {
 	} else {
 		ring.first = (ring.first + 1) % rateSlots
 	}
-	*ring.newest() = outcomeAt{at: at, o: o}
+	*ring.newest() = outcomeAt{at: at, requests: o.Requests, cold: o.ColdLatency.Total, latency: o.Latency.Add(o.ColdLatency)}
 }
 
 // keep forgets the revisions not in live.
@@ -62,11 +65,19 @@ func (r *rates) keep(live map[api.RevisionKey]bool) {
 	}
 }
 
-// of returns the requests per second of the revisions together over the
-// window, and the p95 in milliseconds of their warm requests; nil where
-// there are not two points yet, or no warm request for a p95.
-func (r *rates) of(keys ...api.RevisionKey) (rps, p95 *float64) {
+// window is what the requests of one or more revisions came to over the
+// last rateWindow. RPS is nil until there are two points to subtract,
+// P95 (milliseconds) also while no request finished.
+type window struct {
+	RPS  *float64 `json:"rps"`
+	P95  *float64 `json:"p95"`
+	Cold int64    `json:"cold"` // requests that waited for an instance to start
+}
+
+// of returns the revisions' window, together.
+func (r *rates) of(keys ...api.RevisionKey) window {
 	var n int64
+	var w window
 	var span time.Duration
 	var lat latency.Snapshot
 	seen := false
@@ -77,18 +88,19 @@ func (r *rates) of(keys ...api.RevisionKey) (rps, p95 *float64) {
 		}
 		first, last := ring.oldest(), ring.newest()
 		seen = true
-		n += last.o.Requests - first.o.Requests
+		n += last.requests - first.requests
+		w.Cold += last.cold - first.cold
 		span = max(span, last.at.Sub(first.at))
-		lat = lat.Add(last.o.Latency.Sub(first.o.Latency))
+		lat = lat.Add(last.latency.Sub(first.latency))
 	}
 	if !seen || span <= 0 {
-		return nil, nil
+		return window{}
 	}
 	v := float64(n) / span.Seconds()
-	rps = &v
+	w.RPS = &v
 	if lat.Total > 0 {
 		q := ms(lat.Quantile(0.95))
-		p95 = &q
+		w.P95 = &q
 	}
-	return rps, p95
+	return w
 }

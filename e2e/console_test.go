@@ -248,6 +248,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the page showed the instance %v after the request it woke for was answered; want within a second", lag)
 	}
 	b.waitFor("a cold start listed", fmt.Sprintf(`(document.querySelector(%s)?.textContent || "").includes("shop-00001")`, jsString(row+" .cold")), 5*time.Second)
+	// The p95 is of what clients saw: the request that waited for the
+	// start is in it, and counted as cold.
+	b.waitFor("the cold request in the p95", fmt.Sprintf(`(document.querySelector(%s)?.textContent || "").endsWith(" · 1 cold")`, jsString(row+" .p95")), 5*time.Second)
 	b.screenshot("03-functions-awake")
 
 	// A second revision, then the split moved to 70/30 in the editor.

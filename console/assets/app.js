@@ -2,7 +2,7 @@
 // fed by one server-sent event stream (/ui/api/stream). Everything shown
 // is built with DOM calls and textContent: nothing the server sends is
 // ever parsed as HTML.
-import { chartSpanMs, pointsFrom, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtRate, clockTime, fnKey, fnHref, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, pointsFrom, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtP95, fmtRate, clockTime, fnKey, fnHref, instancesCell, splitBar, section, readyBadge } from './lib.js';
 import { renderFunction, renderCharts, stopLogs } from './function.js';
 
 // ---- the stream ----
@@ -105,7 +105,7 @@ function renderFunctions() {
     cell(tr, 'traffic').replaceChildren(...splitBar(f));
     instancesCell(cell(tr, 'instances'), f.instances);
     setText(cell(tr, 'rps'), ov.requests ? fmtRate(f.rps) : 'n/a');
-    setText(cell(tr, 'p95'), ov.requests ? fmtMs(f.p95) : 'n/a');
+    setText(cell(tr, 'p95'), ov.requests ? fmtP95(f) : 'n/a');
     const c = f.lastColdStart;
     setText(cell(tr, 'cold'), c ? ago(c.time) + ' · ' + fmtMs(c.total) + ' (' + c.revision + ')' : '–');
   });

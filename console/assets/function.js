@@ -1,7 +1,7 @@
 // wake console: the page of one function — its revisions, the traffic
 // editor, the scaling charts, the autoscaler's decisions, cold starts and
 // logs.
-import { chartSpanMs, maxLogChars, pointsFrom, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtRate, clockTime, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, maxLogChars, pointsFrom, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtP95, fmtRate, clockTime, instancesCell, splitBar, section, readyBadge } from './lib.js';
 
 // ---- one function ----
 
@@ -48,7 +48,7 @@ export function renderFunction() {
     el('div', {}, el('b', { class: 'mono' }, el('a', { href: f.url, target: '_blank', rel: 'noopener noreferrer', text: f.url })), el('span', { text: 'URL' })),
     el('div', {}, el('b', { class: 'instances', id: 'fn-instances' }), el('span', { text: 'instances ready (' + f.desired + ' desired)' })),
     el('div', {}, el('b', { text: state.overview && !state.overview.requests ? 'n/a' : fmtRate(f.rps) }), el('span', { text: 'requests/s (10 s)' })),
-    el('div', {}, el('b', { text: state.overview && !state.overview.requests ? 'n/a' : fmtMs(f.p95) }), el('span', { text: 'p95, warm requests' })),
+    el('div', {}, el('b', { text: state.overview && !state.overview.requests ? 'n/a' : fmtP95(f) }), el('span', { text: 'p95 (10 s), cold starts included' })),
     el('div', { class: 'split-wrap' }, ...splitBar(f)));
   instancesCell(s.querySelector('#fn-instances'), f.instances);
 
@@ -62,7 +62,7 @@ export function renderFunction() {
     instancesCell(cell(tr, 'instances'), r.actual);
     setText(cell(tr, 'desired'), String(r.desired));
     setText(cell(tr, 'rps'), fmtRate(r.rps));
-    setText(cell(tr, 'p95'), fmtMs(r.p95));
+    setText(cell(tr, 'p95'), fmtP95(r));
     const a = r.autoscaling;
     setText(cell(tr, 'scaler'), a ? a.metric + ' ' + a.observedStable.toFixed(2) + ' / target ' + a.target.toFixed(1) + (a.panic ? ' · PANIC' : '') : '–');
     setText(cell(tr, 'created'), ago(r.created));

@@ -92,6 +92,12 @@ export function fmtMs(v) {
   return v.toFixed(1) + ' ms';
 }
 
+// fmtP95 is a window's p95 (of every request, cold ones included) and
+// how many of them waited for an instance to start.
+export function fmtP95(w) {
+  return fmtMs(w.p95) + (w.cold > 0 ? ' · ' + w.cold + ' cold' : '');
+}
+
 export function fmtRate(v) {
   if (v === null || v === undefined) return '–';
   return v >= 100 ? Math.round(v).toString() : v.toFixed(1);
