@@ -155,16 +155,8 @@ func triggerOf(t *api.Trigger) triggerView {
 	v := triggerView{
 		Namespace: t.Namespace, Name: t.Name, Source: t.SourceSummary(), Sink: t.Spec.Sink.String(), SinkURI: t.Status.SinkURI,
 		Delivered: t.Status.Delivered, Retried: t.Status.Retried, DeadLettered: t.Status.DeadLettered,
-		Failed: t.Status.Failed, Skipped: t.Status.Skipped, RateLimit: t.Status.RateLimit, Lag: t.Status.Lag,
-	}
-	switch {
-	case t.Spec.Kafka != nil:
-		v.Kind = "kafka"
-	case t.Spec.Cron != nil:
-		v.Kind = "cron"
-	}
-	if v.RateLimit == nil {
-		v.RateLimit = t.Spec.RateLimit // a trigger that could not start has none in force
+		Failed: t.Status.Failed, Skipped: t.Status.Skipped, RateLimit: t.RateLimitInForce(), Lag: t.Status.Lag,
+		Kind: t.SourceKind(),
 	}
 	v.Ready, v.Reason, v.Message = readyOf(t.Status.Conditions)
 	if n := t.Status.NextFireTime; n != nil {

@@ -23,6 +23,27 @@ func (t *Trigger) SourceSummary() string {
 	return "-"
 }
 
+// SourceKind is "kafka" or "cron" ("-" for a trigger with neither, which
+// validation refuses).
+func (t *Trigger) SourceKind() string {
+	switch {
+	case t.Spec.Kafka != nil:
+		return "kafka"
+	case t.Spec.Cron != nil:
+		return "cron"
+	}
+	return "-"
+}
+
+// RateLimitInForce is the rate limit in force, else the one asked for (a
+// trigger that could not start has none in force); nil for none.
+func (t *Trigger) RateLimitInForce() *float64 {
+	if t.Status.RateLimit != nil {
+		return t.Status.RateLimit
+	}
+	return t.Spec.RateLimit
+}
+
 // Zone is the schedule's time zone, UTC when none is named.
 func (c *CronTrigger) Zone() string {
 	if c.Timezone == "" {

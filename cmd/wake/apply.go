@@ -47,7 +47,7 @@ func newApplyCommand(c *client) *cobra.Command {
 					fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
 				}
 				for _, t := range res.Triggers {
-					fmt.Fprintf(out, "trigger %s/%s applied (%s → %s)\n", t.Namespace, t.Name, sourceKind(&t), t.Spec.Sink)
+					fmt.Fprintf(out, "trigger %s/%s applied (%s → %s)\n", t.Namespace, t.Name, t.SourceKind(), t.Spec.Sink)
 				}
 				// Only functions have revisions to wait for: a trigger runs
 				// as soon as it is stored.

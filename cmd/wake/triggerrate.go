@@ -56,7 +56,7 @@ spec.rateLimit (or no limit, when the manifest sets none).
 			if err != nil {
 				return err
 			}
-			if r := rateLimit(t); r != nil {
+			if r := t.RateLimitInForce(); r != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "trigger %s: rate limit %s events/s\n", key, formatRate(*r))
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "trigger %s: no rate limit\n", key)

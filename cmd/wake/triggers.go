@@ -79,28 +79,8 @@ func printTriggerTable(out io.Writer, trigs []api.Trigger, wide bool) {
 	tw.Flush()
 }
 
-// sourceKind is "kafka" or "cron".
-func sourceKind(t *api.Trigger) string {
-	switch {
-	case t.Spec.Kafka != nil:
-		return "kafka"
-	case t.Spec.Cron != nil:
-		return "cron"
-	}
-	return "-"
-}
-
-// rateLimit is the limit in force, else the one asked for (a trigger that
-// could not start has none in force); nil when there is none.
-func rateLimit(t *api.Trigger) *float64 {
-	if t.Status.RateLimit != nil {
-		return t.Status.RateLimit
-	}
-	return t.Spec.RateLimit
-}
-
 func rateColumn(t *api.Trigger) string {
-	r := rateLimit(t)
+	r := t.RateLimitInForce()
 	if r == nil {
 		return "-"
 	}
@@ -138,7 +118,7 @@ func describeTrigger(out io.Writer, t *api.Trigger) error {
 	fmt.Fprintf(w, "Sink:\t%s\n", describeSink(t.Spec.Sink))
 	fmt.Fprintf(w, "Sink URI:\t%s\n", dash(st.SinkURI))
 	describeDelivery(w, t.Spec.Delivery)
-	switch r := rateLimit(t); {
+	switch r := t.RateLimitInForce(); {
 	case r == nil:
 		fmt.Fprintln(w, "Rate limit:\tnone")
 	case st.RateLimit == nil:
