@@ -120,6 +120,7 @@ func (a *Activator) Register(rev *api.Revision) {
 	rv.queued, rv.buffered = a.queued, newBudget(a.revBytes)
 	rv.limit, rv.timeout, rv.h2c = rev.Spec.ConcurrencyLimit(), timeoutOf(rev), rev.Spec.H2C()
 	rv.metrics = a.metrics.forRevision(fn, key)
+	rv.protocol = a.metrics.protocolErrorsFor(rv.metrics.labels, a.log)
 	a.revisions.LoadOrStore(key, rv)
 }
 
@@ -266,7 +267,9 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 	rv.metrics.countRequest(res.code)
 	elapsed := time.Since(start)
 	rv.metrics.duration.Observe(elapsed.Seconds())
-	rv.outcomes.record(res.code, elapsed, startWait)
+	if !res.clientFault {
+		rv.outcomes.record(res.code, elapsed, startWait)
+	}
 	return res
 }
 
@@ -294,6 +297,12 @@ func (a *Activator) ServeRevision(w http.ResponseWriter, r *http.Request, fn api
 	}
 	ctx, cancel := context.WithDeadline(r.Context(), start.Add(rv.timeout))
 	defer cancel()
+	if r.ContentLength != 0 {
+		// The body too must come within the revision's timeout: a client
+		// that stops sending gets 408 and frees its connection, not only
+		// its slot (net/http itself would wait for it for ever).
+		http.NewResponseController(w).SetReadDeadline(start.Add(rv.timeout))
+	}
 	x := &httpExchange{w: w, r: r, ctx: ctx, f: newForward(r), rt: a.transportFor(rv)}
 	if res := a.serve(rv, start, x); res.abort {
 		// The response was cut after its header went out: abort the

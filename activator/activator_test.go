@@ -383,7 +383,7 @@ func TestSampleAveragesConcurrencyOverTime(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	rv := newRevision(revKey, fnKey, t0, 10)
 	rv.metrics = newMetrics(nil).forRevision(fnKey, revKey)
-	ep := newEndpoint(runtime.Endpoint{ID: "i1"})
+	ep := newEndpoint(runtime.Endpoint{ID: "i1"}, nil)
 	rv.endpoints = []*endpoint{ep}
 	// Two requests for the whole second, a third for its second half.
 	for range 2 {

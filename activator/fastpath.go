@@ -63,7 +63,7 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	// The pooled exchange may still hold the last request's body: a
 	// request without one must send none, or the instance would read those
 	// bytes as another request.
-	x.body, x.buffered = x.body[:0], true
+	x.body, x.buffered = x.body[:0], !ex.Req.Chunked // a chunked body streams
 	if n := ex.BodyLeft(); n > 0 {
 		// Hold the body only within the bounds; past them it streams.
 		hold := n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)
@@ -74,8 +74,7 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 			}()
 		}
 		if err := x.readBody(rv, n, hold); err != nil {
-			ex.Broken = true
-			rv.metrics.countRequest(statusClientClosed)
+			rv.metrics.countRequest(x.bodyFailed(rv, err).code)
 			return true
 		}
 	}
@@ -111,7 +110,7 @@ func (x *fastExchange) readBody(rv *revision, n int64, hold bool) error {
 	x.body = x.body[:n]
 	x.ex.SetReadDeadline(x.ex.Start.Add(rv.timeout))
 	if _, err := io.ReadFull(x.ex.In, x.body); err != nil {
-		return err
+		return &h1.ReadError{Err: err}
 	}
 	x.ex.BodyRead(n)
 	return nil
@@ -138,6 +137,26 @@ func (x *fastExchange) annotate(w wait) {
 	x.ex.Extra = extra
 }
 
+// bodyFailed answers a request whose body could not be read: the
+// client's mistake, never the revision's. A body that stopped arriving
+// gets 408 at the revision's timeout, malformed chunks 400, and a client
+// that left nothing; the connection closes, since the rest of the body
+// would be read as the next request.
+func (x *fastExchange) bodyFailed(rv *revision, err error) result {
+	x.ex.Broken = true
+	res := result{code: statusClientClosed, clientFault: true, err: err}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		res.code = http.StatusRequestTimeout
+		x.ex.WriteError(res.code, fmt.Sprintf(
+			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout), "")
+	case errors.Is(err, h1.ErrMalformed):
+		res.code = http.StatusBadRequest
+		x.ex.WriteError(res.code, "wake: the request body's chunked framing is malformed\n", "")
+	}
+	return res
+}
+
 func (x *fastExchange) refuse(rv *revision, err error) int {
 	r := refusalFor(rv, err, errors.Is(err, context.Canceled))
 	if r.code == statusClientClosed {
@@ -162,7 +181,7 @@ func (x *fastExchange) refuse(rv *revision, err error) int {
 func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 	fresh := false
 	for {
-		c, reused, err := ep.pool.get(fresh, !x.replay)
+		c, reused, err := ep.pool.get(fresh)
 		if err != nil {
 			if isRefused(err) { // nothing was sent: another instance may take it
 				return result{refused: true, err: err}
@@ -192,14 +211,25 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	c.setDeadline(deadline)
 	c.bw.Write(x.head)
 	var err error
-	if x.buffered {
+	switch {
+	case x.buffered:
 		c.bw.Write(x.body)
-	} else if n := ex.BodyLeft(); n > 0 {
+	case ex.Req.Chunked:
 		ex.SetReadDeadline(deadline)
-		err = h1.Relay(c.bw, ex.In, n)
-		if err == nil {
+		if err = h1.RelayChunked(c.bw, ex.In); err == nil {
+			ex.BodyRead(ex.BodyLeft())
+		}
+	case ex.BodyLeft() > 0:
+		n := ex.BodyLeft()
+		ex.SetReadDeadline(deadline)
+		if err = h1.Relay(c.bw, ex.In, n); err == nil {
 			ex.BodyRead(n)
 		}
+	}
+	if h1.IsReadError(err) {
+		// The instance has part of a request: its connection goes.
+		c.close()
+		return x.bodyFailed(rv, err), nil, false
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -224,10 +254,16 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 		if ex.BodyLeft() != 0 {
 			ex.Broken = true // the body was cut off midway
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			ex.WriteError(http.StatusGatewayTimeout, fmt.Sprintf(
 				"wake: revision %s did not answer within its timeout of %v\n", rv.key.Name, rv.timeout), "")
 			return result{code: http.StatusGatewayTimeout, err: err}, nil, false
+		case errors.Is(err, h1.ErrMalformed), errors.Is(err, h1.ErrHeadTooLarge):
+			ep.pool.report(malformedResponse, "sent a response head that is not HTTP/1.1 wake can frame exactly", head)
+			ex.WriteError(http.StatusBadGateway, fmt.Sprintf(
+				"wake: instance %s of revision %s sent a malformed response: %v\n", ep.ID, rv.key.Name, err), "")
+			return result{code: http.StatusBadGateway, err: err}, nil, false
 		}
 		return result{}, err, stale
 	}
@@ -255,6 +291,14 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 		c.close()
 		ex.Broken = true
 		res.err, res.abort = err, true
+		switch {
+		case errors.Is(err, h1.ErrMalformed):
+			ep.pool.report(malformedResponse, "sent a malformed chunked body", nil)
+		case errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
+			if h1.IsReadError(err) {
+				ep.pool.report(truncatedResponse, "closed the connection inside a response body", nil)
+			}
+		}
 		return res, nil, false
 	}
 	if closing {

@@ -19,6 +19,7 @@ type metrics struct {
 	coldPhase      *prometheus.HistogramVec
 	queueDepth     *prometheus.GaugeVec
 	readyInstances *prometheus.GaugeVec
+	protocolErrors *prometheus.CounterVec
 }
 
 var revisionLabels = []string{"namespace", "function", "revision"}
@@ -59,9 +60,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "wake_ready_instances",
 			Help: "Instances ready to take requests.",
 		}, revisionLabels),
+		protocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wake_upstream_protocol_errors_total",
+			Help: "Responses from instances that broke HTTP/1.1 framing, by kind: extra_bytes (bytes past a response's end, or on an idle connection), malformed (a head that cannot be framed exactly), truncated (the connection ended inside a body). The connection is closed each time.",
+		}, append(revisionLabels, "kind")),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances)
+		reg.MustRegister(m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances, m.protocolErrors)
 	}
 	return m
 }
@@ -112,7 +117,7 @@ func (rm *revisionMetrics) countRequest(code int) {
 func (m *metrics) forget(fn api.FunctionKey, rev api.RevisionKey) {
 	match := prometheus.Labels{"namespace": rev.Namespace, "function": fn.Name, "revision": rev.Name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances,
+		m.requests, m.duration, m.coldStarts, m.coldDuration, m.coldPhase, m.queueDepth, m.readyInstances, m.protocolErrors,
 	} {
 		v.DeletePartialMatch(match)
 	}

@@ -38,31 +38,45 @@ type upstreamConn struct {
 
 func (c *upstreamConn) close() { c.nc.Close() }
 
-// open reports whether an idle connection can take a request: the
-// instance has not closed it, and has sent nothing unasked. It peeks
-// without blocking and reads nothing.
-func (c *upstreamConn) open() bool {
+// idleState is what an idle connection holds when it is taken again.
+type idleState int
+
+const (
+	idleOpen   idleState = iota // nothing: it can take a request
+	idleClosed                  // the instance closed it (FIN, or an error)
+	idleData                    // bytes nobody asked for: a framing bug
+)
+
+// state looks at an idle connection without blocking and without reading:
+// one system call.
+func (c *upstreamConn) state() idleState {
 	if c.br.Buffered() > 0 {
-		return false
+		return idleData
 	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
-		return true
+		return idleOpen
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return idleClosed
 	}
-	alive := false
+	st := idleClosed
 	var b [1]byte
 	err = raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// Nothing to read yet is the healthy case; 0 bytes is the
-		// instance's FIN, data or any other error a broken exchange.
-		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+			st = idleOpen // nothing to read yet: the healthy case
+		case rerr == nil && n > 0:
+			st = idleData
+		}
 		return true // one look, never wait
 	})
-	return err == nil && alive
+	if err != nil {
+		return idleClosed
+	}
+	return st
 }
 
 // setDeadline bounds the exchange to come, unless the deadline already
@@ -78,26 +92,34 @@ func (c *upstreamConn) setDeadline(t time.Time) {
 // connPool holds an endpoint's idle connections. get and put are a
 // non-blocking channel receive and send: no lock, no goroutine.
 type connPool struct {
-	addr   string
-	idle   chan *upstreamConn
-	closed atomic.Bool
+	addr     string
+	instance string          // the endpoint's ID, for protocol errors
+	protocol *protocolErrors // nil in tests that need none
+	idle     chan *upstreamConn
+	closed   atomic.Bool
 }
 
-func newConnPool(addr string) *connPool {
-	return &connPool{addr: addr, idle: make(chan *upstreamConn, maxIdlePerEndpoint)}
+func newConnPool(addr, instance string, protocol *protocolErrors) *connPool {
+	return &connPool{addr: addr, instance: instance, protocol: protocol, idle: make(chan *upstreamConn, maxIdlePerEndpoint)}
 }
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 
 // get returns an idle connection (reused) or a new one. fresh skips the
-// idle ones: after a reused connection turned out to be closed. check
-// takes an idle one only if it is still open (a system call each).
-func (p *connPool) get(fresh, check bool) (c *upstreamConn, reused bool, err error) {
+// idle ones: after a reused connection turned out to be closed. An idle
+// one is taken only if it is still open and holds nothing (a system call
+// each, about a microsecond): bytes that arrived while it sat idle belong
+// to no request, and would be read as the answer to this one.
+func (p *connPool) get(fresh bool) (c *upstreamConn, reused bool, err error) {
 	for !fresh {
 		select {
 		case c := <-p.idle:
-			if time.Since(c.idleSince) < maxIdleTime && (!check || c.open()) {
+			st := c.state()
+			if st == idleOpen && time.Since(c.idleSince) < maxIdleTime {
 				return c, true, nil
+			}
+			if st == idleData {
+				p.report(extraBytes, "sent bytes on an idle connection, after its response had ended", nil)
 			}
 			c.close()
 			continue
@@ -116,8 +138,21 @@ func (p *connPool) get(fresh, check bool) (c *upstreamConn, reused bool, err err
 	}, false, nil
 }
 
-// put keeps a connection that is ready for another request.
+func (p *connPool) report(kind protocolKind, what string, got []byte) {
+	if p.protocol != nil {
+		p.protocol.report(kind, p.instance, what, got)
+	}
+}
+
+// put keeps a connection that is ready for another request: its last
+// response was framed exactly, and nothing more is buffered.
 func (p *connPool) put(c *upstreamConn) {
+	if n := c.br.Buffered(); n > 0 {
+		extra, _ := c.br.Peek(n)
+		p.report(extraBytes, "sent more than its response's framing allows", extra)
+		c.close()
+		return
+	}
 	if p.closed.Load() {
 		c.close()
 		return

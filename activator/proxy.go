@@ -58,7 +58,12 @@ type result struct {
 	headerAt time.Time // when the response header was written; zero if not
 	refused  bool      // the instance refused the connection; nothing was sent
 	abort    bool      // the response broke after its header was written
-	err      error
+	// clientFault: the client's request was at fault (its body malformed
+	// or late), and the instance never saw a whole request: counted in
+	// wake_requests_total under its 4xx, left out of the revision's
+	// outcomes, which rollouts judge.
+	clientFault bool
+	err         error
 }
 
 func newForward(r *http.Request) forward {
@@ -194,6 +199,9 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 	switch {
 	case isRefused(err) && (f.body == nil || !f.body.read):
 		return result{refused: true, err: err}
+	case f.body != nil && f.body.err != nil:
+		// The client's body failed first: its error, not the instance's.
+		return f.bodyFailed(w, rv)
 	case f.in.Context().Err() != nil:
 		return result{code: statusClientClosed, err: err}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -203,6 +211,31 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 	default:
 		return badGateway(w, rv, ep, err)
 	}
+}
+
+// bodyFailed answers a request whose body could not be read, as the fast
+// path does: 408 when it stopped arriving within the revision's timeout,
+// 400 when it is malformed (net/http's reader, behind the router's guard,
+// refuses chunked framing h1 refuses), nothing when the client left. The
+// connection closes: the rest of the body would be read as a request.
+func (f *forward) bodyFailed(w http.ResponseWriter, rv *revision) result {
+	err := f.body.err
+	res := result{code: statusClientClosed, clientFault: true, err: err}
+	if f.in.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		res.code = http.StatusRequestTimeout
+		writeError(w, res.code, fmt.Sprintf(
+			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+	default:
+		res.code = http.StatusBadRequest
+		writeError(w, res.code, fmt.Sprintf("wake: the request body is malformed: %v\n", err))
+	}
+	return res
 }
 
 func badGateway(w http.ResponseWriter, rv *revision, ep *endpoint, err error) result {
@@ -238,16 +271,22 @@ func (f *forward) upgradeTo(ctx context.Context, w http.ResponseWriter, rv *revi
 }
 
 // replayGuard wraps a request body so that a refused connection can be
-// retried elsewhere: it records whether any byte was read, and leaves
-// closing to the server, which owns the inbound body.
+// retried elsewhere: it records whether any byte was read, and the error
+// reading it (the client's fault, unlike the transport's own errors), and
+// leaves closing to the server, which owns the inbound body.
 type replayGuard struct {
 	rc   io.ReadCloser
 	read bool
+	err  error
 }
 
 func (g *replayGuard) Read(p []byte) (int, error) {
 	g.read = true
-	return g.rc.Read(p)
+	n, err := g.rc.Read(p)
+	if err != nil && err != io.EOF {
+		g.err = err
+	}
+	return n, err
 }
 
 func (g *replayGuard) Close() error { return nil }
@@ -306,7 +345,8 @@ func copyBody(w http.ResponseWriter, src io.Reader, stream bool) error {
 }
 
 // hopHeaders apply to one connection and are never forwarded (RFC 9110
-// section 7.6.1), nor are headers named in Connection.
+// section 7.6.1), nor are headers named in Connection, except those that
+// frame or route a message.
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -317,8 +357,10 @@ var teTrailers = []string{"trailers"}
 func removeHopHeaders(h http.Header) {
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				delete(h, http.CanonicalHeaderKey(name))
+			switch name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name {
+			case "", "Content-Length", "Transfer-Encoding", "Host":
+			default:
+				delete(h, name)
 			}
 		}
 	}
@@ -343,7 +385,8 @@ var (
 )
 
 // setForwardedHeaders appends the client's address to X-Forwarded-For and
-// sets X-Forwarded-Proto and X-Forwarded-Host, as a reverse proxy should.
+// sets X-Forwarded-Proto and X-Forwarded-Host (the host wake routed by,
+// whatever the client sent), as a reverse proxy should.
 func setForwardedHeaders(r *http.Request) {
 	h := r.Header
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -353,9 +396,7 @@ func setForwardedHeaders(r *http.Request) {
 		}
 		h["X-Forwarded-For"] = []string{ip}
 	}
-	if _, ok := h["X-Forwarded-Host"]; !ok {
-		h["X-Forwarded-Host"] = []string{r.Host}
-	}
+	h["X-Forwarded-Host"] = []string{r.Host}
 	h["X-Forwarded-Proto"] = protoHTTP
 	// Without a User-Agent of its own, the request must not get Go's.
 	if _, ok := h["User-Agent"]; !ok {

@@ -18,8 +18,8 @@ func TestIdleConnectionOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p := newConnPool(ln.Addr().String())
-	c, _, err := p.get(true, false)
+	p := newConnPool(ln.Addr().String(), "i1", nil)
+	c, _, err := p.get(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,12 +28,20 @@ func TestIdleConnectionOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.open() {
+	if c.state() != idleOpen {
 		t.Fatal("an idle connection the instance keeps reads as closed")
 	}
+	server.Write([]byte("x"))
+	deadline := time.Now().Add(5 * time.Second) // bytes cross loopback in microseconds
+	for c.state() != idleData {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle connection the instance sent a byte on does not say so")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.br.ReadByte()
 	server.Close()
-	deadline := time.Now().Add(5 * time.Second) // the FIN crosses loopback in microseconds
-	for c.open() {
+	for c.state() != idleClosed {
 		if time.Now().After(deadline) {
 			t.Fatal("a connection the instance closed still reads as open")
 		}

@@ -19,12 +19,13 @@ import (
 // for a few dozen nanoseconds each; it is per revision, so functions never
 // contend with each other.
 type revision struct {
-	key     api.RevisionKey
-	fn      api.FunctionKey
-	limit   int // containerConcurrency; 0 means no limit
-	timeout time.Duration
-	h2c     bool
-	metrics revisionMetrics
+	key      api.RevisionKey
+	fn       api.FunctionKey
+	limit    int // containerConcurrency; 0 means no limit
+	timeout  time.Duration
+	h2c      bool
+	metrics  revisionMetrics
+	protocol *protocolErrors // its instances' breaks of HTTP/1.1 framing
 
 	mu        sync.Mutex
 	endpoints []*endpoint
@@ -66,8 +67,8 @@ type endpoint struct {
 	pool        *connPool     // the fast path's idle connections to it
 }
 
-func newEndpoint(e runtime.Endpoint) *endpoint {
-	return &endpoint{Endpoint: e, drained: make(chan struct{}), pool: newConnPool(e.Addr)}
+func newEndpoint(e runtime.Endpoint, protocol *protocolErrors) *endpoint {
+	return &endpoint{Endpoint: e, drained: make(chan struct{}), pool: newConnPool(e.Addr, e.ID, protocol)}
 }
 
 // waiter is a request queued for an endpoint. Exactly one of: the
@@ -316,7 +317,7 @@ func (rv *revision) setState(s runtime.State) {
 			delete(known, e.ID)
 			continue
 		}
-		next = append(next, newEndpoint(e))
+		next = append(next, newEndpoint(e, rv.protocol))
 	}
 	for _, ep := range known {
 		ep.gone = true

@@ -60,6 +60,9 @@ func (ex *Exchange) Reset(start time.Time) {
 	ex.Start = start
 	ex.headLeft = ex.Req.Len
 	ex.bodyLeft = ex.Req.ContentLength
+	if ex.Req.Chunked {
+		ex.bodyLeft = -1 // unknown until its last chunk
+	}
 	ex.Broken = false
 	ex.Extra = ex.Extra[:0]
 }
@@ -82,10 +85,12 @@ func (ex *Exchange) ConsumeHead() {
 	}
 }
 
-// BodyLeft is how much of the request body is still unread.
+// BodyLeft is how much of the request body is still unread: -1 for a
+// chunked body not read to its end.
 func (ex *Exchange) BodyLeft() int64 { return ex.bodyLeft }
 
-// BodyRead records that n bytes of the body were consumed.
+// BodyRead records that n bytes of the body were consumed; BodyLeft()
+// bytes, when the body was read to its end.
 func (ex *Exchange) BodyRead(n int64) { ex.bodyLeft -= n }
 
 // Finish discards the head if it is still there, and marks the connection
@@ -122,6 +127,8 @@ func (ex *Exchange) WriteError(code int, msg, extra string) {
 
 func statusText(code int) string {
 	switch code {
+	case 400:
+		return "Bad Request"
 	case 404:
 		return "Not Found"
 	case 502:
@@ -130,6 +137,14 @@ func statusText(code int) string {
 		return "Service Unavailable"
 	case 504:
 		return "Gateway Timeout"
+	case 408:
+		return "Request Timeout"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 505:
+		return "HTTP Version Not Supported"
 	}
 	return "Error"
 }
@@ -164,4 +179,18 @@ var aLongTimeAgo = time.Unix(1, 0)
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// AppendRefusal appends the whole response refusing a request: e's status
+// and reason, and Connection: close.
+func AppendRefusal(dst []byte, e *RequestError) []byte {
+	msg := "wake: bad request: " + e.Reason + "\n"
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, statusText(e.Status)...)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(msg)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, msg...)
 }

@@ -12,19 +12,54 @@ var (
 	ErrUnsupported = errors.New("h1: message not handled by the fast path")
 	// ErrHeadTooLarge: the head does not fit the reader's buffer.
 	ErrHeadTooLarge = errors.New("h1: message head too large")
-	// ErrMalformed: the bytes are not HTTP/1.1.
+	// ErrMalformed: the bytes are not HTTP/1.1, or frame a message in a
+	// way that two parsers could read differently. A request's is a
+	// *RequestError, which says how to answer it.
 	ErrMalformed = errors.New("h1: malformed message")
+)
+
+// RequestError is a request refused before anything acts on it: the
+// client's mistake, answered with Status and Reason, and the connection
+// closed, since where its next request would start is uncertain.
+type RequestError struct {
+	Status int    // 400, 431, 501 or 505
+	Reason string // for the client: what was wrong, and where
+}
+
+func (e *RequestError) Error() string { return "h1: " + e.Reason }
+
+// Is makes every RequestError an ErrMalformed.
+func (e *RequestError) Is(target error) bool { return target == ErrMalformed }
+
+func badRequest(reason string) *RequestError { return &RequestError{Status: 400, Reason: reason} }
+
+// The refusals Parse returns, made once: Parse allocates nothing.
+var (
+	errRequestLine  = badRequest("the request line is not METHOD TARGET HTTP/1.x")
+	errBareLF       = badRequest("a line of the request head ends in a bare LF or holds a bare CR; HTTP/1.1 lines end in CRLF")
+	errObsFold      = badRequest("a header field is continued on the next line (obsolete line folding, RFC 9112 section 5.2)")
+	errField        = badRequest("a header field is malformed: a name that is not a token, whitespace before the colon, or a control character in the value")
+	errNoHost       = badRequest("an HTTP/1.1 request needs one Host field")
+	errHosts        = badRequest("the request has several Host fields")
+	errLength       = badRequest("Content-Length must be a decimal number, sent once")
+	errLengthAndTE  = badRequest("the request has both Content-Length and Transfer-Encoding, which frame its body two ways (RFC 9112 section 6.1)")
+	errTE10         = badRequest("Transfer-Encoding in an HTTP/1.0 request, whose body cannot be chunked (RFC 9112 section 6.1)")
+	errTooManyField = &RequestError{Status: 431, Reason: "the request head has more than 128 fields"}
+	errCoding       = &RequestError{Status: 501, Reason: "the only transfer coding taken is chunked, in one Transfer-Encoding field"}
+	errVersion      = &RequestError{Status: 505, Reason: "the HTTP version is not 1.0 or 1.1"}
 )
 
 // MaxFields bounds the header fields of one message.
 const MaxFields = 128
 
-var crlfcrlf = []byte("\r\n\r\n")
-
 // ReadHead waits until br holds a whole message head, up to and including
 // the blank line, and returns it without consuming it: the slice points
 // into br's buffer, valid until the caller's next read, and the caller
 // discards it once used. A head larger than br's buffer is ErrHeadTooLarge.
+//
+// Like net/http, it takes a bare LF as the end of a line, so that a head
+// whose lines end in bare LFs is found (and refused by Parse) rather than
+// waited on until the client gives up.
 func ReadHead(br *bufio.Reader) ([]byte, error) {
 	scan := 0
 	for {
@@ -34,13 +69,14 @@ func ReadHead(br *bufio.Reader) ([]byte, error) {
 			}
 		}
 		buf, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(buf[scan:], crlfcrlf); i >= 0 {
-			return buf[:scan+i+4], nil
+		if n := headEnd(buf, scan); n > 0 {
+			return buf[:n], nil
 		}
 		if len(buf) == br.Size() {
 			return nil, ErrHeadTooLarge
 		}
-		scan = max(0, len(buf)-3)
+		// The end, "\n\n" or "\n\r\n", may begin in the last two bytes.
+		scan = max(0, len(buf)-2)
 		// Wait for more: bufio reads as much as the socket has.
 		if _, err := br.Peek(len(buf) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
@@ -51,10 +87,31 @@ func ReadHead(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// headEnd returns the length of the head at the start of buf, blank line
+// included, looking for its end from scan on; 0 when buf holds no blank
+// line. Every LF ends a line, so the first LF followed by LF or CRLF ends
+// the head.
+func headEnd(buf []byte, scan int) int {
+	for i := scan; i < len(buf); {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		switch {
+		case i < len(buf) && buf[i] == '\n':
+			return i + 1
+		case i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n':
+			return i + 2
+		}
+	}
+	return 0
+}
+
 // HeadBuffered tells whether br already holds a whole head.
 func HeadBuffered(br *bufio.Reader) bool {
 	buf, _ := br.Peek(br.Buffered())
-	return bytes.Contains(buf, crlfcrlf)
+	return headEnd(buf, 0) > 0
 }
 
 // field is one header field, as slices of the head.
@@ -184,18 +241,28 @@ func tokens(v []byte, fn func(tok []byte)) {
 }
 
 // dropNamed marks the fields named by a Connection header: they apply to
-// one hop only (RFC 9110 section 7.6.1).
+// one hop only (RFC 9110 section 7.6.1). The fields that frame a message
+// are never dropped, whatever Connection says: without its length the
+// next hop would read a body as the next message.
 func dropNamed(fields []field, connection []byte) {
 	if len(connection) == 0 {
 		return
 	}
 	tokens(connection, func(tok []byte) {
+		if framing(tok) {
+			return
+		}
 		for i := range fields {
 			if bytes.EqualFold(fields[i].name, tok) {
 				fields[i].drop = true
 			}
 		}
 	})
+}
+
+// framing tells the fields by which a message is framed and routed.
+func framing(name []byte) bool {
+	return is(name, "content-length") || is(name, "transfer-encoding") || is(name, "host")
 }
 
 // appendFields writes the fields that are not dropped.

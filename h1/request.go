@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 )
 
@@ -12,9 +13,11 @@ type Request struct {
 	Method []byte
 	Target []byte // origin-form: /path?query
 	Host   []byte
-	// ContentLength is the body's length; 0 when there is none. The fast
-	// path takes no chunked request bodies.
+	// ContentLength is the body's length; 0 when there is none, or when
+	// the body is Chunked.
 	ContentLength int64
+	// Chunked: the body has the chunked transfer coding.
+	Chunked bool
 	// Close: the client will send nothing more on this connection.
 	Close bool
 	// Head: the method is HEAD, whose response has no body. Kept as a
@@ -25,6 +28,8 @@ type Request struct {
 	// method without a body effect (GET, HEAD, OPTIONS, TRACE), or an
 	// Idempotency-Key field saying the server deduplicates.
 	Replayable bool
+	// Preface: the bytes are HTTP/2's connection preface, not a request.
+	Preface bool
 	// Len is the size of the head, blank line included.
 	Len int
 	// Tag is the value of Wake-Revision-Tag, or else of Knative's
@@ -37,66 +42,101 @@ type Request struct {
 
 	fields     []field
 	forwarded  []byte // X-Forwarded-For values already present, joined
-	xfHost     bool   // X-Forwarded-Host already present
 	teTrailers bool
+	hasLength  bool // a Content-Length was sent (0 included)
 	fieldsBuf  [32]field
 }
 
 // reset clears r for a new head, keeping its field storage.
 func (r *Request) reset(n int) {
 	r.Method, r.Target, r.Host, r.forwarded, r.Tag, r.Cookie = nil, nil, nil, nil, nil, nil
-	r.ContentLength, r.Close, r.Head, r.Replayable, r.Len = 0, false, false, false, n
-	r.xfHost, r.teTrailers = false, false
+	r.ContentLength, r.Chunked, r.Close, r.Head, r.Replayable, r.Preface, r.Len = 0, false, false, false, false, false, n
+	r.teTrailers, r.hasLength = false, false
 	r.fields = r.fieldsBuf[:0]
 }
 
-// Parse parses a request head as returned by ReadHead. ErrUnsupported
-// means the request may be valid, but net/http must serve it: HTTP/1.0,
-// a chunked or expected body, an upgrade, a missing or repeated Host, an
-// absolute target, anything malformed.
+// http2Preface is what a client speaking HTTP/2 with prior knowledge sends
+// first; ReadHead returns its first part as a head.
+const http2Preface = "PRI * HTTP/2.0\r\n\r\n"
+
+// Parse parses a request head as returned by ReadHead. It allocates
+// nothing. It returns:
+//
+//   - nil: the fast path can serve the request;
+//   - ErrUnsupported: a well-formed request whose body's framing Parse
+//     knows (ContentLength, Chunked), or HTTP/2's preface (Preface), but
+//     which net/http must serve: HTTP/1.0, an upgrade, Expect, a target
+//     that is not origin-form, repeated fields net/http merges, bytes the
+//     fast path leaves to net/http to judge;
+//   - a *RequestError: a request to refuse, with its status. Parse is
+//     stricter than net/http, never laxer: whatever net/http refuses it
+//     refuses, and it also refuses what RFC 9112 says is ambiguous and
+//     net/http takes (bare LF line ends, Transfer-Encoding in HTTP/1.0,
+//     Content-Length beside Transfer-Encoding, a repeated Content-Length).
 func (r *Request) Parse(head []byte) error {
 	r.reset(len(head))
-	i := bytes.Index(head, []byte("\r\n"))
-	if i < 0 {
+	if bytes.HasPrefix(head, []byte(http2Preface)) {
+		r.Preface = true
 		return ErrUnsupported
 	}
-	line := head[:i]
-	sp1 := bytes.IndexByte(line, ' ')
-	sp2 := bytes.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 <= sp1+1 || string(line[sp2+1:]) != "HTTP/1.1" {
-		return ErrUnsupported
+	i := bytes.IndexByte(head, '\n')
+	if i < 1 || head[i-1] != '\r' {
+		return errBareLF
 	}
-	r.Method, r.Target = line[:sp1], line[sp1+1:sp2]
-	if !isToken(r.Method) || len(r.Method) > 32 || r.Target[0] != '/' {
-		return ErrUnsupported
+	line := head[:i-1]
+	// Split as net/http does: at the first space, then the next one.
+	method, rest, ok1 := bytes.Cut(line, []byte{' '})
+	target, version, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || !isToken(method) || len(target) == 0 {
+		return errRequestLine
 	}
-	r.Head = string(r.Method) == "HEAD"
-	switch string(r.Method) {
+	http10 := false
+	switch string(version) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		http10 = true
+	default:
+		if len(version) == 8 && string(version[:5]) == "HTTP/" && version[6] == '.' {
+			return errVersion
+		}
+		return errRequestLine
+	}
+	unsupported := http10 || len(method) > 32 || target[0] != '/'
+	for _, c := range target {
+		switch {
+		case c <= ' ' || c == 0x7f:
+			return errRequestLine
+		case c >= 0x80:
+			unsupported = true // net/http judges such targets
+		}
+	}
+	r.Method, r.Target = method, target
+	r.Head = string(method) == "HEAD"
+	switch string(method) {
 	case "GET", "HEAD", "OPTIONS", "TRACE":
 		r.Replayable = true
 	}
-	for _, c := range r.Target {
-		if c <= ' ' || c >= 0x7f {
-			return ErrUnsupported
-		}
-	}
+
 	var connection []byte
-	hosts, lengths := 0, 0
-	ls := lines{rest: head[i+2:]}
+	hosts, lengths, codings := 0, 0, 0
+	ls := lines{rest: head[i+1:]}
 	for {
 		line, ok, err := ls.next()
 		if err != nil {
-			return ErrUnsupported
+			return errBareLF
 		}
 		if !ok {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' { // obsolete line folding
-			return ErrUnsupported
+		if line[0] == ' ' || line[0] == '\t' {
+			return errObsFold
 		}
 		f, err := parseField(line)
-		if err != nil || len(r.fields) == MaxFields {
-			return ErrUnsupported
+		if err != nil {
+			return errField
+		}
+		if len(r.fields) == MaxFields {
+			return errTooManyField
 		}
 		switch n := f.name; {
 		case is(n, "host"):
@@ -105,37 +145,48 @@ func (r *Request) Parse(head []byte) error {
 		case is(n, "content-length"):
 			lengths++
 			l, ok := parseLength(f.value)
-			if !ok {
-				return ErrUnsupported
+			if !ok || lengths > 1 {
+				return errLength
 			}
-			r.ContentLength = l
-		case is(n, "transfer-encoding"), is(n, "upgrade"), is(n, "expect"):
-			return ErrUnsupported
+			r.ContentLength, r.hasLength = l, true
+			f.drop = true // sent on in canonical form, see AppendOutbound
+		case is(n, "transfer-encoding"):
+			codings++
+			if codings > 1 || !is(f.value, "chunked") {
+				if http10 {
+					return errTE10
+				}
+				return errCoding
+			}
+			r.Chunked = true
+			f.drop = true // sent on as "chunked"
+		case is(n, "upgrade"), is(n, "expect"):
+			unsupported = true
 		case is(n, "connection"):
 			f.drop = true
 			if connection != nil {
-				return ErrUnsupported // one Connection field, or let net/http merge them
+				unsupported = true // net/http merges them
 			}
 			connection = f.value
 		case is(n, "te"):
 			f.drop = true
 			tokens(f.value, func(tok []byte) { r.teTrailers = r.teTrailers || is(tok, "trailers") })
 		case is(n, "keep-alive"), is(n, "proxy-connection"), is(n, "proxy-authorization"), is(n, "trailer"),
-			is(n, "x-forwarded-proto"):
+			is(n, "x-forwarded-proto"), is(n, "x-forwarded-host"):
+			// Hop-by-hop, or set by wake from what it saw: a client's own
+			// X-Forwarded-Host would name a host it was not routed by.
 			f.drop = true
 		case is(n, "x-forwarded-for"):
 			f.drop = true
 			if r.forwarded != nil {
-				return ErrUnsupported // rare; net/http joins repeated ones
+				unsupported = true // rare; net/http joins repeated ones
 			}
 			r.forwarded = f.value
-		case is(n, "x-forwarded-host"):
-			r.xfHost = true
 		case is(n, "idempotency-key"), is(n, "x-idempotency-key"):
 			r.Replayable = true
 		case is(n, "cookie"):
 			if r.Cookie != nil {
-				return ErrUnsupported
+				unsupported = true
 			}
 			r.Cookie = f.value
 		case is(n, "wake-revision-tag"):
@@ -147,45 +198,78 @@ func (r *Request) Parse(head []byte) error {
 		}
 		r.fields = append(r.fields, f)
 	}
-	if hosts != 1 || lengths > 1 || len(r.Host) == 0 || bytes.ContainsAny(r.Host, " \t/\\") {
-		return ErrUnsupported
+	switch {
+	case http10 && r.Chunked:
+		return errTE10
+	case lengths > 0 && r.Chunked:
+		return errLengthAndTE
+	case hosts > 1:
+		return errHosts
+	case hosts == 0 && !http10:
+		return errNoHost
+	case hosts == 0 || !plainHost(r.Host):
+		unsupported = true // net/http judges odd hosts
 	}
-	upgrade := false
 	tokens(connection, func(tok []byte) {
 		switch {
 		case is(tok, "close"):
 			r.Close = true
 		case is(tok, "upgrade"):
-			upgrade = true
+			unsupported = true
 		}
 	})
-	if upgrade {
+	dropNamed(r.fields, connection)
+	if unsupported {
 		return ErrUnsupported
 	}
-	dropNamed(r.fields, connection)
 	return nil
 }
 
+// plainHost tells a Host value the fast path routes: a name or an address,
+// with a port, and nothing net/http might judge otherwise.
+func plainHost(h []byte) bool {
+	if len(h) == 0 {
+		return false
+	}
+	for _, c := range h {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // AppendOutbound appends the head to send to an instance: the request line
-// and the client's fields without the hop-by-hop ones, then
-// X-Forwarded-For (the client's address appended), X-Forwarded-Host (when
-// the client sent none), X-Forwarded-Proto and this hop's Forwarded.
+// and the client's fields without the hop-by-hop ones, the body's framing
+// in canonical form (Content-Length: N, or Transfer-Encoding: chunked, so
+// that no parser can read it another way), then X-Forwarded-For (the
+// client's address appended), X-Forwarded-Host (the Host wake routed by),
+// X-Forwarded-Proto and this hop's Forwarded.
 func (r *Request) AppendOutbound(dst []byte, clientIP string) []byte {
 	dst = append(dst, r.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, r.Target...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
 	dst = appendFields(dst, r.fields)
+	switch {
+	case r.Chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case r.hasLength:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, r.ContentLength, 10)
+		dst = append(dst, "\r\n"...)
+	}
 	dst = append(dst, "X-Forwarded-For: "...)
 	if len(r.forwarded) > 0 {
 		dst = append(dst, r.forwarded...)
 		dst = append(dst, ", "...)
 	}
 	dst = append(dst, clientIP...)
-	if !r.xfHost {
-		dst = append(dst, "\r\nX-Forwarded-Host: "...)
-		dst = append(dst, r.Host...)
-	}
+	dst = append(dst, "\r\nX-Forwarded-Host: "...)
+	dst = append(dst, r.Host...)
 	dst = append(dst, "\r\nX-Forwarded-Proto: http\r\nForwarded: "...)
 	dst = AppendForwarded(dst, clientIP, r.Host)
 	dst = append(dst, "\r\n"...)

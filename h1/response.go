@@ -24,9 +24,14 @@ type Response struct {
 	Status        int
 	ContentLength int64
 	Framing       Framing
-	// Close: the instance closes the connection after this response.
+	// Close: the connection cannot carry another response after this
+	// one: the instance said so, the body ends when it closes, or its
+	// framing was ambiguous.
 	Close bool
 	Len   int
+	// chunked and hasLength say which framing field to send on; the
+	// instance's own are dropped and sent again in canonical form.
+	chunked, hasLength bool
 
 	statusLine []byte // after the version: "200 OK"
 	fields     []field
@@ -38,6 +43,7 @@ type Response struct {
 // ambiguous about its length, is ErrMalformed: the caller answers 502.
 func (r *Response) Parse(head []byte, toHead bool) error {
 	r.Status, r.ContentLength, r.Framing, r.Close, r.Len = 0, 0, NoBody, false, len(head)
+	r.chunked, r.hasLength = false, false
 	r.fields = r.fieldsBuf[:0]
 	i := bytes.Index(head, []byte("\r\n"))
 	if i < 0 {
@@ -70,7 +76,7 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 	r.Status = code
 
 	var connection []byte
-	lengths, chunked, otherCoding := 0, false, false
+	lengths, codings := 0, 0
 	ls := lines{rest: head[i+2:]}
 	for {
 		line, ok, err := ls.next()
@@ -92,14 +98,14 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 			}
 			lengths++
 			r.ContentLength = l
+			f.drop = true
 		case is(n, "transfer-encoding"):
-			tokens(f.value, func(tok []byte) {
-				if is(tok, "chunked") {
-					chunked = true
-				} else {
-					otherCoding = true
-				}
-			})
+			// Like net/http: one field, "chunked", and none in HTTP/1.0,
+			// where its framing is faulty (RFC 9112 section 6.1).
+			f.drop = true
+			if codings++; codings > 1 || !is(f.value, "chunked") || http10 {
+				return ErrMalformed
+			}
 		case is(n, "connection"):
 			f.drop = true
 			connection = append(connection[:len(connection):len(connection)], f.value...)
@@ -124,20 +130,24 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 	dropNamed(r.fields, connection)
 
 	switch {
+	case codings > 0:
+		// A length beside chunked coding is a smuggling attempt or a bug:
+		// chunked wins, the length is not passed on, and the connection,
+		// whose next message may start elsewhere for another parser, is
+		// not reused.
+		r.chunked, r.ContentLength = true, 0
+		if lengths > 0 {
+			r.Close = true
+		}
+	case lengths > 0:
+		r.hasLength = true
+	}
+	switch {
 	case toHead || code < 200 || code == 204 || code == 304:
 		r.Framing = NoBody
-	case chunked && !otherCoding:
-		r.Framing, r.ContentLength = Chunked, 0
-		// A length next to chunked coding is a smuggling attempt or a
-		// bug; chunked wins, and the length is not passed on.
-		for i := range r.fields {
-			if is(r.fields[i].name, "content-length") {
-				r.fields[i].drop = true
-			}
-		}
-	case chunked || otherCoding:
-		return ErrMalformed // a coding we cannot frame
-	case lengths > 0:
+	case r.chunked:
+		r.Framing = Chunked
+	case r.hasLength:
 		r.Framing = Length
 	default:
 		r.Framing = UntilClose
@@ -147,14 +157,23 @@ func (r *Response) Parse(head []byte, toHead bool) error {
 }
 
 // AppendClient appends the head to send to the client: always HTTP/1.1,
-// the instance's fields without the hop-by-hop ones, then extra (complete
-// header lines wake adds, see Exchange.Extra; may be empty), and
-// Connection: close when the connection ends after this response.
+// the instance's fields without the hop-by-hop ones, its framing field in
+// canonical form, then extra (complete header lines wake adds, see
+// Exchange.Extra; may be empty), and Connection: close when the
+// connection ends after this response.
 func (r *Response) AppendClient(dst []byte, closing bool, extra []byte) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = append(dst, r.statusLine...)
 	dst = append(dst, "\r\n"...)
 	dst = appendFields(dst, r.fields)
+	switch {
+	case r.chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case r.hasLength:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, r.ContentLength, 10)
+		dst = append(dst, "\r\n"...)
+	}
 	dst = append(dst, extra...)
 	if closing {
 		dst = append(dst, "Connection: close\r\n"...)

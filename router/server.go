@@ -40,11 +40,11 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// ErrorLog receives net/http's complaints; nil means the log package.
 	ErrorLog *log.Logger
-	// MaxConns bounds the connections served at once on the fast path. A
-	// connection past it is answered 503 with Retry-After at once and
-	// closed, so that a flood runs out of this bound before the process
-	// runs out of file descriptors (which instances, the store and the
-	// admin API need too). 0 means no bound.
+	// MaxConns bounds the connections open at once, whichever path serves
+	// them. A connection past it is answered 503 with Retry-After at once
+	// and closed, so that a flood runs out of this bound before the
+	// process runs out of file descriptors (which instances, the store and
+	// the admin API need too). 0 means no bound.
 	MaxConns int
 }
 
@@ -62,9 +62,12 @@ const (
 // Server is the data plane's listener. Each connection starts on the fast
 // path: HTTP/1.1 requests are parsed in place and handed to the activator
 // with no net/http machinery in between. The first request the fast path
-// does not take (HTTP/2 with prior knowledge, HTTP/1.0, an upgrade, a
-// chunked body, anything odd) hands the connection, bytes already read
-// included, to a net/http server for the rest of its life.
+// does not take (HTTP/2 with prior knowledge, HTTP/1.0, an upgrade,
+// Expect, a head over 8 KiB) hands the connection, bytes already read
+// included, to a net/http server for the rest of its life, behind a
+// guardConn that checks every later request head the way the fast path
+// does. A malformed or ambiguous request is refused on either path with
+// h1's 4xx, and the connection closed.
 type Server struct {
 	router   *Router
 	fast     FastHandler
@@ -73,10 +76,10 @@ type Server struct {
 	handoff  *connQueue
 
 	mu       sync.Mutex
-	conns    map[*fastConn]struct{}
+	conns    map[*conn]struct{} // every open connection, for MaxConns and Close
 	closing  atomic.Bool
 	listener net.Listener
-	done     sync.WaitGroup
+	done     sync.WaitGroup // connections the fast path is serving
 }
 
 // NewServer returns a Server; Serve starts it.
@@ -99,11 +102,12 @@ func NewServer(opts ServerOptions) *Server {
 			Protocols:         &p,
 			ReadHeaderTimeout: opts.ReadHeaderTimeout,
 			IdleTimeout:       opts.IdleTimeout,
-			MaxHeaderBytes:    1 << 20,
+			MaxHeaderBytes:    maxGuardHead,
 			ErrorLog:          opts.ErrorLog,
+			ConnState:         connState,
 		},
 		handoff: newConnQueue(),
-		conns:   map[*fastConn]struct{}{},
+		conns:   map[*conn]struct{}{},
 	}
 }
 
@@ -113,9 +117,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listener = ln
 	s.mu.Unlock()
 	go s.fallback.Serve(s.handoff)
-	if s.fast == nil {
-		return s.fallback.Serve(ln)
-	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -171,15 +172,15 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// fastConn is a client connection on the fast path.
-type fastConn struct {
+// conn is a client connection, counted from its accept until it closes.
+type conn struct {
 	nc   net.Conn
-	idle atomic.Bool // waiting for a request: Shutdown may close it
+	idle atomic.Bool // on the fast path, waiting for a request: Shutdown may close it
 }
 
 // track counts a new connection in; nil when the server is closing, and
 // full when MaxConns are open already.
-func (s *Server) track(nc net.Conn) (c *fastConn, full bool) {
+func (s *Server) track(nc net.Conn) (c *conn, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -188,7 +189,7 @@ func (s *Server) track(nc net.Conn) (c *fastConn, full bool) {
 	if s.opts.MaxConns > 0 && len(s.conns) >= s.opts.MaxConns {
 		return nil, true
 	}
-	c = &fastConn{nc: nc}
+	c = &conn{nc: nc}
 	s.conns[c] = struct{}{}
 	s.done.Add(1)
 	return c, false
@@ -200,27 +201,35 @@ const tooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/pla
 	"Retry-After: 1\r\nConnection: close\r\nContent-Length: 49\r\n\r\n" +
 	"wake: too many connections are open; retry later\n"
 
-// refuseConn answers 503 and closes. It half-closes first and reads what
-// the client sent (for a second at most): closing with its request unread
-// would reset the connection, and the client would see a reset instead of
-// the answer.
+// refuseConn answers 503 and closes.
 func refuseConn(nc net.Conn) {
-	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(time.Second))
 	if _, err := io.WriteString(nc, tooManyConns); err != nil {
+		nc.Close()
 		return
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	lingerClose(nc)
+}
+
+// lingerClose closes a connection whose client may still be sending
+// (a request refused, a body left unread): it half-closes and reads what
+// comes for a second at most, 64 KiB at most. Closing with bytes unread
+// would reset the connection, and the client would see a reset instead
+// of the answer.
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
+	nc.SetReadDeadline(time.Now().Add(time.Second))
 	io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
 }
 
-func (s *Server) untrack(c *fastConn) {
+// forget counts a connection out: it is closed.
+func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.done.Done()
 }
 
 var bufPool = sync.Pool{New: func() any {
@@ -234,20 +243,31 @@ type connBufs struct {
 
 // serveConn reads requests off one connection until it closes, breaks,
 // or needs net/http.
-func (s *Server) serveConn(c *fastConn) {
-	defer s.untrack(c)
+func (s *Server) serveConn(c *conn) {
+	defer s.done.Done()
 	bufs := bufPool.Get().(*connBufs)
 	bufs.r.Reset(c.nc)
+	if s.fast == nil {
+		s.handOff(c, bufs.r)
+		return
+	}
 	bufs.w.Reset(c.nc)
 	ex := &h1.Exchange{In: bufs.r, Out: bufs.w, Conn: c.nc, ClientIP: clientIP(c.nc)}
-	handedOff := false
+	handedOff, linger := false, false
 	defer func() {
-		if !handedOff {
-			c.nc.Close()
-			bufs.r.Reset(nil)
+		if handedOff {
 			bufs.w.Reset(nil)
-			bufPool.Put(bufs)
+			return // the guard keeps the reader
 		}
+		if linger && !s.closing.Load() {
+			lingerClose(c.nc)
+		} else {
+			c.nc.Close()
+		}
+		s.forget(c)
+		bufs.r.Reset(nil)
+		bufs.w.Reset(nil)
+		bufPool.Put(bufs)
 	}()
 	for {
 		c.idle.Store(true)
@@ -267,12 +287,18 @@ func (s *Server) serveConn(c *fastConn) {
 		if err == nil {
 			err = ex.Req.Parse(head)
 		}
+		var refusal *h1.RequestError
 		switch {
 		case err == nil:
+		case errors.As(err, &refusal):
+			bufs.w.Write(h1.AppendRefusal(bufs.w.AvailableBuffer(), refusal))
+			bufs.w.Flush()
+			linger = true
+			return
 		case errors.Is(err, h1.ErrUnsupported), errors.Is(err, h1.ErrHeadTooLarge):
 			// net/http takes the connection from here, these bytes included.
 			ex.SetReadDeadline(time.Time{})
-			handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
+			handedOff = s.handOff(c, bufs.r)
 			return
 		default:
 			return // cut off, or too slow: nothing to answer
@@ -284,7 +310,7 @@ func (s *Server) serveConn(c *fastConn) {
 			}
 			if !s.fast.ServeH1(ex, p.Function, p.Revision) {
 				ex.SetReadDeadline(time.Time{})
-				handedOff = s.handoff.push(&bufferedConn{Conn: c.nc, r: bufs.r})
+				handedOff = s.handOff(c, bufs.r)
 				return
 			}
 		} else {
@@ -292,9 +318,23 @@ func (s *Server) serveConn(c *fastConn) {
 		}
 		ex.Finish()
 		if err := bufs.w.Flush(); err != nil || ex.Broken || ex.Req.Close {
+			linger = ex.Broken && err == nil
 			return
 		}
 	}
+}
+
+// handOff gives the connection to net/http, behind a guard that checks
+// every request head it reads from br. The connection stays counted until
+// it closes. It reports false, having closed it, when the server is
+// closing.
+func (s *Server) handOff(c *conn, br *bufio.Reader) bool {
+	g := newGuardConn(c.nc, br, s.opts.ReadHeaderTimeout, func() { s.forget(c) })
+	if !s.handoff.push(g) {
+		g.Close()
+		return false
+	}
+	return true
 }
 
 func clientIP(nc net.Conn) string {
@@ -361,14 +401,6 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	return s.fallback.Close()
 }
-
-// bufferedConn is a connection whose first bytes were already read into r.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // connQueue is a net.Listener fed with connections handed over by the fast
 // path.
