@@ -304,6 +304,12 @@ func (a *Activator) ServeRevision(w http.ResponseWriter, r *http.Request, fn api
 		http.NewResponseController(w).SetReadDeadline(start.Add(rv.timeout))
 	}
 	x := &httpExchange{w: w, r: r, ctx: ctx, f: newForward(r), rt: a.transportFor(rv)}
+	held, err := x.f.readAhead(a, rv)
+	defer held()
+	if err != nil {
+		rv.metrics.countRequest(x.f.bodyFailed(w, rv).code)
+		return
+	}
 	if res := a.serve(rv, start, x); res.abort {
 		// The response was cut after its header went out: abort the
 		// connection so the client cannot mistake it for complete.

@@ -28,6 +28,7 @@ type fastExchange struct {
 	body     []byte // the body, when buffered
 	buffered bool   // body holds the whole body (or there is none)
 	replay   bool   // the request may be sent twice (h1.Request.Replayable)
+	chunks   h1.ChunkedReader // a chunked request body
 	resp     h1.Response
 	out      []byte // the response head for the client
 	// extraMark is the length of the exchange's Extra before the
@@ -63,9 +64,14 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 	// The pooled exchange may still hold the last request's body: a
 	// request without one must send none, or the instance would read those
 	// bytes as another request.
-	x.body, x.buffered = x.body[:0], !ex.Req.Chunked // a chunked body streams
-	if n := ex.BodyLeft(); n > 0 {
-		// Hold the body only within the bounds; past them it streams.
+	x.body, x.buffered = x.body[:0], true
+	if n := ex.BodyLeft(); n != 0 {
+		// Hold the body only within the bounds; past them it streams. A
+		// chunked body's length is known only at its end: it may take the
+		// most a held body may.
+		if n < 0 {
+			n = maxBufferedBody
+		}
 		hold := n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)
 		if hold {
 			defer func() {
@@ -73,7 +79,11 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 				a.buffered.give(n)
 			}()
 		}
-		if err := x.readBody(rv, n, hold); err != nil {
+		read := x.readBody
+		if ex.Req.Chunked {
+			read = x.readChunked
+		}
+		if err := read(rv, n, hold); err != nil {
 			rv.metrics.countRequest(x.bodyFailed(rv, err).code)
 			return true
 		}
@@ -90,6 +100,7 @@ const keptBodyBuffer = 16 << 10
 // bounds count).
 func (x *fastExchange) release() {
 	x.ex = nil
+	x.chunks.Reset(nil)
 	if cap(x.body) > keptBodyBuffer {
 		x.body = nil
 	}
@@ -113,6 +124,33 @@ func (x *fastExchange) readBody(rv *revision, n int64, hold bool) error {
 		return &h1.ReadError{Err: err}
 	}
 	x.ex.BodyRead(n)
+	return nil
+}
+
+// readChunked reads a chunked body ahead, in canonical form, up to
+// maxBufferedBody: whole, it can be sent twice like a small body of known
+// length; either way a client that sends it slowly holds no connection to
+// an instance meanwhile. The rest of a larger one, or all of one the
+// bounds leave no room for, streams after what was read.
+func (x *fastExchange) readChunked(rv *revision, _ int64, hold bool) error {
+	x.chunks.Reset(x.ex.In)
+	if !hold {
+		x.buffered = false
+		return nil
+	}
+	x.ex.SetReadDeadline(x.ex.Start.Add(rv.timeout))
+	for len(x.body) < maxBufferedBody {
+		frame, data, err := x.chunks.Next()
+		x.body = append(append(x.body, frame...), data...)
+		if err == io.EOF {
+			x.ex.BodyRead(x.ex.BodyLeft())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	x.buffered = false
 	return nil
 }
 
@@ -183,8 +221,12 @@ func (x *fastExchange) to(rv *revision, ep *endpoint) result {
 	for {
 		c, reused, err := ep.pool.get(fresh)
 		if err != nil {
-			if isRefused(err) { // nothing was sent: another instance may take it
+			switch {
+			case isRefused(err): // nothing was sent: another instance may take it
 				return result{refused: true, err: err}
+			case outOfFiles(err):
+				x.ex.WriteError(http.StatusServiceUnavailable, outOfFilesMsg, "Retry-After: 1\r\n")
+				return result{code: http.StatusServiceUnavailable, err: err}
 			}
 			return x.badGateway(rv, ep, err)
 		}
@@ -215,8 +257,9 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	case x.buffered:
 		c.bw.Write(x.body)
 	case ex.Req.Chunked:
+		c.bw.Write(x.body) // what was read ahead
 		ex.SetReadDeadline(deadline)
-		if err = h1.RelayChunked(c.bw, ex.In); err == nil {
+		if err = x.chunks.RelayTo(c.bw); err == nil {
 			ex.BodyRead(ex.BodyLeft())
 		}
 	case ex.BodyLeft() > 0:

@@ -1,6 +1,7 @@
 package activator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -194,6 +195,34 @@ func (f *forward) to(ctx context.Context, w http.ResponseWriter, rv *revision, e
 	return r
 }
 
+// readAhead reads a body of known length up to maxBufferedBody whole,
+// within the bounds, before an instance is taken for it: a client that
+// sends it slowly then holds no connection to an instance meanwhile (nor
+// its file descriptor), and the transport may send it again on a pooled
+// connection the instance closed. done gives the bytes back to the
+// bounds. A body of unknown length (chunked, an HTTP/2 stream: gRPC
+// streams both ways) is never waited for; it streams.
+func (f *forward) readAhead(a *Activator, rv *revision) (done func(), err error) {
+	n := f.in.ContentLength
+	if f.body == nil || n <= 0 || n > maxBufferedBody || !takeBoth(rv.buffered, a.buffered, n) {
+		return func() {}, nil
+	}
+	done = func() {
+		rv.buffered.give(n)
+		a.buffered.give(n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(f.body, buf); err != nil {
+		if f.body.err == nil || f.body.err == io.ErrUnexpectedEOF {
+			f.body.err = io.ErrUnexpectedEOF
+		}
+		return done, f.body.err
+	}
+	f.body = &replayGuard{rc: io.NopCloser(bytes.NewReader(buf))}
+	f.in.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	return done, nil
+}
+
 // roundTripFailed answers a request the instance did not answer.
 func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv *revision, ep *endpoint, err error) result {
 	switch {
@@ -202,6 +231,10 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 	case f.body != nil && f.body.err != nil:
 		// The client's body failed first: its error, not the instance's.
 		return f.bodyFailed(w, rv)
+	case outOfFiles(err):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, outOfFilesMsg)
+		return result{code: http.StatusServiceUnavailable, err: err}
 	case f.in.Context().Err() != nil:
 		return result{code: statusClientClosed, err: err}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -290,6 +323,15 @@ func (g *replayGuard) Read(p []byte) (int, error) {
 }
 
 func (g *replayGuard) Close() error { return nil }
+
+// outOfFiles tells a dial that failed because wake has no file descriptor
+// left: wake's overload, answered 503 with Retry-After, not the instance's
+// failure.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+const outOfFilesMsg = "wake: no file descriptor is left to reach the instance (too many connections are open); retry later\n"
 
 // isRefused tells a connection refused: nothing listens on the instance's
 // port any more, so it died or is stopping. Other dial errors (a timeout,

@@ -66,8 +66,13 @@ func Relay(dst *bufio.Writer, src *bufio.Reader, n int64) error {
 func RelayChunked(dst *bufio.Writer, src *bufio.Reader) error {
 	var c ChunkedReader
 	c.Reset(src)
+	return c.RelayTo(dst)
+}
+
+// RelayTo is RelayChunked for the rest of the body c is reading.
+func (c *ChunkedReader) RelayTo(dst *bufio.Writer) error {
 	for {
-		if src.Buffered() == 0 {
+		if c.src.Buffered() == 0 {
 			if err := dst.Flush(); err != nil {
 				return err
 			}
