@@ -24,10 +24,10 @@ const maxBufferedBody = 64 << 10
 // buffers outlive the request.
 type fastExchange struct {
 	ex       *h1.Exchange
-	head     []byte // the head to send, built once
-	body     []byte // the body, when buffered
-	buffered bool   // body holds the whole body (or there is none)
-	replay   bool   // the request may be sent twice (h1.Request.Replayable)
+	head     []byte           // the head to send, built once
+	body     []byte           // the body, when buffered
+	buffered bool             // body holds the whole body (or there is none)
+	replay   bool             // the request may be sent twice (h1.Request.Replayable)
 	chunks   h1.ChunkedReader // a chunked request body
 	resp     h1.Response
 	out      []byte // the response head for the client
