@@ -97,7 +97,7 @@ func (f fakeAutoscaler) Spec(rev *api.Revision) autoscaler.Spec {
 
 func openStore(t testing.TB, dir string) *boltstore.Store {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(dir, "wake.db"))
+	store, err := boltstore.Open(filepath.Join(dir, "wake.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,12 +371,12 @@ func TestFailureIsTheRevisionsReadyCondition(t *testing.T) {
 
 func TestBoltStoreIsLockedWhileOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wake.db")
-	s, err := boltstore.Open(path)
+	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := boltstore.Open(path); !errors.Is(err, boltstore.ErrLocked) {
+	if _, err := boltstore.Open(path, boltstore.Options{}); !errors.Is(err, boltstore.ErrLocked) {
 		t.Errorf("second open: %v, want ErrLocked", err)
 	}
 }

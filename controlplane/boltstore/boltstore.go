@@ -3,16 +3,19 @@
 // directory, and the cron triggers' fire records. bbolt locks its file, so
 // one wake serve owns a state directory and the CLI always goes through
 // the admin API.
+//
+// The store cannot vanish silently: Open checks the whole file before it
+// lets bbolt use it and refuses a damaged one with a *DamagedError,
+// rolling snapshots are written in the background after changes, each
+// checked before it counts, and Restore puts one back.
 package boltstore
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/controlplane"
@@ -25,40 +28,17 @@ var (
 	bucketCron      = []byte("cron")
 )
 
-// Store is a controlplane.Store in a bbolt file.
+// Store is a controlplane.Store in a bbolt file, with rolling snapshots
+// of it (see Open).
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	snap *snapshotter
 }
 
 var _ controlplane.Store = (*Store)(nil)
 
 // ErrLocked says another process holds the state file.
 var ErrLocked = errors.New("the state directory is in use by another wake serve")
-
-// Open opens (or creates) the store at path. It fails with ErrLocked
-// within a second when another process has it open.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFunctions, bucketRevisions, bucketTriggers, bucketCron} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("initializing %s: %w", path, err)
-	}
-	return &Store{db: db}, nil
-}
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(controlplane.Tx) error) error {
@@ -67,11 +47,26 @@ func (s *Store) View(fn func(controlplane.Tx) error) error {
 
 // Update runs fn in a read-write transaction.
 func (s *Store) Update(fn func(controlplane.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
-// Close releases the file.
-func (s *Store) Close() error { return s.db.Close() }
+// update is the one way in for writes, so that a committed change always
+// reaches the snapshotter: one non-blocking channel send on top of the
+// commit's fsync.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	err := s.db.Update(fn)
+	if err == nil {
+		s.snap.changed()
+	}
+	return err
+}
+
+// Close takes a last snapshot if the store changed since the newest one,
+// then releases the file. A second Close is harmless.
+func (s *Store) Close() error {
+	s.snap.close()
+	return s.db.Close()
+}
 
 type boltTx struct{ tx *bolt.Tx }
 

@@ -11,14 +11,14 @@ import (
 
 // CronRecords returns the store of cron fire records, kept in the same
 // file as the triggers; names are the triggers' "namespace/name".
-func (s *Store) CronRecords() cron.Store { return cronStore{s.db} }
+func (s *Store) CronRecords() cron.Store { return cronStore{s} }
 
-type cronStore struct{ db *bolt.DB }
+type cronStore struct{ s *Store }
 
 func (c cronStore) Load(name string) (cron.Record, bool, error) {
 	var r cron.Record
 	var ok bool
-	err := c.db.View(func(tx *bolt.Tx) error {
+	err := c.s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCron).Get([]byte(name))
 		if v == nil {
 			return nil
@@ -33,7 +33,8 @@ func (c cronStore) Load(name string) (cron.Record, bool, error) {
 }
 
 // Save writes the record with bbolt's fsync: a fire marked started must
-// survive a crash, or a restart would not repeat it.
+// survive a crash, or a restart would not repeat it. It is a change like
+// any other: the next snapshot has it.
 func (c cronStore) Save(name string, r cron.Record) error {
-	return c.db.Update(func(tx *bolt.Tx) error { return put(tx, bucketCron, []byte(name), r) })
+	return c.s.update(func(tx *bolt.Tx) error { return put(tx, bucketCron, []byte(name), r) })
 }
