@@ -24,7 +24,6 @@ import (
 	"github.com/wakefn/wake/autoscaler"
 	"github.com/wakefn/wake/console"
 	"github.com/wakefn/wake/controlplane"
-	"github.com/wakefn/wake/controlplane/boltstore"
 	"github.com/wakefn/wake/eventing/triggers"
 	"github.com/wakefn/wake/router"
 	"github.com/wakefn/wake/runtime"
@@ -48,6 +47,7 @@ type serveOptions struct {
 	fastPath         bool
 	token            adminTokenOptions
 	kafkaEmbedded    string
+	store            storeFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -84,6 +84,7 @@ func newServeCommand() *cobra.Command {
 		"serve plain HTTP/1.1 requests without net/http (false sends every request through net/http)")
 	f.StringVar(&o.kafkaEmbedded, "kafka-embedded", "",
 		"run a one-broker Kafka on this address (e.g. 127.0.0.1:9092), with its data under STATE_DIR/kafka, for triggers to consume")
+	o.store.addFlags(f)
 	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
 }
@@ -187,7 +188,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := boltstore.Open(filepath.Join(o.stateDir, "wake.db"))
+	store, err := openStore(o.stateDir, o.store, log)
 	if err != nil {
 		return err
 	}
