@@ -19,9 +19,10 @@ import (
 	api "github.com/wakefn/wake/api/v1"
 )
 
-// floodWorkerEnv, when set ("ADDR HOST N"), makes the test binary a flood
-// worker: TestFloodWorker opens N connections to ADDR, sends one request
-// for HOST on each, and prints what became of them. A process may hold
+// floodWorkerEnv, when set ("ADDR HOST N [SHAPE]"), makes the test binary
+// a flood worker: TestFloodWorker opens N connections to ADDR, sends one
+// request for HOST on each (a GET, or the floodShapes SHAPE names), and
+// prints what became of them. A process may hold
 // only so many file descriptors (20,000 on our CI machines, and it cannot
 // be raised there), so a flood bigger than that is spread over workers.
 const floodWorkerEnv = "WAKE_E2E_FLOOD"
@@ -40,10 +41,19 @@ func (r *floodResult) add(o floodResult) {
 	r.RetryAfter += o.RetryAfter
 }
 
-// flood opens n connections at once, each sending one GET for host, and
-// waits for every answer. Connections are not cut off: each ends with a
-// response, or with the server closing it.
-func flood(addr, host string, n int) floodResult {
+// floodShapes are the requests a flood may send, by name: %s is the host.
+// The stuck ones promise a body and never send it (whole, or at all).
+var floodShapes = map[string]string{
+	"get":           "GET / HTTP/1.1\r\nHost: %s\r\n\r\n",
+	"stuck-length":  "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nabc",
+	"stuck-chunked": "POST / HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"stuck-http10":  "POST / HTTP/1.0\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n",
+}
+
+// flood opens n connections at once, each sending one request of shape
+// for host, and waits for every answer. Connections are not cut off: each
+// ends with a response, or with the server closing it.
+func flood(addr, host, shape string, n int) floodResult {
 	res := floodResult{Codes: map[int]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -52,7 +62,7 @@ func flood(addr, host string, n int) floodResult {
 			code, retry := 0, false
 			if c, err := net.Dial("tcp", addr); err == nil {
 				c.SetDeadline(time.Now().Add(hangAfter)) // the safety net: a hang shows as 0
-				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+				fmt.Fprintf(c, floodShapes[shape], host)
 				if r, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
 					code, retry = r.StatusCode, r.Header.Get("Retry-After") != ""
 				}
@@ -78,15 +88,21 @@ func TestFloodWorker(t *testing.T) {
 	}
 	var addr, host string
 	var n int
-	if _, err := fmt.Sscan(spec, &addr, &host, &n); err != nil {
+	shape := "get"
+	if k, err := fmt.Sscan(spec, &addr, &host, &n, &shape); k < 3 || floodShapes[shape] == "" {
 		t.Fatalf("%s=%q: %v", floodWorkerEnv, spec, err)
 	}
-	json.NewEncoder(os.Stdout).Encode(flood(addr, host, n))
+	json.NewEncoder(os.Stdout).Encode(flood(addr, host, shape, n))
 }
 
 // floodFrom spreads a flood of n connections over worker processes of at
 // most perWorker connections each, and adds up their results.
 func floodFrom(t *testing.T, addr, host string, n, perWorker int) floodResult {
+	return floodShapeFrom(t, addr, host, "get", n, perWorker)
+}
+
+// floodShapeFrom is floodFrom with requests of a floodShapes shape.
+func floodShapeFrom(t *testing.T, addr, host, shape string, n, perWorker int) floodResult {
 	total := floodResult{Codes: map[int]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -94,7 +110,7 @@ func floodFrom(t *testing.T, addr, host string, n, perWorker int) floodResult {
 		k := min(left, perWorker)
 		wg.Go(func() {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestFloodWorker$", "-test.count=1")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", floodWorkerEnv, addr, host, k))
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", floodWorkerEnv, addr, host, k, shape))
 			out, err := cmd.Output()
 			var r floodResult
 			if err == nil {
