@@ -48,12 +48,6 @@ type meta struct {
 	txid     uint64
 }
 
-// sameState says whether two metas describe the same committed state: a
-// snapshot taken from a tx with this meta would be identical.
-func (m meta) sameState(o meta) bool {
-	return m.txid == o.txid && m.root == o.root && m.freelist == o.freelist && m.hwm == o.hwm
-}
-
 // Why a meta page is not valid, in bbolt's order of checks.
 var (
 	errBadMagic    = errors.New("not a bbolt meta page (wrong magic number)")

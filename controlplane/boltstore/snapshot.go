@@ -85,9 +85,9 @@ func LatestGoodSnapshot(dir string) (s Snapshot, c Contents, ok bool) {
 // fsynced, checked by CheckFile like the store itself, and only then
 // renamed into place, so a snapshot that is there is whole and checked.
 // Then all but the newest SnapshotsKept are removed. A snapshot of the
-// same state as the newest one (same transaction and size) is not taken
-// again, so restarts and a Close after a quiet spell do not push older
-// snapshots out with copies.
+// same state as the newest one (same transaction and size; at start, only
+// if that one checks) is not taken again, so restarts and a Close after a
+// quiet spell do not push older snapshots out with copies.
 type snapshotter struct {
 	db    *bolt.DB
 	dir   string
@@ -103,7 +103,7 @@ type snapshotter struct {
 	closeOnce sync.Once
 
 	// newest is the state of the newest snapshot; only the loop, then
-	// close after the loop ended, touch it.
+	// close once the loop has ended, touch it.
 	newest snapshotState
 }
 
@@ -143,9 +143,6 @@ func newSnapshotter(db *bolt.DB, path string, o Options, log *zap.Logger) *snaps
 	for _, f := range stale {
 		os.Remove(f)
 	}
-	if all, _ := Snapshots(s.dir); len(all) > 0 {
-		s.newest = fileState(all[0].Path)
-	}
 	s.changes <- struct{}{} // the snapshot at start
 	return s
 }
@@ -178,6 +175,12 @@ func (s *snapshotter) changed() {
 
 func (s *snapshotter) run() {
 	defer close(s.done)
+	// The newest snapshot, if it checks, need not be taken again.
+	if all, _ := Snapshots(s.dir); len(all) > 0 {
+		if _, err := CheckFile(all[0].Path); err == nil {
+			s.newest = fileState(all[0].Path)
+		}
+	}
 	var last time.Time
 	for {
 		select {

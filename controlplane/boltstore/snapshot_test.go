@@ -166,3 +166,22 @@ func TestSnapshotsListing(t *testing.T) {
 		t.Errorf("a directory not there: %v, %v; want none", none, err)
 	}
 }
+
+// A newest snapshot that no longer checks does not stand in for the
+// store: the snapshot at start is taken.
+func TestSnapshotAtStartWhenNewestIsDamaged(t *testing.T) {
+	path := writeStore(t, 3)
+	all, _ := Snapshots(SnapshotDir(path))
+	os.Truncate(all[0].Path, 4096)
+	clk := newTimerClock()
+	clk.Step(time.Hour) // a name of its own
+	o, snaps := recordSnapshots(Options{Clock: clk})
+	mustOpen(t, path, o)
+	r := next(t, snaps)
+	if r.err != nil || r.path == "" {
+		t.Fatalf("at start: %+v, want a snapshot", r)
+	}
+	if c, err := CheckFile(r.path); err != nil || c.Functions != 3 {
+		t.Errorf("the snapshot at start: %+v, %v; want 3 functions", c, err)
+	}
+}

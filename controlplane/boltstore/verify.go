@@ -42,8 +42,8 @@ func verifyFile(r io.ReaderAt, size int64) (layout, error) {
 	}
 	ps := uint64(l.meta.pageSize)
 	if l.meta.hwm > uint64(size)/ps {
-		return l, fmt.Errorf("the file is cut short: it is %d bytes, and its last transaction (%d) wrote %d pages of %d bytes (%d bytes)",
-			size, l.meta.txid, l.meta.hwm, ps, l.meta.hwm*ps)
+		return l, fmt.Errorf("the file is cut short: it is %d bytes, and its last transaction (%d) needs %d (%d pages of %d bytes)",
+			size, l.meta.txid, l.meta.hwm*ps, l.meta.hwm, ps)
 	}
 	w := &walker{r: r, pageSize: ps, hwm: l.meta.hwm, used: make([]bool, l.meta.hwm), free: make([]bool, l.meta.hwm)}
 	w.used[0], w.used[1] = true, true // the meta pages
