@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -69,6 +70,19 @@ func TestOpenRefusesDamagedStore(t *testing.T) {
 			writeRandom(t, p, ps+pageHeaderSize, metaSize, r)
 		}, "neither meta page is valid"},
 		{"zeroes over both meta pages", func(t *testing.T, p string) { writeAt(t, p, 0, make([]byte, 2*ps)) }, "neither meta page is valid"},
+		{"meta pages, checksums and all, saying the freelist is not in the file", func(t *testing.T, p string) {
+			for page := range int64(2) {
+				b := make([]byte, metaSize)
+				f, _ := os.Open(p)
+				f.ReadAt(b, page*ps+pageHeaderSize)
+				f.Close()
+				order.PutUint64(b[32:], noFreelist)
+				h := fnv.New64a()
+				h.Write(b[:metaChecksumAt])
+				order.PutUint64(b[metaChecksumAt:], h.Sum64())
+				writeAt(t, p, page*ps+pageHeaderSize, b)
+			}
+		}, "the freelist is not in the file"},
 		{"the root page's header overwritten", func(t *testing.T, p string) {
 			writeRandom(t, p, int64(l.meta.root)*ps, pageHeaderSize, rand.New(rand.NewPCG(3, 4)))
 		}, "page"},

@@ -175,9 +175,12 @@ func createIfMissing(path string) error {
 		return err
 	}
 	// A link, not a rename, fails if another wake serve created the store
-	// in the meantime, rather than replace the one it has open.
+	// in the meantime, rather than replace the one it has open. On a file
+	// system without hard links, a rename is the best there is.
 	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return err
+		}
 	}
 	return syncDir(dir)
 }

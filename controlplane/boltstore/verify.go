@@ -25,7 +25,7 @@ import (
 // So verifyFile walks what bbolt would walk, with bounds checks and
 // nothing but the file's bytes: both meta pages (magic, version, checksum,
 // as bbolt's Meta.Validate), the size the current one implies, the
-// freelist, and every page of every bucket from the root (ids in range,
+// freelist (which must be in the file), and every page of every bucket from the root (ids in range,
 // each page's header naming itself, types, element offsets inside their
 // page, keys in order, each page used once, none both used and free), and
 // finally that every page is either used or free, as bbolt's Check. Once
@@ -45,18 +45,19 @@ func verifyFile(r io.ReaderAt, size int64) (layout, error) {
 		return l, fmt.Errorf("the file is cut short: it is %d bytes, and its last transaction (%d) needs %d (%d pages of %d bytes)",
 			size, l.meta.txid, l.meta.hwm*ps, l.meta.hwm, ps)
 	}
+	if l.meta.freelist == noFreelist {
+		// wake never writes such a store, and bbolt would rebuild the
+		// freelist with a walk in a goroutine of its own, whose panics
+		// nothing can catch.
+		return l, errors.New("its meta page says the freelist is not in the file, and wake always writes it")
+	}
 	w := &walker{r: r, pageSize: ps, hwm: l.meta.hwm, used: make([]bool, l.meta.hwm), free: make([]bool, l.meta.hwm)}
 	w.used[0], w.used[1] = true, true // the meta pages
-	if l.meta.freelist != noFreelist {
-		if err := w.freelist(l.meta.freelist); err != nil {
-			return l, err
-		}
+	if err := w.freelist(l.meta.freelist); err != nil {
+		return l, err
 	}
 	if err := w.tree(l.meta.root, 0, "the root bucket"); err != nil {
 		return l, err
-	}
-	if l.meta.freelist == noFreelist {
-		return l, nil // bbolt rebuilds the freelist from what is used
 	}
 	for id := uint64(2); id < l.meta.hwm; id++ {
 		if !w.used[id] && !w.free[id] {
