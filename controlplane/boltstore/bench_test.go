@@ -17,7 +17,9 @@ const benchSize = 1000
 // in a read transaction, fsync, the check, the rename.
 func BenchmarkSnapshot(b *testing.B) {
 	path := writeStore(b, benchSize)
-	s := mustOpen(b, path, Options{SnapshotDir: b.TempDir(), SnapshotsKept: 2})
+	o, snaps := recordSnapshots(Options{SnapshotDir: b.TempDir(), SnapshotsKept: 2})
+	s := mustOpen(b, path, o)
+	next(b, snaps) // the loop's snapshot at start; it then waits for changes
 	for b.Loop() {
 		s.snap.newest = snapshotState{} // take it again
 		if _, err := s.snap.take(); err != nil {
