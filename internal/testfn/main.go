@@ -29,6 +29,21 @@
 //	                     TESTFN_WORK, as code not compiled yet would; every
 //	                     response then says X-Testfn-Slow: true or false
 //	TESTFN_JIT_SLOWDOWN  the factor of the slow requests (default 10)
+//	TESTFN_RECORD_FILE   file to which every request (any path) appends one
+//	                     JSON line, with one write, so that instances can
+//	                     share the file: method, request URI, protocol,
+//	                     Host, the header fields, Content-Length and
+//	                     Transfer-Encoding as net/http framed the body, the
+//	                     body (read whole, base64) and the error that ended
+//	                     it. Every request is then answered 200 with
+//	                     X-Recorded: <request URI> and "rec <request URI>\n"
+//	                     instead of the routes below. A request net/http
+//	                     refuses before any handler runs (a 400 for a
+//	                     missing Host, say) is recorded too, as the status
+//	                     it got and the bytes the connection had read
+//	                     since its last response. The request-smuggling
+//	                     tests tell by these which requests reached the
+//	                     instance, and which response answered which
 //
 // Every response carries X-Testfn-Inflight (requests this instance held
 // when it took this one) and X-Testfn-Pid. Routes:
@@ -46,6 +61,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -129,7 +146,17 @@ func run() error {
 		}
 		h.events = f
 	}
+	if p := os.Getenv("TESTFN_RECORD_FILE"); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		h.records = f
+	}
 	srv := &http.Server{Handler: h}
+	if h.records != nil {
+		ln = recordingListener{Listener: ln, h: h}
+	}
 	if os.Getenv("TESTFN_H2C") == "1" {
 		var p http.Protocols
 		p.SetHTTP1(true)
@@ -156,6 +183,119 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
+// Record is one request as TESTFN_RECORD_FILE keeps it.
+type Record struct {
+	Method     string      `json:"method,omitempty"`
+	RequestURI string      `json:"uri,omitempty"`
+	Proto      string      `json:"proto,omitempty"`
+	Host       string      `json:"host,omitempty"` // r.Host
+	Header     http.Header `json:"header,omitempty"`
+	// ContentLength and TransferEncoding are how net/http framed the
+	// body; it takes both fields out of Header when the body is chunked.
+	ContentLength    int64    `json:"contentLength,omitempty"`
+	TransferEncoding []string `json:"transferEncoding,omitempty"`
+	Body             []byte   `json:"body,omitempty"`    // base64 in the JSON
+	BodyErr          string   `json:"bodyErr,omitempty"` // "" when the body ended cleanly
+	// Refused is the status net/http answered a request it refused before
+	// any handler ran ("400 Bad Request: missing required Host header"),
+	// and Received the bytes the connection read since its last response
+	// (up to 64 KiB); the fields above are empty then.
+	Refused    string `json:"refused,omitempty"`
+	Received   []byte `json:"received,omitempty"`
+	RemoteAddr string `json:"remoteAddr"`
+	Pid        int    `json:"pid"`
+}
+
+// record appends the request to TESTFN_RECORD_FILE and answers with its
+// request URI.
+func (h *handler) record(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	rec := Record{Method: r.Method, RequestURI: r.RequestURI, Proto: r.Proto, Host: r.Host, Header: r.Header,
+		ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding, Body: body, RemoteAddr: r.RemoteAddr}
+	if err != nil {
+		rec.BodyErr = err.Error()
+	}
+	if err := h.writeRecord(rec); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("X-Recorded", r.RequestURI)
+	fmt.Fprintf(w, "rec %s\n", r.RequestURI)
+}
+
+// writeRecord appends rec as one line, with one write: instances share
+// the file, and O_APPEND keeps each write whole.
+func (h *handler) writeRecord(rec Record) error {
+	rec.Pid = os.Getpid()
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = h.records.Write(append(line, '\n'))
+	return err
+}
+
+// recordingListener hands out connections that record the requests
+// net/http refuses itself: those never reach a handler.
+type recordingListener struct {
+	net.Listener
+	h *handler
+}
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, h: l.h}, nil
+}
+
+// maxReceived bounds the bytes a connection keeps for a refusal's record.
+const maxReceived = 64 << 10
+
+type recordingConn struct {
+	net.Conn
+	h        *handler
+	mu       sync.Mutex
+	received []byte // read since the last write
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if k := min(n, maxReceived-len(c.received)); k > 0 {
+		c.received = append(c.received, p[:k]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Write passes p on. A response that is not an interim one and carries no
+// X-Recorded was written by net/http itself: a refusal, recorded.
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	received := c.received
+	c.received = nil
+	c.mu.Unlock()
+	if status, ok := refusal(p); ok {
+		if err := c.h.writeRecord(Record{Refused: status, Received: received, RemoteAddr: c.RemoteAddr().String()}); err != nil {
+			log.Printf("recording a refusal: %v", err)
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// refusal returns the status of a response head net/http wrote without a
+// handler: one with no X-Recorded field, and not 1xx.
+func refusal(p []byte) (string, bool) {
+	line, _, _ := bytes.Cut(p, []byte("\r\n"))
+	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < len("HTTP/1.1 200") || line[9] == '1' ||
+		bytes.Contains(p, []byte("\r\nX-Recorded: ")) {
+		return "", false
+	}
+	return string(line[9:]), true
+}
+
 // childArg ends the arguments of a child started by TESTFN_SPAWN_CHILD=self.
 const childArg = "child"
 
@@ -164,6 +304,7 @@ type handler struct {
 	readyAfter  time.Duration
 	logRequests bool
 	events      *os.File // nil: CloudEvents are not recorded
+	records     *os.File // nil: requests are not recorded
 	failPercent int
 	// errorPercent of the requests to / are answered with 500.
 	errorPercent int
@@ -179,6 +320,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.records != nil {
+		h.record(w, r)
+		return
+	}
 	if h.logRequests {
 		fmt.Printf("testfn: request %s %s id=%s\n", r.Method, r.URL.Path, r.Header.Get("X-Chaos-Id"))
 	}
