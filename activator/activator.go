@@ -307,7 +307,11 @@ func (a *Activator) ServeRevision(w http.ResponseWriter, r *http.Request, fn api
 	held, err := x.f.readAhead(a, rv)
 	defer held()
 	if err != nil {
-		rv.metrics.countRequest(x.f.bodyFailed(w, rv).code)
+		res := x.f.bodyFailed(w, rv)
+		rv.metrics.countRequest(res.code)
+		if res.abort {
+			panic(http.ErrAbortHandler) // the client left: close, answering nothing
+		}
 		return
 	}
 	if res := a.serve(rv, start, x); res.abort {

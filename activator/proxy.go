@@ -253,19 +253,21 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 // connection closes: the rest of the body would be read as a request.
 func (f *forward) bodyFailed(w http.ResponseWriter, rv *revision) result {
 	err := f.body.err
-	res := result{code: statusClientClosed, clientFault: true, err: err}
+	// A client that left gets nothing; one that half-closed and waits
+	// must not read an empty 200 into it: the handler aborts.
+	res := result{code: statusClientClosed, clientFault: true, abort: true, err: err}
 	if f.in.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		res.code = http.StatusRequestTimeout
+		res.code, res.abort = http.StatusRequestTimeout, false
 		writeError(w, res.code, fmt.Sprintf(
 			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
 	default:
-		res.code = http.StatusBadRequest
+		res.code, res.abort = http.StatusBadRequest, false
 		writeError(w, res.code, fmt.Sprintf("wake: the request body is malformed: %v\n", err))
 	}
 	return res
