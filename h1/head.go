@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"strconv"
 )
 
 var (
@@ -263,6 +264,21 @@ func dropNamed(fields []field, connection []byte) {
 // framing tells the fields by which a message is framed and routed.
 func framing(name []byte) bool {
 	return is(name, "content-length") || is(name, "transfer-encoding") || is(name, "host")
+}
+
+// appendFraming writes a message's framing field in canonical form, the
+// one every parser reads alike: Transfer-Encoding: chunked, or
+// Content-Length: N in plain decimal, or nothing.
+func appendFraming(dst []byte, chunked, hasLength bool, length int64) []byte {
+	switch {
+	case chunked:
+		return append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case hasLength:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, length, 10)
+		return append(dst, "\r\n"...)
+	}
+	return dst
 }
 
 // appendFields writes the fields that are not dropped.

@@ -2,7 +2,6 @@ package h1
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 )
 
@@ -254,14 +253,7 @@ func (r *Request) AppendOutbound(dst []byte, clientIP string) []byte {
 	dst = append(dst, r.Target...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
 	dst = appendFields(dst, r.fields)
-	switch {
-	case r.Chunked:
-		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
-	case r.hasLength:
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, r.ContentLength, 10)
-		dst = append(dst, "\r\n"...)
-	}
+	dst = appendFraming(dst, r.Chunked, r.hasLength, r.ContentLength)
 	dst = append(dst, "X-Forwarded-For: "...)
 	if len(r.forwarded) > 0 {
 		dst = append(dst, r.forwarded...)

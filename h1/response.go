@@ -166,14 +166,7 @@ func (r *Response) AppendClient(dst []byte, closing bool, extra []byte) []byte {
 	dst = append(dst, r.statusLine...)
 	dst = append(dst, "\r\n"...)
 	dst = appendFields(dst, r.fields)
-	switch {
-	case r.chunked:
-		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
-	case r.hasLength:
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, r.ContentLength, 10)
-		dst = append(dst, "\r\n"...)
-	}
+	dst = appendFraming(dst, r.chunked, r.hasLength, r.ContentLength)
 	dst = append(dst, extra...)
 	if closing {
 		dst = append(dst, "Connection: close\r\n"...)
