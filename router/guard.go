@@ -214,6 +214,15 @@ func (g *guardConn) refuse(e *h1.RequestError) error {
 	return io.EOF // net/http closes the connection without a word
 }
 
+// CloseWrite half-closes, as net/http does before it closes after
+// refusing a request, so that its answer is not lost to a reset.
+func (g *guardConn) CloseWrite() error {
+	if cw, ok := g.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Close closes the connection once, counting it out.
 func (g *guardConn) Close() error {
 	err := net.ErrClosed
