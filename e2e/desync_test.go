@@ -51,9 +51,11 @@ func TestDesyncCorpus(t *testing.T) {
 	if len(corpus) < 100 {
 		t.Fatalf("the corpus has %d shapes, want at least 100", len(corpus))
 	}
-	end := time.Now().Add(100 * time.Second)
-	if d, ok := t.Deadline(); ok && d.Add(-20*time.Second).Before(end) {
-		end = d.Add(-20 * time.Second)
+	// No budget of its own (a wall-clock bound fails on a loaded machine):
+	// only the test binary's deadline, with time left to report.
+	end := time.Now().Add(time.Hour)
+	if d, ok := t.Deadline(); ok {
+		end = d.Add(-30 * time.Second)
 	}
 	for _, fast := range []bool{true, false} {
 		t.Run(fmt.Sprintf("http1-fast-path=%v", fast), func(t *testing.T) {
