@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -365,6 +368,37 @@ func refusalFor(rv *revision, err error, clientGone bool) refusal {
 	default:
 		return refusal{code: http.StatusServiceUnavailable, msg: fmt.Sprintf("wake: revision %s is not available\n", rv.key.Name)}
 	}
+}
+
+// bodyRefusal explains a request body that could not be read: always the
+// client's mistake, never the revision's. A body that stopped arriving
+// gets 408 at the revision's timeout; one cut short, or whose client
+// left, gets nothing (statusClientClosed, no message); anything else
+// (malformed chunks) 400. Both paths answer with it and close the
+// connection, since the rest of the body would be read as a request.
+func bodyRefusal(rv *revision, err error) refusal {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return refusal{code: http.StatusRequestTimeout, msg: fmt.Sprintf(
+			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout)}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return refusal{code: statusClientClosed}
+	default:
+		return refusal{code: http.StatusBadRequest, msg: fmt.Sprintf("wake: the request body is malformed: %v\n", err)}
+	}
+}
+
+// holdBody reserves n bytes for a body held in memory, within the
+// revision's bound and the activator's; false, reserving nothing, past
+// either, or past maxBufferedBody. releaseBody gives them back.
+func (a *Activator) holdBody(rv *revision, n int64) bool {
+	return n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)
+}
+
+func (a *Activator) releaseBody(rv *revision, n int64) {
+	rv.buffered.give(n)
+	a.buffered.give(n)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -72,18 +72,17 @@ func (a *Activator) ServeH1(ex *h1.Exchange, fn api.FunctionKey, key api.Revisio
 		if n < 0 {
 			n = maxBufferedBody
 		}
-		hold := n <= maxBufferedBody && takeBoth(rv.buffered, a.buffered, n)
+		hold := a.holdBody(rv, n)
 		if hold {
-			defer func() {
-				rv.buffered.give(n)
-				a.buffered.give(n)
-			}()
+			defer a.releaseBody(rv, n)
 		}
-		read := x.readBody
+		var err error
 		if ex.Req.Chunked {
-			read = x.readChunked
+			err = x.readChunked(rv, hold)
+		} else {
+			err = x.readBody(rv, n, hold)
 		}
-		if err := read(rv, n, hold); err != nil {
+		if err != nil {
 			rv.metrics.countRequest(x.bodyFailed(rv, err).code)
 			return true
 		}
@@ -132,7 +131,7 @@ func (x *fastExchange) readBody(rv *revision, n int64, hold bool) error {
 // length; either way a client that sends it slowly holds no connection to
 // an instance meanwhile. The rest of a larger one, or all of one the
 // bounds leave no room for, streams after what was read.
-func (x *fastExchange) readChunked(rv *revision, _ int64, hold bool) error {
+func (x *fastExchange) readChunked(rv *revision, hold bool) error {
 	x.chunks.Reset(x.ex.In)
 	if !hold {
 		x.buffered = false
@@ -175,24 +174,15 @@ func (x *fastExchange) annotate(w wait) {
 	x.ex.Extra = extra
 }
 
-// bodyFailed answers a request whose body could not be read: the
-// client's mistake, never the revision's. A body that stopped arriving
-// gets 408 at the revision's timeout, malformed chunks 400, and a client
-// that left nothing; the connection closes, since the rest of the body
-// would be read as the next request.
+// bodyFailed answers a request whose body could not be read (see
+// bodyRefusal) and closes the connection.
 func (x *fastExchange) bodyFailed(rv *revision, err error) result {
 	x.ex.Broken = true
-	res := result{code: statusClientClosed, clientFault: true, err: err}
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		res.code = http.StatusRequestTimeout
-		x.ex.WriteError(res.code, fmt.Sprintf(
-			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout), "")
-	case errors.Is(err, h1.ErrMalformed):
-		res.code = http.StatusBadRequest
-		x.ex.WriteError(res.code, "wake: the request body's chunked framing is malformed\n", "")
+	r := bodyRefusal(rv, err)
+	if r.msg != "" {
+		x.ex.WriteError(r.code, r.msg, "")
 	}
-	return res
+	return result{code: r.code, clientFault: true, err: err}
 }
 
 func (x *fastExchange) refuse(rv *revision, err error) int {
@@ -337,10 +327,8 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 		switch {
 		case errors.Is(err, h1.ErrMalformed):
 			ep.pool.report(malformedResponse, "sent a malformed chunked body", nil)
-		case errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
-			if h1.IsReadError(err) {
-				ep.pool.report(truncatedResponse, "closed the connection inside a response body", nil)
-			}
+		case h1.IsReadError(err) && (errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
+			ep.pool.report(truncatedResponse, "closed the connection inside a response body", nil)
 		}
 		return res, nil, false
 	}

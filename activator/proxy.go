@@ -204,13 +204,10 @@ func (f *forward) to(ctx context.Context, w http.ResponseWriter, rv *revision, e
 // streams both ways) is never waited for; it streams.
 func (f *forward) readAhead(a *Activator, rv *revision) (done func(), err error) {
 	n := f.in.ContentLength
-	if f.body == nil || n <= 0 || n > maxBufferedBody || !takeBoth(rv.buffered, a.buffered, n) {
+	if f.body == nil || n <= 0 || !a.holdBody(rv, n) {
 		return func() {}, nil
 	}
-	done = func() {
-		rv.buffered.give(n)
-		a.buffered.give(n)
-	}
+	done = func() { a.releaseBody(rv, n) }
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(f.body, buf); err != nil {
 		if f.body.err == nil || f.body.err == io.ErrUnexpectedEOF {
@@ -246,30 +243,21 @@ func (f *forward) roundTripFailed(ctx context.Context, w http.ResponseWriter, rv
 	}
 }
 
-// bodyFailed answers a request whose body could not be read, as the fast
-// path does: 408 when it stopped arriving within the revision's timeout,
-// 400 when it is malformed (net/http's reader, behind the router's guard,
-// refuses chunked framing h1 refuses), nothing when the client left. The
-// connection closes: the rest of the body would be read as a request.
+// bodyFailed answers a request whose body could not be read (see
+// bodyRefusal), as the fast path does. A client that left gets nothing;
+// one that half-closed and waits must not read an empty 200 into it: the
+// handler aborts.
 func (f *forward) bodyFailed(w http.ResponseWriter, rv *revision) result {
-	err := f.body.err
-	// A client that left gets nothing; one that half-closed and waits
-	// must not read an empty 200 into it: the handler aborts.
-	res := result{code: statusClientClosed, clientFault: true, abort: true, err: err}
+	r := bodyRefusal(rv, f.body.err)
+	res := result{code: r.code, clientFault: true, err: f.body.err}
+	if r.msg == "" {
+		res.abort = true
+		return res
+	}
 	if f.in.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		res.code, res.abort = http.StatusRequestTimeout, false
-		writeError(w, res.code, fmt.Sprintf(
-			"wake: the request body did not arrive within the timeout of revision %s, %v\n", rv.key.Name, rv.timeout))
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
-	default:
-		res.code, res.abort = http.StatusBadRequest, false
-		writeError(w, res.code, fmt.Sprintf("wake: the request body is malformed: %v\n", err))
-	}
+	writeError(w, r.code, r.msg)
 	return res
 }
 

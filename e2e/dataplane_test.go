@@ -182,11 +182,11 @@ func TestStuckBodyFloodUnderALowFileLimit(t *testing.T) {
 			}
 			// A client of its own, one request a connection: a pooled
 			// one would see the 503 answered at accept as unsolicited.
-			if code, err := oneShot(w.http, "slow.default.localhost"); err != nil {
+			if res, err := oneRequest(w.http, "GET / HTTP/1.1\r\nHost: slow.default.localhost\r\n\r\n"); err != nil {
 				others[0]++
 				t.Logf("another client during the flood: %v", err)
 			} else {
-				others[code]++
+				others[res.StatusCode]++
 			}
 		}
 	}
@@ -211,22 +211,6 @@ func TestStuckBodyFloodUnderALowFileLimit(t *testing.T) {
 	if r := w.mustGet("asleep.default.localhost", "/"); r.code != 200 {
 		t.Errorf("a function at zero after the flood: %d %q", r.code, r.body)
 	}
-}
-
-// oneShot sends a GET on a connection of its own and returns the status.
-func oneShot(addr, host string) (int, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(hangAfter))
-	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, err
-	}
-	return res.StatusCode, nil
 }
 
 // A client cannot roll back a healthy canary by sending it malformed

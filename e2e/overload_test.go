@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -60,13 +61,8 @@ func flood(addr, host, shape string, n int) floodResult {
 	for range n {
 		wg.Go(func() {
 			code, retry := 0, false
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.SetDeadline(time.Now().Add(hangAfter)) // the safety net: a hang shows as 0
-				fmt.Fprintf(c, floodShapes[shape], host)
-				if r, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
-					code, retry = r.StatusCode, r.Header.Get("Retry-After") != ""
-				}
-				c.Close()
+			if r, err := oneRequest(addr, fmt.Sprintf(floodShapes[shape], host)); err == nil {
+				code, retry = r.StatusCode, r.Header.Get("Retry-After") != ""
 			}
 			mu.Lock()
 			res.Codes[code]++
@@ -78,6 +74,21 @@ func flood(addr, host, shape string, n int) floodResult {
 	}
 	wg.Wait()
 	return res
+}
+
+// oneRequest sends req on a connection of its own and reads the response
+// head; hangAfter bounds it, so a hang shows as an error.
+func oneRequest(addr, req string) (*http.Response, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangAfter))
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(bufio.NewReader(c), nil)
 }
 
 // TestFloodWorker is not a test: it is the body of a flood worker process.

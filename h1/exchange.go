@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -106,47 +107,31 @@ func (ex *Exchange) Finish() {
 // WriteError answers with a plain-text error. extra holds header lines
 // ("Retry-After: 1\r\n"), or is empty; Extra's lines follow them.
 func (ex *Exchange) WriteError(code int, msg, extra string) {
-	w := ex.Out
-	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(code))
-	w.WriteByte(' ')
-	w.WriteString(statusText(code))
-	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
-	w.WriteString(strconv.Itoa(len(msg)))
-	w.WriteString("\r\n")
-	w.WriteString(extra)
-	w.Write(ex.Extra)
-	if ex.bodyLeft != 0 || ex.Req.Close {
-		w.WriteString("Connection: close\r\n")
-	}
-	w.WriteString("\r\n")
-	if !ex.Req.Head {
-		w.WriteString(msg)
-	}
+	closing := ex.bodyLeft != 0 || ex.Req.Close
+	ex.Out.Write(appendError(ex.Out.AvailableBuffer(), code, msg, extra, ex.Extra, closing, !ex.Req.Head))
 }
 
-func statusText(code int) string {
-	switch code {
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 408:
-		return "Request Timeout"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 501:
-		return "Not Implemented"
-	case 505:
-		return "HTTP Version Not Supported"
+// appendError appends a plain-text error response: the status, msg as its
+// body (or, withBody false, only its length, as for HEAD), the header
+// lines extra and more, and Connection: close when closing.
+func appendError(dst []byte, code int, msg, extra string, more []byte, closing, withBody bool) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(code), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(code)...)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(msg)), 10)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, extra...)
+	dst = append(dst, more...)
+	if closing {
+		dst = append(dst, "Connection: close\r\n"...)
 	}
-	return "Error"
+	dst = append(dst, "\r\n"...)
+	if withBody {
+		dst = append(dst, msg...)
+	}
+	return dst
 }
 
 // WatchClose calls gone if the client closes the connection before stop
@@ -184,13 +169,5 @@ func isTimeout(err error) bool {
 // AppendRefusal appends the whole response refusing a request: e's status
 // and reason, and Connection: close.
 func AppendRefusal(dst []byte, e *RequestError) []byte {
-	msg := "wake: bad request: " + e.Reason + "\n"
-	dst = append(dst, "HTTP/1.1 "...)
-	dst = strconv.AppendInt(dst, int64(e.Status), 10)
-	dst = append(dst, ' ')
-	dst = append(dst, statusText(e.Status)...)
-	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(msg)), 10)
-	dst = append(dst, "\r\n\r\n"...)
-	return append(dst, msg...)
+	return appendError(dst, e.Status, "wake: bad request: "+e.Reason+"\n", "", nil, true, true)
 }

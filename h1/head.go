@@ -109,10 +109,14 @@ func headEnd(buf []byte, scan int) int {
 	return 0
 }
 
-// HeadBuffered tells whether br already holds a whole head.
-func HeadBuffered(br *bufio.Reader) bool {
+// BufferedHead returns the head br already holds whole, as ReadHead would,
+// without waiting; nil when br holds no whole head yet.
+func BufferedHead(br *bufio.Reader) []byte {
 	buf, _ := br.Peek(br.Buffered())
-	return headEnd(buf, 0) > 0
+	if n := headEnd(buf, 0); n > 0 {
+		return buf[:n]
+	}
+	return nil
 }
 
 // field is one header field, as slices of the head.

@@ -187,7 +187,10 @@ func (g *guardConn) readHead() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if !h1.HeadBuffered(g.br) && !g.busy() {
+	if head := h1.BufferedHead(g.br); head != nil {
+		return head, nil
+	}
+	if !g.busy() {
 		// (While net/http is busy, this is its background read, whose
 		// deadline it sets in the past to end it: leave that alone.)
 		g.Conn.SetReadDeadline(time.Now().Add(g.headerTimeout))

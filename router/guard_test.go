@@ -215,20 +215,12 @@ func TestConnectionsNetHTTPServesCountAgainstTheBound(t *testing.T) {
 				t.Fatalf("past the bound: %v %v, want 503", res, err)
 			}
 			open[0].Close()
-			deadline := time.Now().Add(10 * time.Second)
-			for {
+			placeAgain(t, func() (*http.Response, error) {
 				c, br := dial(t, addr)
+				defer c.Close()
 				io.WriteString(c, first)
-				res, err := http.ReadResponse(br, nil)
-				c.Close()
-				if err == nil && res.StatusCode == 200 {
-					return // the place the closed connection left is taken again
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no place after a connection closed: %v %v", res, err)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return http.ReadResponse(br, nil)
+			}, 200)
 		})
 	}
 }

@@ -215,18 +215,28 @@ func TestConnectionsPastTheBoundGet503(t *testing.T) {
 		t.Errorf("body %q", b)
 	}
 	open[0].Close()
-	waitClosed := time.Now().Add(10 * time.Second)
-	for {
+	placeAgain(t, func() (*http.Response, error) {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := get(c)
-		c.Close()
-		if err == nil && res.StatusCode == 404 {
-			break // the place a closed connection left is taken again
+		defer c.Close()
+		return get(c)
+	}, 404)
+}
+
+// placeAgain sends requests with try until one is answered want: the
+// place a closed connection left under MaxConns is taken again. It fails
+// the test after 10 s (a failure bound, not a timing assertion).
+func placeAgain(t *testing.T, try func() (*http.Response, error), want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := try()
+		if err == nil && res.StatusCode == want {
+			return
 		}
-		if time.Now().After(waitClosed) {
+		if time.Now().After(deadline) {
 			t.Fatalf("no place after a connection closed: %v %v", res, err)
 		}
 		time.Sleep(10 * time.Millisecond)

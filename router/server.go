@@ -279,11 +279,12 @@ func (s *Server) serveConn(c *conn) {
 			return
 		}
 		c.idle.Store(false)
-		if !h1.HeadBuffered(bufs.r) {
+		head, err := h1.BufferedHead(bufs.r), error(nil)
+		if head == nil {
 			// The head came in pieces: the rest must not take long.
 			ex.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout))
+			head, err = h1.ReadHead(bufs.r)
 		}
-		head, err := h1.ReadHead(bufs.r)
 		if err == nil {
 			err = ex.Req.Parse(head)
 		}

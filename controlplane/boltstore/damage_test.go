@@ -47,13 +47,24 @@ func TestOpenCreatesStore(t *testing.T) {
 	}
 }
 
+// goodStore writes a store of storeSize functions to damage, and returns
+// its path, its bytes and its layout.
+func goodStore(t *testing.T) (path string, b []byte, l layout, w *walker) {
+	t.Helper()
+	path = writeStore(t, storeSize)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, w = walk(t, path)
+	return path, b, l, w
+}
+
 // A damaged store is refused with a DamagedError that names the file and
 // says what was found, and the file is left as it was: never opened
 // empty, never a panic.
 func TestOpenRefusesDamagedStore(t *testing.T) {
-	good := writeStore(t, storeSize)
-	goodBytes, _ := os.ReadFile(good)
-	l, _ := walk(t, good)
+	good, goodBytes, l, _ := goodStore(t)
 	ps := int64(l.meta.pageSize)
 	tests := []struct {
 		name   string
@@ -171,8 +182,7 @@ func inUse(t *testing.T, path string, text []byte) int64 {
 
 // Random bytes over the header of any page in use are caught.
 func TestOpenRefusesEveryDamagedPageHeader(t *testing.T) {
-	good := writeStore(t, storeSize)
-	l, w := walk(t, good)
+	good, _, l, w := goodStore(t)
 	ps := int64(l.meta.pageSize)
 	r := rand.New(rand.NewPCG(5, 6))
 	path := filepath.Join(t.TempDir(), "wake.db")
@@ -200,9 +210,7 @@ func TestOpenRefusesEveryDamagedPageHeader(t *testing.T) {
 // JSON) it opens whole; never a panic, a fault or a hang. Before
 // verifyFile, bbolt died of a segmentation fault on some of these.
 func TestOpenSurvivesRandomDataPageDamage(t *testing.T) {
-	good := writeStore(t, storeSize)
-	goodBytes, _ := os.ReadFile(good)
-	l, _ := walk(t, good)
+	good, goodBytes, l, _ := goodStore(t)
 	ps := int64(l.meta.pageSize)
 	hwm := int64(l.meta.hwm)
 	r := rand.New(rand.NewPCG(7, 8))
