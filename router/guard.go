@@ -213,7 +213,9 @@ func (g *guardConn) refuse(e *h1.RequestError) error {
 	}
 	g.state, g.refused = guardDone, nil
 	g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	g.Conn.Write(h1.AppendRefusal(nil, e))
+	if _, err := g.Conn.Write(h1.AppendRefusal(nil, e)); err == nil {
+		linger(g.Conn) // as the fast path does, so the answer is not lost to a reset
+	}
 	return io.EOF // net/http closes the connection without a word
 }
 

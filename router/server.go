@@ -212,12 +212,16 @@ func refuseConn(nc net.Conn) {
 }
 
 // lingerClose closes a connection whose client may still be sending
-// (a request refused, a body left unread): it half-closes and reads what
-// comes for a second at most, 64 KiB at most. Closing with bytes unread
-// would reset the connection, and the client would see a reset instead
-// of the answer.
+// (a request refused, a body left unread), after linger.
 func lingerClose(nc net.Conn) {
-	defer nc.Close()
+	linger(nc)
+	nc.Close()
+}
+
+// linger half-closes a connection and reads what comes for a second at
+// most, 64 KiB at most. Closing with bytes unread would reset the
+// connection, and the client would see a reset instead of the answer.
+func linger(nc net.Conn) {
 	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
