@@ -8,7 +8,13 @@
 //	TESTFN_SPAWN_CHILD   "1": start a child `sleep` (tests process groups);
 //	                     "self": start a copy of testfn with the same
 //	                     arguments plus "child", which only sleeps, so that
-//	                     the child carries the instance's marker argument
+//	                     the child carries the instance's marker argument;
+//	                     "setsid": the same copy in a session of its own,
+//	                     as a daemon escaping its process group would be
+//	TESTFN_HOST          the address to listen on (default 127.0.0.1; an
+//	                     image sets 0.0.0.0)
+//	TESTFN_PORT          the port to listen on, ignoring PORT (an image that
+//	                     hard-codes its port)
 //	TESTFN_LOG_REQUESTS  "1": print "testfn: request METHOD PATH id=ID" as
 //	                     each request arrives, ID being its X-Chaos-Id
 //	TESTFN_READY_PATH    path that answers 503 until TESTFN_READY_AFTER passes
@@ -58,6 +64,7 @@
 //	/exit?code=N exits the process at once (a crash mid-load)
 //	/trailer     answers with a trailer X-Testfn-Trailer: done
 //	/echo        copies the request body back
+//	/hog?mb=N    allocates and touches N MiB, then answers (a memory hog)
 package main
 
 import (
@@ -91,7 +98,9 @@ func run() error {
 	log.SetFlags(0)
 	log.SetPrefix("testfn: ")
 	if len(os.Args) > 1 && os.Args[len(os.Args)-1] == childArg {
-		select {} // a spawned child: it only has to exist
+		for {
+			time.Sleep(time.Hour) // a spawned child: it only has to exist
+		}
 	}
 	if s := os.Getenv("TESTFN_EXIT_AT_START"); s != "" {
 		code, _ := strconv.Atoi(s)
@@ -101,10 +110,13 @@ func run() error {
 	if os.Getenv("TESTFN_IGNORE_TERM") == "1" {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	if spawn := os.Getenv("TESTFN_SPAWN_CHILD"); spawn == "1" || spawn == "self" {
+	if spawn := os.Getenv("TESTFN_SPAWN_CHILD"); spawn == "1" || spawn == "self" || spawn == "setsid" {
 		child := exec.Command("sleep", "1000")
-		if spawn == "self" {
+		if spawn != "1" {
 			child = exec.Command(os.Args[0], append(os.Args[1:], childArg)...)
+		}
+		if spawn == "setsid" {
+			child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		}
 		if err := child.Start(); err != nil {
 			return err
@@ -115,10 +127,17 @@ func run() error {
 		time.Sleep(d)
 	}
 	port := os.Getenv("PORT")
+	if p := os.Getenv("TESTFN_PORT"); p != "" {
+		port = p
+	}
 	if port == "" {
 		port = "8080"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	host := os.Getenv("TESTFN_HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return err
 	}
@@ -395,6 +414,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/echo":
 		io.Copy(w, r.Body)
+		return
+	case "/hog":
+		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		hog := make([][]byte, 0, mb)
+		for range mb {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			hog = append(hog, b)
+		}
+		fmt.Fprintf(w, "held %d MiB\n", len(hog))
 		return
 	}
 	if h.errorPercent > 0 && rand.IntN(100) < h.errorPercent {
