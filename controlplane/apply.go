@@ -99,7 +99,7 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Tr
 		}
 		fn := d.Function.DeepCopy()
 		fn.SetDefaults()
-		errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
+		errs := fn.Validate(api.ValidateOptions{})
 		errs = append(errs, checkFunctionAnnotations(fn)...)
 		errs = append(errs, duplicate(d, "function", fn.Key().String())...)
 		problems = append(problems, d.Errors(errs)...)
@@ -119,7 +119,7 @@ func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traf
 	fn := stored.DeepCopy()
 	fn.Spec.Traffic = traffic
 	fn.SetDefaults()
-	if errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands}); len(errs) > 0 {
+	if errs := fn.Validate(api.ValidateOptions{}); len(errs) > 0 {
 		return nil, api.NewErrors(errs)
 	}
 	out, err := c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })

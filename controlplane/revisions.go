@@ -252,13 +252,17 @@ func resolveTraffic(fn *api.Function, revs []*api.Revision, ro *api.RolloutStatu
 // resolvePaths makes a local command's relative paths absolute against
 // dir, the manifest's directory, so that `command: [./hello]` works from
 // wherever `wake apply` runs. A bare name ("python3") is left for PATH.
-// With no workingDir, instances run in dir.
+// With no workingDir, instances run in dir. An image-only container's
+// paths are the image's, and are left alone.
 func resolvePaths(fn *api.Function, dir string) {
 	if dir == "" {
 		return
 	}
 	for i := range fn.Spec.Template.Spec.Containers {
 		c := &fn.Spec.Template.Spec.Containers[i]
+		if len(c.Command) == 0 && c.Image != "" {
+			continue
+		}
 		if len(c.Command) > 0 && strings.Contains(c.Command[0], "/") && !filepath.IsAbs(c.Command[0]) {
 			c.Command[0] = filepath.Join(dir, c.Command[0])
 		}

@@ -26,7 +26,7 @@ import (
 func (c *ControlPlane) SyncFunction(ctx context.Context, fn *api.Function) error {
 	fn = fn.DeepCopy()
 	fn.SetDefaults()
-	errs := fn.Validate(api.ValidateOptions{RequireCommand: c.opts.LocalCommands})
+	errs := fn.Validate(api.ValidateOptions{})
 	errs = append(errs, checkFunctionAnnotations(fn)...)
 	var err error
 	if len(errs) > 0 {

@@ -32,7 +32,7 @@ spec:
 		f := d.Function
 		f.SetDefaults()
 		fmt.Println(f.Kind, f.Key())
-		if errs := d.Errors(f.Validate(v1.ValidateOptions{RequireCommand: true})); errs != nil {
+		if errs := d.Errors(f.Validate(v1.ValidateOptions{})); errs != nil {
 			fmt.Println(errs)
 		}
 	}

@@ -17,7 +17,7 @@ var unsupported = map[reflect.Type][]string{
 		"securityContext", "initContainers", "enableServiceLinks", "runtimeClassName",
 		"dnsPolicy", "dnsConfig", "hostAliases", "topologySpreadConstraints",
 		"priorityClassName", "schedulerName", "automountServiceAccountToken"},
-	reflect.TypeFor[Container](): {"envFrom", "volumeMounts", "securityContext", "lifecycle",
+	reflect.TypeFor[Container](): {"envFrom", "volumeMounts", "lifecycle",
 		"terminationMessagePath", "terminationMessagePolicy", "stdin", "tty"},
 	reflect.TypeFor[EnvVar]():      {"valueFrom"},
 	reflect.TypeFor[Probe]():       {"exec", "grpc", "terminationGracePeriodSeconds"},

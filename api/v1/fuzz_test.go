@@ -44,9 +44,7 @@ func FuzzDecode(f *testing.F) {
 			var errs []field.ErrorList
 			if d.Function != nil {
 				d.Function.SetDefaults()
-				for _, opts := range []ValidateOptions{{}, {RequireCommand: true}} {
-					errs = append(errs, d.Function.Validate(opts))
-				}
+				errs = append(errs, d.Function.Validate(ValidateOptions{}))
 			} else {
 				d.Trigger.SetDefaults()
 				errs = append(errs, d.Trigger.Validate())

@@ -94,8 +94,11 @@ type LocalObjectReference struct {
 	Name string `json:"name,omitempty"`
 }
 
-// Container is the function's process. In embedded mode Command and Args
-// are the program to run and Image is ignored; on Kubernetes Image is run.
+// Container is the function's process. In embedded mode a container with
+// a Command runs it as a local process (Image ignored), and one with only
+// an Image runs the image as a container (Command and Args, when given,
+// override its entrypoint and cmd, as in Kubernetes); on Kubernetes the
+// Image is run.
 type Container struct {
 	Name            string                `json:"name,omitempty"`
 	Image           string                `json:"image,omitempty"`
@@ -109,6 +112,38 @@ type Container struct {
 	ReadinessProbe  *Probe                `json:"readinessProbe,omitempty"`
 	LivenessProbe   *Probe                `json:"livenessProbe,omitempty"`
 	StartupProbe    *Probe                `json:"startupProbe,omitempty"`
+	SecurityContext *SecurityContext      `json:"securityContext,omitempty"`
+}
+
+// SecurityContext is the part of Kubernetes' container securityContext
+// wake applies to images in embedded mode (and passes on in Kubernetes
+// mode). Every container runs with no new privileges.
+type SecurityContext struct {
+	// RunAsUser and RunAsGroup override the image's user.
+	RunAsUser  *int64 `json:"runAsUser,omitempty"`
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+	// RunAsNonRoot refuses to start an instance whose user is root.
+	RunAsNonRoot *bool `json:"runAsNonRoot,omitempty"`
+	// ReadOnlyRootFilesystem makes the image's filesystem read-only (/tmp
+	// stays writable).
+	ReadOnlyRootFilesystem   *bool           `json:"readOnlyRootFilesystem,omitempty"`
+	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation,omitempty"`
+	Capabilities             *Capabilities   `json:"capabilities,omitempty"`
+	SeccompProfile           *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// Capabilities adds to or drops from the default capabilities; "ALL" in
+// Drop drops every one.
+type Capabilities struct {
+	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop,omitempty"`
+}
+
+// SeccompProfile is accepted as Knative's secure defaults write it
+// (type: RuntimeDefault).
+type SeccompProfile struct {
+	Type             string `json:"type,omitempty"`
+	LocalhostProfile string `json:"localhostProfile,omitempty"`
 }
 
 // EnvVar is one environment variable given to every instance.
@@ -128,7 +163,9 @@ type ContainerPort struct {
 // PortNameH2C marks a container port that speaks cleartext HTTP/2.
 const PortNameH2C = "h2c"
 
-// ResourceRequirements are kept for Kubernetes mode.
+// ResourceRequirements bound an instance: in embedded mode limits.memory
+// and limits.cpu are enforced through its control group and requests are
+// recorded; on Kubernetes both go to the pod.
 type ResourceRequirements struct {
 	Limits   map[string]resource.Quantity `json:"limits,omitempty"`
 	Requests map[string]resource.Quantity `json:"requests,omitempty"`

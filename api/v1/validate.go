@@ -12,11 +12,9 @@ import (
 )
 
 // ValidateOptions are the checks that depend on where a function runs.
-type ValidateOptions struct {
-	// RequireCommand rejects a container with no command: embedded mode runs
-	// commands as local processes, and the image is used only on Kubernetes.
-	RequireCommand bool
-}
+// Both modes run images and (embedded) commands alike today, so it has no
+// field yet; it stays so that callers say where the function runs.
+type ValidateOptions struct{}
 
 // Validate reports every problem in a function, each under the JSON path
 // the user wrote (spec.traffic[1].percent), following Knative's rules.
@@ -124,11 +122,7 @@ func (c *Container) validate(opts ValidateOptions, path *field.Path) field.Error
 	if c.Name != "" {
 		errs = append(errs, dns1123Label(c.Name, path.Child("name"))...)
 	}
-	switch {
-	case opts.RequireCommand && len(c.Command) == 0:
-		errs = append(errs, field.Required(path.Child("command"),
-			"is required in embedded mode: wake runs the command as a local process (image is used only on Kubernetes)"))
-	case len(c.Command) == 0 && c.Image == "":
+	if len(c.Command) == 0 && c.Image == "" {
 		errs = append(errs, field.Required(path.Child("image"), "is required unless command is set"))
 	}
 	if len(c.Command) > 0 && strings.TrimSpace(c.Command[0]) == "" {
@@ -162,6 +156,20 @@ func (c *Container) validate(opts ValidateOptions, path *field.Path) field.Error
 					errs = append(errs, field.Invalid(path.Child("resources", l.name).Key(k), q.String(), "must not be negative"))
 				}
 			}
+		}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		sp := path.Child("securityContext")
+		for _, f := range []struct {
+			name string
+			v    *int64
+		}{{"runAsUser", sc.RunAsUser}, {"runAsGroup", sc.RunAsGroup}} {
+			if f.v != nil && (*f.v < 0 || *f.v > 1<<31-1) {
+				errs = append(errs, field.Invalid(sp.Child(f.name), *f.v, "must be between 0 and 2147483647"))
+			}
+		}
+		if sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			errs = append(errs, field.Invalid(sp.Child("runAsUser"), 0, "must not be 0 (root) when runAsNonRoot is true"))
 		}
 	}
 	errs = append(errs, c.ReadinessProbe.validate(path.Child("readinessProbe"), false)...)

@@ -32,7 +32,6 @@ func render(f *Function, opts ValidateOptions) []string {
 }
 
 func TestValidate(t *testing.T) {
-	embedded := ValidateOptions{RequireCommand: true}
 	container := func(f *Function) *Container { return &f.Spec.Template.Spec.Containers[0] }
 	tests := []struct {
 		name   string
@@ -41,7 +40,6 @@ func TestValidate(t *testing.T) {
 		want   []string
 	}{
 		{name: "valid", mutate: func(*Function) {}},
-		{name: "valid in embedded mode", opts: embedded, mutate: func(*Function) {}},
 		{
 			name:   "name required",
 			mutate: func(f *Function) { f.Name = "" },
@@ -161,14 +159,19 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name:   "image only: valid on kubernetes",
+			name:   "image only: valid in both modes",
 			mutate: func(f *Function) { *container(f) = Container{Name: "user-container", Image: "example.com/hello"} },
 		},
 		{
-			name:   "image only: rejected in embedded mode",
-			opts:   embedded,
-			mutate: func(f *Function) { *container(f) = Container{Name: "user-container", Image: "example.com/hello"} },
-			want:   []string{"spec.template.spec.containers[0].command: is required in embedded mode: wake runs the command as a local process (image is used only on Kubernetes)"},
+			name: "securityContext: root with runAsNonRoot, a negative group",
+			mutate: func(f *Function) {
+				yes, root, neg := true, int64(0), int64(-1)
+				container(f).SecurityContext = &SecurityContext{RunAsNonRoot: &yes, RunAsUser: &root, RunAsGroup: &neg}
+			},
+			want: []string{
+				"spec.template.spec.containers[0].securityContext.runAsGroup: must be between 0 and 2147483647, got -1",
+				"spec.template.spec.containers[0].securityContext.runAsUser: must not be 0 (root) when runAsNonRoot is true, got 0",
+			},
 		},
 		{
 			name:   "neither image nor command",
@@ -310,9 +313,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestHelloworldGo checks Knative's sample as its docs print it: valid for
-// Kubernetes, where the image runs; rejected in embedded mode, which runs
-// a command, with the line of its container.
+// TestHelloworldGo checks Knative's sample as its docs print it, image
+// only: valid in both modes (embedded mode runs the image as a container).
 func TestHelloworldGo(t *testing.T) {
 	docs, err := Decode("helloworld-go.yaml", readFile(t, "helloworld-go.yaml"))
 	if err != nil {
@@ -321,14 +323,7 @@ func TestHelloworldGo(t *testing.T) {
 	d := docs[0]
 	d.Function.SetDefaults()
 	if errs := d.Errors(d.Function.Validate(ValidateOptions{})); errs != nil {
-		t.Errorf("Validate() without RequireCommand = %v, want no errors", errs)
-	}
-	want := Errors{{
-		Source: "helloworld-go.yaml", Line: 10, Path: "spec.template.spec.containers[0].command",
-		Message: "is required in embedded mode: wake runs the command as a local process (image is used only on Kubernetes)",
-	}}
-	if diff := cmp.Diff(want, d.Errors(d.Function.Validate(ValidateOptions{RequireCommand: true}))); diff != "" {
-		t.Errorf("Validate() with RequireCommand mismatch (-want +got):\n%s", diff)
+		t.Errorf("Validate() = %v, want no errors: an image-only Knative Service runs in both modes", errs)
 	}
 }
 
