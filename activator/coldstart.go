@@ -23,10 +23,15 @@ const (
 	phaseStart
 	phaseReady
 	phaseWarmup
+	phaseCreate // a container's namespace, network and root; images only
 	numPhases
 )
 
-var phaseNames = [numPhases]string{"queue", "start", "ready", "warmup"}
+var phaseNames = [numPhases]string{"queue", "start", "ready", "warmup", "create"}
+
+// timingOrder is the order of Server-Timing's entries: the order in which
+// the phases happen.
+var timingOrder = [numPhases]int{phaseQueue, phaseCreate, phaseStart, phaseReady, phaseWarmup}
 
 // wait is how a queued request's wait divided into phases.
 type wait struct {
@@ -41,6 +46,8 @@ type wait struct {
 	started bool
 	// cold: the instance became ready after the request arrived.
 	cold bool
+	// container: the instance is a container, with a create phase.
+	container bool
 }
 
 // waitOf divides the wait of a request that arrived at arrival and was
@@ -48,7 +55,8 @@ type wait struct {
 // (nil when the runtime does not time starts). Each phase is one of st's
 // intervals clipped to [arrival, dispatch]:
 //
-//	queue  = [arrival, Forked] + [WarmedUp, dispatch]
+//	queue  = [arrival, Creating or Forked] + [WarmedUp, dispatch]
+//	create = [Creating, Forked]   (a container; none for a command)
 //	start  = [Forked, Up]
 //	ready  = [Up, Ready]
 //	warmup = [Ready, WarmedUp]
@@ -69,6 +77,10 @@ func waitOf(arrival, dispatch time.Time, st *runtime.StartTimes, atZero bool) wa
 	// Times the runtime left unset (zero) take the one before, so the
 	// intervals never run backwards.
 	forked := st.Forked
+	created := forked
+	if !st.Creating.IsZero() && st.Creating.Before(forked) {
+		created, w.container = st.Creating, true
+	}
 	up := later(forked, st.Up)
 	ready := later(up, st.Ready)
 	warm := later(ready, st.WarmedUp)
@@ -77,10 +89,11 @@ func waitOf(arrival, dispatch time.Time, st *runtime.StartTimes, atZero bool) wa
 		return w
 	}
 	w.started, w.cold = true, true
+	w.phases[phaseCreate] = clip(created, forked, arrival, dispatch)
 	w.phases[phaseStart] = clip(forked, up, arrival, dispatch)
 	w.phases[phaseReady] = clip(up, ready, arrival, dispatch)
 	w.phases[phaseWarmup] = clip(ready, warm, arrival, dispatch)
-	w.phases[phaseQueue] = w.total - w.phases[phaseStart] - w.phases[phaseReady] - w.phases[phaseWarmup]
+	w.phases[phaseQueue] = w.total - w.phases[phaseCreate] - w.phases[phaseStart] - w.phases[phaseReady] - w.phases[phaseWarmup]
 	return w
 }
 
@@ -104,14 +117,14 @@ func clip(a, b, lo, hi time.Time) time.Duration {
 
 // appendServerTiming appends w as a Server-Timing value:
 // "wake-queue;dur=1.2, wake-start;dur=…" in milliseconds, one decimal;
-// queue alone unless the instance started during the wait.
+// queue alone unless the instance started during the wait, and create
+// only for a container.
 func appendServerTiming(dst []byte, w wait) []byte {
-	n := 1
-	if w.started {
-		n = numPhases
-	}
-	for i := 0; i < n; i++ {
-		if i > 0 {
+	for k, i := range timingOrder {
+		if k > 0 && !w.started || i == phaseCreate && !w.container {
+			continue
+		}
+		if k > 0 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, "wake-"...)
@@ -129,9 +142,10 @@ type ColdStart struct {
 	Time time.Time
 	// Instance is the ID of the instance that served it.
 	Instance string
-	// Queue, Start, Ready and Warmup divide its wait as Server-Timing's
-	// entries do; all zero when the runtime does not time starts.
-	Queue, Start, Ready, Warmup time.Duration
+	// Queue, Create, Start, Ready and Warmup divide its wait as
+	// Server-Timing's entries do; all zero when the runtime does not time
+	// starts, and Create zero but for containers.
+	Queue, Create, Start, Ready, Warmup time.Duration
 	// Total is the wait, arrival to dispatch.
 	Total time.Duration
 }
@@ -172,7 +186,14 @@ func (rv *revision) recordColdStart(arrival time.Time, id string, w wait) {
 	c := ColdStart{Time: arrival, Instance: id, Total: w.total}
 	if w.started {
 		c.Queue, c.Start, c.Ready, c.Warmup = w.phases[phaseQueue], w.phases[phaseStart], w.phases[phaseReady], w.phases[phaseWarmup]
+		c.Create = w.phases[phaseCreate]
 		for i, d := range w.phases {
+			if i == phaseCreate {
+				if w.container {
+					rv.metrics.createPhase().Observe(d.Seconds())
+				}
+				continue
+			}
 			rv.metrics.coldPhases[i].Observe(d.Seconds())
 		}
 	}

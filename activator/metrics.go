@@ -74,13 +74,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // revisionMetrics are one revision's series, resolved once at registration
 // so the request path does no label hashing (a sync.Map read for the code).
 type revisionMetrics struct {
-	labels         []string
-	requests       *prometheus.CounterVec
-	codes          sync.Map // int → prometheus.Counter
-	duration       prometheus.Observer
-	coldStarts     prometheus.Counter
-	coldDuration   prometheus.Observer
-	coldPhases     [numPhases]prometheus.Observer
+	labels       []string
+	requests     *prometheus.CounterVec
+	codes        sync.Map // int → prometheus.Counter
+	duration     prometheus.Observer
+	coldStarts   prometheus.Counter
+	coldDuration prometheus.Observer
+	coldPhases   [numPhases]prometheus.Observer // but create: see createPhase
+	// createPhase is the create phase's series, made at a container's
+	// first cold start, so that revisions of commands have none.
+	createPhase    func() prometheus.Observer
 	queueDepth     prometheus.Gauge
 	readyInstances prometheus.Gauge
 }
@@ -89,10 +92,15 @@ func (m *metrics) forRevision(fn api.FunctionKey, rev api.RevisionKey) revisionM
 	l := []string{rev.Namespace, fn.Name, rev.Name}
 	var phases [numPhases]prometheus.Observer
 	for i, name := range phaseNames {
-		phases[i] = m.coldPhase.WithLabelValues(rev.Namespace, fn.Name, rev.Name, name)
+		if i != phaseCreate {
+			phases[i] = m.coldPhase.WithLabelValues(rev.Namespace, fn.Name, rev.Name, name)
+		}
 	}
 	return revisionMetrics{
-		coldPhases:     phases,
+		coldPhases: phases,
+		createPhase: func() prometheus.Observer {
+			return m.coldPhase.WithLabelValues(rev.Namespace, fn.Name, rev.Name, phaseNames[phaseCreate])
+		},
 		labels:         l,
 		requests:       m.requests,
 		duration:       m.duration.WithLabelValues(l...),

@@ -54,6 +54,7 @@ type coldStartView struct {
 	Start    float64   `json:"start"`
 	Ready    float64   `json:"ready"`
 	Warmup   float64   `json:"warmup"`
+	Create   float64   `json:"create,omitempty"`
 }
 
 type triggerView struct {
@@ -116,7 +117,7 @@ func readyOf(conds []api.Condition) (status, reason, message string) {
 
 func coldStart(rev string, c activator.ColdStart) coldStartView {
 	return coldStartView{Revision: rev, Instance: c.Instance, Time: c.Time, Total: ms(c.Total),
-		Queue: ms(c.Queue), Start: ms(c.Start), Ready: ms(c.Ready), Warmup: ms(c.Warmup)}
+		Queue: ms(c.Queue), Start: ms(c.Start), Ready: ms(c.Ready), Warmup: ms(c.Warmup), Create: ms(c.Create)}
 }
 
 // functionOf builds a function's line of the overview from its status and

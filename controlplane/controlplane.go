@@ -258,8 +258,9 @@ func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 	}
 	c.state[key] = s
 	conds, readyChanged := observe(rev.Status.Conditions, s, c.now())
+	digest, lastExit := imageDigest(rev, s), lastTermination(rev, s)
 	c.mu.Unlock()
-	if conds == nil {
+	if conds == nil && digest == "" && lastExit == nil {
 		return
 	}
 
@@ -271,7 +272,15 @@ func (c *ControlPlane) Update(key api.RevisionKey, s runtime.State) {
 	var next *api.Revision
 	if ok {
 		next = rev.DeepCopy()
-		next.Status.Conditions = conds
+		if conds != nil {
+			next.Status.Conditions = conds
+		}
+		if digest != "" {
+			next.Status.ImageDigest = digest
+		}
+		if lastExit != nil {
+			next.Status.LastTermination = lastExit
+		}
 		c.putRevisionLocked(next)
 	}
 	c.mu.Unlock()
@@ -467,6 +476,7 @@ func coldStarts(cs []act.ColdStart) []api.ColdStart {
 		out[i] = api.ColdStart{
 			Time: metav1.NewMicroTime(c.Time), Instance: c.Instance,
 			Queue: d(c.Queue), Start: d(c.Start), Ready: d(c.Ready), Warmup: d(c.Warmup), Total: d(c.Total),
+			Create: createOf(c.Create),
 		}
 	}
 	return out
@@ -597,4 +607,34 @@ func (c *ControlPlane) revisionWithStatusLocked(stored *api.Revision) *api.Revis
 	rev := stored.DeepCopy()
 	rev.Status.ActualReplicas = int32(len(c.state[rev.Key()].Ready))
 	return rev
+}
+
+// createOf is a cold start's create phase, shown only for containers.
+func createOf(d time.Duration) *metav1.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &metav1.Duration{Duration: d}
+}
+
+// imageDigest is the digest a report pins rev to, when rev's status does
+// not say it yet; "" otherwise.
+func imageDigest(rev *api.Revision, s runtime.State) string {
+	if s.Image == nil || s.Image.Digest == "" || s.Image.Digest == rev.Status.ImageDigest {
+		return ""
+	}
+	return s.Image.Digest
+}
+
+// lastTermination is the instance exit a report tells of, when rev's
+// status does not hold it yet; nil otherwise.
+func lastTermination(rev *api.Revision, s runtime.State) *api.Termination {
+	f := s.LastExit
+	if f == nil {
+		return nil
+	}
+	if t := rev.Status.LastTermination; t != nil && t.Time.Equal(&metav1.Time{Time: f.At}) && t.Reason == f.Reason {
+		return nil
+	}
+	return &api.Termination{Reason: f.Reason, Message: f.Message, Time: metav1.NewTime(f.At)}
 }

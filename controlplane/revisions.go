@@ -294,6 +294,13 @@ const ConditionContainerHealthy = "ContainerHealthy"
 // warm-ups never failed does not have it.
 const ConditionWarmedUp = "WarmedUp"
 
+// ConditionImagePulled reports an image revision's image: True once it
+// is resolved, pinned and unpacked here (its message names the digest),
+// False with the reason (ImageNotFound, ImagePullUnauthorized,
+// RegistryUnavailable, ContainersUnavailable, ...) while it cannot be
+// had. Revisions that run a command do not have it.
+const ConditionImagePulled = "ImagePulled"
+
 // observe returns a revision's conditions after a runtime report, or nil
 // when nothing changed, and whether Ready changed. Before it first becomes
 // ready, a failure makes Ready False with the runtime's reason. After, a
@@ -311,6 +318,16 @@ func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Con
 		// The runtime clears Warmup only when a warm-up passes, and an
 		// instance that failed its warm-up is in Ready only with Warmup set.
 		want = append(want, api.Condition{Type: ConditionWarmedUp, Status: api.ConditionTrue})
+	}
+	if im := s.Image; im != nil {
+		switch {
+		case im.Pulled:
+			want = append(want, api.Condition{Type: ConditionImagePulled, Status: api.ConditionTrue,
+				Message: fmt.Sprintf("%s resolved to %s (%s)", im.Ref, im.Digest, describeSize(im.Size))})
+		case im.Reason != "":
+			want = append(want, api.Condition{Type: ConditionImagePulled, Status: api.ConditionFalse,
+				Reason: im.Reason, Message: im.Message})
+		}
 	}
 	switch {
 	case len(s.Ready) > 0:
@@ -343,4 +360,17 @@ func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Con
 	}
 	newReady := api.GetCondition(out, api.ConditionReady)
 	return out, ready == nil || newReady.Status != ready.Status
+}
+
+// describeSize says a size in bytes for people: "12.3 MB".
+func describeSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
 }

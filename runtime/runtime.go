@@ -59,7 +59,8 @@ type Endpoint struct {
 // StartTimes are the moments of one instance's start, by the runtime's
 // clock. Each phase ends where the next begins:
 //
-//	queue  : (the request's arrival) .. Forked
+//	queue  : (the request's arrival) .. Creating (or Forked)
+//	create : Creating .. Forked a container's namespace, network and root are made
 //	start  : Forked .. Up      the process starts and first answers a check
 //	ready  : Up .. Ready       its readiness probe reaches successThreshold
 //	warmup : Ready .. WarmedUp the revision's warm-up requests
@@ -69,7 +70,10 @@ type Endpoint struct {
 // warm-up, WarmedUp equals Ready.
 type StartTimes struct {
 	Scheduled time.Time
-	Forked    time.Time
+	// Creating is when a container began to be prepared (its image
+	// already pulled); zero for a command, which has no create phase.
+	Creating time.Time
+	Forked   time.Time
 	Up        time.Time
 	Ready     time.Time
 	WarmedUp  time.Time
@@ -87,6 +91,14 @@ type State struct {
 	// Failure is the latest reason an instance failed to start or died;
 	// nil once an instance has become ready since.
 	Failure *Failure
+	// LastExit is the latest instance that ended on its own (crashed,
+	// killed at its memory limit, failed its start): unlike Failure it is
+	// kept once another instance is ready, as Kubernetes keeps a
+	// container's last state. nil until one did.
+	LastExit *Failure
+	// Image is the revision's image, from the moment it is resolved; nil
+	// for a revision that runs a command.
+	Image *ImageState
 	// Warmup is the latest failed warm-up (ReasonWarmupFailed), whichever
 	// the revision's policy: the instance was replaced, or serves anyway.
 	// nil once a later warm-up succeeded, and for revisions without one.
@@ -105,7 +117,33 @@ const (
 	ReasonCrashLoopBackOff  = "CrashLoopBackOff"   // backing off after 2 or more failures
 	ReasonStartupProbe      = "StartupProbeFailed" // its startupProbe failed failureThreshold times
 	ReasonWarmupFailed      = "WarmupFailed"       // its warm-up requests failed or timed out
+	ReasonOOMKilled         = "OOMKilled"          // killed by the kernel at its memory limit
+
+	// An image revision's own: its image could not be had (the image
+	// store's reason, e.g. ImageNotFound, for the first failure), or no
+	// container can run here, or its config cannot run (a root user with
+	// runAsNonRoot).
+	ReasonImagePullFailed       = "ImagePullFailed"
+	ReasonImagePullBackOff      = "ImagePullBackOff"
+	ReasonContainersUnavailable = "ContainersUnavailable"
+	ReasonCreateContainerConfig = "CreateContainerConfigError"
 )
+
+// ImageState is what a runtime knows of a revision's image.
+type ImageState struct {
+	// Ref is the image as the manifest wrote it, Digest what it resolved
+	// to and the revision is pinned to ("" until resolved).
+	Ref    string
+	Digest string
+	// Pulled says the image is unpacked here and ready to run; Size is its
+	// compressed size in bytes.
+	Pulled bool
+	Size   int64
+	// Reason and Message say why the latest pull failed; empty once one
+	// succeeded.
+	Reason  string
+	Message string
+}
 
 // Failure says why an instance failed.
 type Failure struct {
@@ -136,9 +174,13 @@ type Drainer interface {
 }
 
 // Backoff tells whether the runtime has stopped trying for now: the
-// command cannot be run, or it keeps crashing and the runtime waits until
+// command or image cannot be run, or it keeps crashing and the runtime waits until
 // RetryAt before the next attempt. A request for the revision would only
 // wait, so the activator answers it at once instead.
 func (f *Failure) Backoff(now time.Time) bool {
-	return (f.Reason == ReasonExecFailed || f.Reason == ReasonCrashLoopBackOff) && now.Before(f.RetryAt)
+	switch f.Reason {
+	case ReasonExecFailed, ReasonCrashLoopBackOff, ReasonImagePullBackOff, ReasonContainersUnavailable, ReasonCreateContainerConfig:
+		return now.Before(f.RetryAt)
+	}
+	return false
 }

@@ -262,12 +262,27 @@ type RevisionStatus struct {
 	// how many instances are ready.
 	DesiredReplicas int32 `json:"desiredReplicas"`
 	ActualReplicas  int32 `json:"actualReplicas"`
+	// ImageDigest is the digest an image revision's tag resolved to when
+	// it was created; the revision runs it for ever (Knative's
+	// containerStatuses[].imageDigest).
+	ImageDigest string `json:"imageDigest,omitempty"`
+	// LastTermination is the latest instance that ended on its own
+	// (Crashed, OOMKilled, ExitedBeforeReady), kept after others become
+	// ready, as a Kubernetes container's lastState.terminated is.
+	LastTermination *Termination `json:"lastTermination,omitempty"`
 	// Autoscaling is the autoscaler's view, live: filled in when the
 	// revision is read, never stored.
 	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
 	// ColdStarts are the revision's latest wake-ups from zero, oldest
 	// first, with their phases; live, only when asked for (`wake describe`).
 	ColdStarts []ColdStart `json:"coldStarts,omitempty"`
+}
+
+// Termination is how an instance ended.
+type Termination struct {
+	Reason  string      `json:"reason"`
+	Message string      `json:"message,omitempty"`
+	Time    metav1.Time `json:"time"`
 }
 
 // ColdStart is one wake-up of a revision from zero instances: when the
@@ -277,9 +292,11 @@ type ColdStart struct {
 	Time     metav1.MicroTime `json:"time"`
 	Instance string           `json:"instance"`
 	Queue    metav1.Duration  `json:"queue"`
-	Start    metav1.Duration  `json:"start"`
-	Ready    metav1.Duration  `json:"ready"`
-	Warmup   metav1.Duration  `json:"warmup"`
+	// Create is a container's: its namespace, network and root.
+	Create *metav1.Duration `json:"create,omitempty"`
+	Start  metav1.Duration  `json:"start"`
+	Ready  metav1.Duration  `json:"ready"`
+	Warmup metav1.Duration  `json:"warmup"`
 	// Total is the first request's wait, arrival to dispatch.
 	Total metav1.Duration `json:"total"`
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
@@ -66,11 +68,26 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 			fmt.Fprintf(w, "%s:\t%s\t%s\n", c.Type, c.Status, strings.TrimSpace(c.Reason+" "+c.Message))
 		}
 	}
+	if t := r.Status.LastTermination; t != nil {
+		fmt.Fprintf(w, "Last termination:\t%s %s (%s ago)\t%s\n", t.Reason, t.Time.Format(time.RFC3339), age(t.Time.Time), firstLine(t.Message))
+	}
 	fmt.Fprintf(w, "Traffic:\t%s\n", dash(strings.Join(traffic, ", ")))
 	fmt.Fprintf(w, "Instances:\tdesired %d, ready %d\n", r.Status.DesiredReplicas, r.Status.ActualReplicas)
 	if len(r.Spec.Containers) > 0 {
 		ct := r.Spec.Containers[0]
-		fmt.Fprintf(w, "Command:\t%s\n", dash(strings.Join(append(append([]string{}, ct.Command...), ct.Args...), " ")))
+		if ct.Image != "" && len(ct.Command) == 0 {
+			fmt.Fprintf(w, "Image:\t%s\n", ct.Image)
+			fmt.Fprintf(w, "Digest:\t%s\n", dash(r.Status.ImageDigest))
+			if len(ct.Args) > 0 {
+				fmt.Fprintf(w, "Args:\t%s\n", strings.Join(ct.Args, " "))
+			}
+		} else {
+			fmt.Fprintf(w, "Command:\t%s\n", dash(strings.Join(append(append([]string{}, ct.Command...), ct.Args...), " ")))
+		}
+		if res := ct.Resources; res != nil {
+			fmt.Fprintf(w, "Limits:\t%s\n", dash(quantities(res.Limits)))
+			fmt.Fprintf(w, "Requests:\t%s\n", dash(quantities(res.Requests)))
+		}
 	}
 	cc := "unlimited"
 	if n := r.Spec.ConcurrencyLimit(); n > 0 {
@@ -138,13 +155,50 @@ func describeColdStarts(out io.Writer, cs []api.ColdStart) error {
 	}
 	fmt.Fprintln(out, "\nCold starts (the first request of each wake-up from zero, oldest first):")
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  TIME\tINSTANCE\tQUEUE\tSTART\tREADY\tWARMUP\tTOTAL")
 	ms := func(d metav1.Duration) string {
 		return fmt.Sprintf("%.1fms", float64(d.Duration)/float64(time.Millisecond))
 	}
+	containers := false
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("15:04:05.000"), c.Instance,
-			ms(c.Queue), ms(c.Start), ms(c.Ready), ms(c.Warmup), ms(c.Total))
+		containers = containers || c.Create != nil
+	}
+	if containers {
+		fmt.Fprintln(w, "  TIME\tINSTANCE\tQUEUE\tCREATE\tSTART\tREADY\tWARMUP\tTOTAL")
+	} else {
+		fmt.Fprintln(w, "  TIME\tINSTANCE\tQUEUE\tSTART\tREADY\tWARMUP\tTOTAL")
+	}
+	for _, c := range cs {
+		create := ""
+		if containers {
+			d := metav1.Duration{}
+			if c.Create != nil {
+				d = *c.Create
+			}
+			create = ms(d) + "\t"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s%s\t%s\t%s\t%s\n", c.Time.Local().Format("15:04:05.000"), c.Instance,
+			ms(c.Queue), create, ms(c.Start), ms(c.Ready), ms(c.Warmup), ms(c.Total))
 	}
 	return w.Flush()
+}
+
+// quantities lists resource quantities as "cpu=500m, memory=128Mi".
+func quantities(m map[string]resource.Quantity) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		q := m[k]
+		parts = append(parts, k+"="+q.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

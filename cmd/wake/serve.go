@@ -41,6 +41,7 @@ type serveOptions struct {
 	maxQueued        int
 	maxConns         int
 	terminationGrace time.Duration
+	containers       containerFlags
 	shutdownTimeout  time.Duration
 	logLevel         string
 	logFormat        string
@@ -85,6 +86,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.kafkaEmbedded, "kafka-embedded", "",
 		"run a one-broker Kafka on this address (e.g. 127.0.0.1:9092), with its data under STATE_DIR/kafka, for triggers to consume")
 	o.store.addFlags(f)
+	o.containers.addFlags(f)
 	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
 }
@@ -235,7 +237,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	})
 	act = activator.New(activator.Options{Waker: as, QueueDepth: o.queueDepth, MaxQueued: o.maxQueued, Logger: log.Named("activator"), Registerer: reg})
 	rtr := router.New(router.Options{Next: act})
+	images, engine, noContainers := o.containers.open(o.stateDir, log)
+	if engine != nil {
+		defer engine.Close() // after the runtime stopped every instance
+	}
 	rt, err = process.New(process.Options{
+		Images:                 images,
+		Containers:             engine,
+		ContainersUnavailable:  noContainers,
 		StateDir:               o.stateDir,
 		Observer:               observerFunc(func(k api.RevisionKey, s runtime.State) { cp.Update(k, s) }),
 		Drainer:                act,

@@ -93,6 +93,14 @@ type Engine struct {
 	cgroups string
 	net  *network
 	log  *zap.Logger
+	lock *os.File // flock held while the engine is in use
+}
+
+// Close releases the engine's directory for the next one. Instances must
+// have been cleaned up first.
+func (e *Engine) Close() error {
+	cgroup.Prune("wake")
+	return e.lock.Close()
 }
 
 // New checks that this machine can run containers (root, runc, the CNI
@@ -129,6 +137,15 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("container engine: %w", err)
 		}
 	}
+	// One engine per directory: the next one removes what it finds.
+	lock, err := os.OpenFile(filepath.Join(opts.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("container engine: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("container engine: %s is in use by another wake", opts.StateDir)
+	}
 	abs, err := filepath.Abs(opts.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("container engine: %w", err)
@@ -137,13 +154,14 @@ func New(opts Options) (*Engine, error) {
 	scope := hex.EncodeToString(sum[:6])
 	n, err := newNetwork(opts.StateDir, scope, filepath.Join(ipamDir, opts.Bridge), opts.PluginDirs, opts.Subnet, opts.Bridge)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("container engine: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{opts: opts, runc: runc, net: n, log: log, cgroups: "wake/" + scope}
+	e := &Engine{opts: opts, runc: runc, net: n, log: log, cgroups: "wake/" + scope, lock: lock}
 	e.removeLeftovers()
 	cgroup.Prune("wake")
 	return e, nil
@@ -165,6 +183,8 @@ type Spec struct {
 	Groups   []uint32
 	// ReadOnlyRoot makes the root read-only (/tmp stays writable).
 	ReadOnlyRoot bool
+	// NoCapabilities drops every capability (capabilities.drop: [ALL]).
+	NoCapabilities bool
 	Hostname     string
 	Limits       cgroup.Limits
 }

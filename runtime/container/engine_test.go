@@ -28,6 +28,7 @@ func newEngine(t *testing.T) *Engine {
 		}
 		t.Skip(err)
 	}
+	t.Cleanup(func() { e.Close() })
 	return e
 }
 
@@ -188,6 +189,7 @@ func TestNewRemovesLeftovers(t *testing.T) {
 	if len(e.Containers()) != 1 {
 		t.Fatalf("runc knows %v", e.Containers())
 	}
+	e.Close()
 	e2, err := New(e.opts)
 	if err != nil {
 		t.Fatal(err)

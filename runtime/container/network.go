@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
 )
@@ -61,7 +63,10 @@ func newNetwork(stateDir, scope, ipamDir string, pluginDirs []string, subnet, br
 		return nil, fmt.Errorf("CNI loopback config: %w", err)
 	}
 	n.list, n.lo = list, lo
-	n.cni = libcni.NewCNIConfigWithCacheDir(pluginDirs, filepath.Join(stateDir, "cni-cache"), nil)
+	// An explicit exec: libcni would otherwise create one lazily, racing
+	// between instances started at once.
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+	n.cni = libcni.NewCNIConfigWithCacheDir(pluginDirs, filepath.Join(stateDir, "cni-cache"), exec)
 	return n, nil
 }
 

@@ -27,11 +27,14 @@ var defaultCaps = []string{
 // usual masked and read-only paths of /proc, and a writable /tmp.
 func ociSpec(s Spec, netns, cgroupsPath, resolvConf, hosts string) *specs.Spec {
 	caps := append([]string(nil), defaultCaps...)
-	if s.UID != 0 {
+	if s.UID != 0 || s.NoCapabilities {
 		// A non-root user gets no effective capabilities, as under Docker.
 		caps = nil
 	}
 	allCaps := append([]string(nil), defaultCaps...)
+	if s.NoCapabilities {
+		allCaps = nil
+	}
 	return &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{

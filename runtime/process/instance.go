@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
+	"github.com/wakefn/wake/runtime/container"
 )
 
 // outputWait bounds how long an exited instance's output is awaited: its
@@ -80,8 +82,12 @@ type proc struct {
 	cmd       *exec.Cmd
 	pid       int
 	startTime uint64 // of the leader, as /proc reports it
+	host      string // where the instance listens: 127.0.0.1, or its container's address
 	port      int
+	loopback  int       // the loopback port taken for it, 0 for a container
 	start     time.Time // when it was forked, by the runtime's clock
+	creating  time.Time // when its container began to be prepared; zero for a command
+	ctr       *container.Instance // nil for a command
 	out       *output
 	exited    chan struct{} // closed once the leader is reaped
 
@@ -92,7 +98,14 @@ type proc struct {
 
 // signal sends sig to the whole group, unless the leader was reaped (the
 // pid could then be another process's).
+//
+// A container's processes are not in runc's group: SIGTERM reaches them
+// through runc, which forwards it, and SIGKILL, which runc cannot
+// forward, is sent to the container's control group.
 func (p *proc) signal(sig syscall.Signal) {
+	if p.ctr != nil && sig == syscall.SIGKILL {
+		p.ctr.Kill()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.gone {
@@ -173,14 +186,18 @@ func (in *instance) run() {
 	in.supervise(p)
 }
 
-// start forks the instance. On failure it records it and returns nil.
+// start forks the instance: its command, or for an image revision runc
+// running its container. On failure it records it and returns nil.
 func (in *instance) start() *proc {
 	r := in.rev
 	rt, spec := r.rt, r.spec
-	port, err := rt.ports.take()
-	if err != nil {
-		r.failed(in, true, runtime.ReasonStartFailed, "no free loopback port: "+err.Error(), time.Time{})
-		return nil
+	port := 0
+	if spec.image == nil {
+		var err error
+		if port, err = rt.ports.take(); err != nil {
+			r.failed(in, true, runtime.ReasonStartFailed, "no free loopback port: "+err.Error(), time.Time{})
+			return nil
+		}
 	}
 	id, lf, err := rt.logs.create(spec.key, in.seq)
 	if err != nil {
@@ -188,24 +205,47 @@ func (in *instance) start() *proc {
 		r.failed(in, true, runtime.ReasonStartFailed, "creating the instance log: "+err.Error(), time.Time{})
 		return nil
 	}
-	r.mu.Lock()
-	in.id, in.addr = id, "127.0.0.1:"+strconv.Itoa(port)
-	r.mu.Unlock()
+	host := "127.0.0.1"
+	var ctr *container.Instance
 	fail := func(reason, msg string) *proc {
 		fmt.Fprintf(lf, "wake: %s\n", msg)
 		lf.Close()
 		rt.logs.done(spec.key, id)
 		rt.ports.release(port)
+		if ctr != nil {
+			if err := ctr.Cleanup(); err != nil {
+				r.log.Warn("removing the container", zap.String("instance", id), zap.Error(err))
+			}
+		}
 		if r.failed(in, true, reason, msg, time.Time{}) {
 			r.log.Warn("instance failed to start", zap.String("instance", id), zap.String("reason", reason), zap.String("message", msg))
 		}
 		return nil
 	}
+	var cmd *exec.Cmd
+	creating := rt.clock.Now()
+	if spec.image != nil {
+		if ctr, port, err = in.prepareContainer(id); err != nil {
+			var fe *startError
+			if errors.As(err, &fe) {
+				return fail(fe.reason, fe.msg)
+			}
+			return fail(runtime.ReasonStartFailed, err.Error())
+		}
+		host, cmd = ctr.IP.String(), ctr.Cmd
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	} else {
+		cmd = spec.cmd(port)
+		creating = time.Time{}
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	r.mu.Lock()
+	in.id, in.addr = id, addr
+	r.mu.Unlock()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return fail(runtime.ReasonStartFailed, "creating the output pipe: "+err.Error())
 	}
-	cmd := spec.cmd(port)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	startedAt := rt.clock.Now()
 	startTime, err := rt.spawner.start(cmd)
@@ -215,9 +255,13 @@ func (in *instance) start() *proc {
 		if errors.Is(err, ErrShutdown) {
 			return fail(runtime.ReasonStartFailed, err.Error())
 		}
-		return fail(runtime.ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", spec.command[0], err))
+		return fail(runtime.ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", cmd.Path, err))
 	}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, start: startedAt, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, host: host, start: startedAt,
+		creating: creating, ctr: ctr, exited: make(chan struct{})}
+	if spec.image == nil {
+		p.loopback = port
+	}
 	// The record is written before wait can reap the leader, so its pid
 	// and start time still name this process.
 	if err := rt.records.write(record{PID: p.pid, StartTime: startTime, Namespace: spec.key.Namespace, Revision: spec.key.Name, Instance: id}); err != nil {
@@ -225,7 +269,7 @@ func (in *instance) start() *proc {
 	}
 	p.out = newOutput(pr, lf)
 	go p.wait()
-	r.log.Info("instance started", zap.String("instance", id), zap.Int("pid", p.pid), zap.String("addr", "127.0.0.1:"+strconv.Itoa(port)))
+	r.log.Info("instance started", zap.String("instance", id), zap.Int("pid", p.pid), zap.String("addr", addr))
 	return p
 }
 
@@ -238,10 +282,10 @@ func (in *instance) supervise(p *proc) {
 	r := in.rev
 	rt, spec := r.rt, r.spec
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := newProber(rt.clock, spec.probe, newCheck(rt.probes, spec.probe, p.port))
+	pr := newProber(rt.clock, spec.probe, newCheck(rt.probes, spec.probe, p.host, p.port))
 	var sp *prober
 	if spec.startup != nil {
-		sp = newProber(rt.clock, *spec.startup, newCheck(rt.probes, *spec.startup, p.port))
+		sp = newProber(rt.clock, *spec.startup, newCheck(rt.probes, *spec.startup, p.host, p.port))
 	}
 	results := make(chan bool)
 	startupDone := make(chan error, 1)
@@ -271,7 +315,7 @@ func (in *instance) supervise(p *proc) {
 	startTimer := rt.clock.NewTimer(rt.opts.StartTimeout)
 	defer startTimer.Stop()
 	startC := startTimer.C()
-	times := runtime.StartTimes{Scheduled: in.scheduled, Forked: p.start}
+	times := runtime.StartTimes{Scheduled: in.scheduled, Creating: p.creating, Forked: p.start}
 	probeReady := false
 	warmed := spec.warmup == nil
 	var outcome warmupOutcome // applied at the join after the warm-up
@@ -406,6 +450,11 @@ func (in *instance) exited(p *proc) {
 	if everReady {
 		reason, msg = runtime.ReasonCrashed, status+" after being ready"+p.out.quote()
 	}
+	if p.ctr != nil && p.ctr.OOMKilled() {
+		reason = runtime.ReasonOOMKilled
+		msg = fmt.Sprintf("killed by the kernel at its memory limit (resources.limits.memory %s)%s",
+			describeMemory(r.spec.limits.MemoryBytes), p.out.quote())
+	}
 	r.failed(in, false, reason, msg, readySince)
 	r.log.Info("instance stopped", zap.String("instance", in.endpoint().ID), zap.Int("pid", p.pid),
 		zap.String("reason", reasonCrashed), zap.String("status", status))
@@ -470,7 +519,12 @@ func (in *instance) cleanup(p *proc) {
 	p.out.close()
 	rt.records.remove(p.pid)
 	rt.logs.done(in.rev.spec.key, in.endpoint().ID)
-	rt.ports.release(p.port)
+	rt.ports.release(p.loopback)
+	if p.ctr != nil {
+		if err := p.ctr.Cleanup(); err != nil {
+			in.rev.log.Warn("removing the container", zap.String("instance", in.endpoint().ID), zap.Error(err))
+		}
+	}
 }
 
 // describeExit says how a process ended, e.g. "exited with status 1" or

@@ -213,9 +213,9 @@ func newProbeClient() *http.Client {
 	}
 }
 
-// newCheck returns the check of spec against the instance on port.
-func newCheck(client *http.Client, spec probeSpec, port int) func(context.Context) error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+// newCheck returns the check of spec against the instance on host:port.
+func newCheck(client *http.Client, spec probeSpec, host string, port int) func(context.Context) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if spec.http == nil {
 		return func(ctx context.Context) error {
 			var d net.Dialer

@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/wakefn/wake/runtime"
+	"github.com/wakefn/wake/runtime/image"
 )
 
 // Why an instance was stopped, in the "instance stopped" log line.
@@ -83,6 +84,9 @@ type revision struct {
 	lastFailure  time.Time        // when failures was last incremented
 	retryAt      time.Time        // no start before
 	seq          uint64           // of the last report
+	lastExit     *runtime.Failure    // the latest instance that ended on its own
+	image        *runtime.ImageState // an image revision's, once resolving began
+	img          *image.Image        // once pulled
 	stopped      bool
 	running      int // instance goroutines not returned
 }
@@ -231,6 +235,14 @@ func (r *revision) report() uint64 {
 		f := *r.warmup
 		s.Warmup = &f
 	}
+	if r.image != nil {
+		st := *r.image
+		s.Image = &st
+	}
+	if r.lastExit != nil {
+		f := *r.lastExit
+		s.LastExit = &f
+	}
 	r.seq++
 	r.dirty = false
 	r.notify.Push(r.seq, s)
@@ -367,6 +379,9 @@ func (r *revision) failed(in *instance, live bool, reason, msg string, readySinc
 		return true
 	}
 	now := r.rt.clock.Now()
+	if !live {
+		r.lastExit = &runtime.Failure{Reason: reason, Message: msg, At: now}
+	}
 	var since []time.Time
 	for _, x := range r.instances {
 		since = append(since, x.readySince)
@@ -374,7 +389,14 @@ func (r *revision) failed(in *instance, live bool, reason, msg string, readySinc
 	r.failures = nextFailures(r.failures, r.lastFailure, now, append(since, readySince))
 	r.lastFailure = now
 	r.retryAt = now.Add(backoff(r.failures))
-	if r.failures >= 2 {
+	switch {
+	case reason == runtime.ReasonImagePullFailed || reason == runtime.ReasonContainersUnavailable || reason == runtime.ReasonCreateContainerConfig:
+		// Only time or the user's change will mend these: a request
+		// gets a 503 at once (Failure.Backoff) rather than waiting.
+		if reason == runtime.ReasonImagePullFailed {
+			reason = runtime.ReasonImagePullBackOff
+		}
+	case r.failures >= 2:
 		reason = runtime.ReasonCrashLoopBackOff
 	}
 	r.failure = &runtime.Failure{Reason: reason, Message: msg, At: now, Restarts: r.failures, RetryAt: r.retryAt}

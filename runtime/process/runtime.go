@@ -19,6 +19,9 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
+	"github.com/wakefn/wake/runtime/cgroup"
+	"github.com/wakefn/wake/runtime/container"
+	"github.com/wakefn/wake/runtime/image"
 )
 
 // Defaults of the Options fields left zero.
@@ -82,6 +85,14 @@ type Options struct {
 	// recent ones; logs of live instances are never deleted. 0 means
 	// DefaultKeepLogs (10).
 	KeepLogs int
+	// Images and Containers run the revisions whose container has an
+	// image and no command: the image is resolved, pinned and pulled as
+	// the revision is deployed, and each instance is a container (see
+	// runtime/container) supervised like a process. When either is nil,
+	// such a revision fails with ContainersUnavailable and this error.
+	Images                *image.Store
+	Containers            *container.Engine
+	ContainersUnavailable error
 }
 
 // Runtime runs revisions' instances as local child processes. Every method
@@ -221,6 +232,10 @@ func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 			r.revs[spec.key] = rv
 			r.wg.Add(1)
 			go rv.loop()
+			if spec.image != nil {
+				r.wg.Add(1)
+				go rv.prefetch()
+			}
 			r.mu.Unlock()
 			return nil
 		}
@@ -282,6 +297,12 @@ func (r *Runtime) Remove(ctx context.Context, key api.RevisionKey) error {
 			<-idle
 			if err := r.logs.removeRevision(key); err != nil {
 				r.log.Warn("removing logs", zap.String("revision", key.String()), zap.Error(err))
+			}
+			if rv.spec.image != nil && r.opts.Images != nil {
+				r.opts.Images.Unpin(key.Namespace + "/" + key.Name)
+				if _, err := r.opts.Images.GC(); err != nil {
+					r.log.Warn("collecting images", zap.Error(err))
+				}
 			}
 			r.mu.Lock()
 			delete(r.removing, key)
@@ -371,6 +392,8 @@ type revSpec struct {
 	warmup     *api.Warmup   // with its defaults filled; nil when none
 	h2c        bool          // instances speak cleartext HTTP/2 (warm-ups too)
 	timeout    time.Duration // the revision's timeoutSeconds: bounds a drain
+	image      *imageSpec    // nil: the revision runs command as a process
+	limits     cgroup.Limits // resources.limits
 }
 
 var (
@@ -390,8 +413,12 @@ func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 		return nil, errors.New("spec.containers: one container is required")
 	}
 	c := rev.Spec.Container()
-	if len(c.Command) == 0 || c.Command[0] == "" {
-		return nil, errors.New("spec.containers[0].command: required: the local runtime runs the command (the image is ignored)")
+	var img *imageSpec
+	switch {
+	case len(c.Command) == 0 && c.Image != "":
+		img = newImageSpec(c)
+	case len(c.Command) == 0 || c.Command[0] == "":
+		return nil, errors.New("spec.containers[0]: a command or an image is required")
 	}
 	fn := rev.FunctionName()
 	if fn == "" {
@@ -415,5 +442,7 @@ func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 		warmup:     rev.Warmup(),
 		h2c:        rev.Spec.H2C(),
 		timeout:    time.Duration(rev.Spec.Timeout()) * time.Second,
+		image:      img,
+		limits:     limitsOf(c),
 	}, nil
 }

@@ -160,7 +160,7 @@ func TestHTTPCheck(t *testing.T) {
 		Path:        "healthz?deep=1",
 		HTTPHeaders: []api.HTTPHeader{{Name: "Host", Value: "fn.example"}, {Name: "x-a", Value: "1"}, {Name: "X-A", Value: "2"}, {Name: "User-Agent", Value: "mine"}},
 	}}})
-	check := newCheck(newProbeClient(), spec, port)
+	check := newCheck(newProbeClient(), spec, "127.0.0.1", port)
 	for _, tc := range []struct {
 		status int
 		pass   bool
@@ -186,7 +186,7 @@ func TestTCPCheck(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	u, _ := url.Parse(srv.URL)
 	port, _ := strconv.Atoi(u.Port())
-	check := newCheck(newProbeClient(), newProbeSpec(&api.Probe{}), port)
+	check := newCheck(newProbeClient(), newProbeSpec(&api.Probe{}), "127.0.0.1", port)
 	if err := check(context.Background()); err != nil {
 		t.Errorf("check of a listening port = %v", err)
 	}
