@@ -74,9 +74,9 @@ type StartTimes struct {
 	// already pulled); zero for a command, which has no create phase.
 	Creating time.Time
 	Forked   time.Time
-	Up        time.Time
-	Ready     time.Time
-	WarmedUp  time.Time
+	Up       time.Time
+	Ready    time.Time
+	WarmedUp time.Time
 }
 
 // State is a snapshot of a revision's instances, reported after every change.

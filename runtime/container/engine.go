@@ -91,9 +91,9 @@ type Engine struct {
 	// the state directory, so that two wakes on one machine never remove
 	// each other's.
 	cgroups string
-	net  *network
-	log  *zap.Logger
-	lock *os.File // flock held while the engine is in use
+	net     *network
+	log     *zap.Logger
+	lock    *os.File // flock held while the engine is in use
 }
 
 // Close releases the engine's directory for the next one. Instances must
@@ -185,8 +185,8 @@ type Spec struct {
 	ReadOnlyRoot bool
 	// NoCapabilities drops every capability (capabilities.drop: [ALL]).
 	NoCapabilities bool
-	Hostname     string
-	Limits       cgroup.Limits
+	Hostname       string
+	Limits         cgroup.Limits
 }
 
 // Instance is a prepared container. Cmd runs it; Cleanup, after Cmd has

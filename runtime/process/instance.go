@@ -84,9 +84,9 @@ type proc struct {
 	startTime uint64 // of the leader, as /proc reports it
 	host      string // where the instance listens: 127.0.0.1, or its container's address
 	port      int
-	loopback  int       // the loopback port taken for it, 0 for a container
-	start     time.Time // when it was forked, by the runtime's clock
-	creating  time.Time // when its container began to be prepared; zero for a command
+	loopback  int                 // the loopback port taken for it, 0 for a container
+	start     time.Time           // when it was forked, by the runtime's clock
+	creating  time.Time           // when its container began to be prepared; zero for a command
 	ctr       *container.Instance // nil for a command
 	out       *output
 	exited    chan struct{} // closed once the leader is reaped

@@ -79,11 +79,11 @@ type revision struct {
 	instances    []*instance // live (starting, ready or unready), in start order
 	pendingExits int         // exits whose failure is not recorded yet: no start until then
 	failure      *runtime.Failure
-	warmup       *runtime.Failure // the latest failed warm-up; nil once one passes
-	failures     int              // consecutive
-	lastFailure  time.Time        // when failures was last incremented
-	retryAt      time.Time        // no start before
-	seq          uint64           // of the last report
+	warmup       *runtime.Failure    // the latest failed warm-up; nil once one passes
+	failures     int                 // consecutive
+	lastFailure  time.Time           // when failures was last incremented
+	retryAt      time.Time           // no start before
+	seq          uint64              // of the last report
 	lastExit     *runtime.Failure    // the latest instance that ended on its own
 	image        *runtime.ImageState // an image revision's, once resolving began
 	img          *image.Image        // once pulled
