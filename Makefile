@@ -21,7 +21,8 @@ run: build
 
 ## test: vet, formatting, every test with the race detector, and a short fuzz of each parser.
 ## The console's browser test installs Debian's chromium (hack/install-chromium.sh)
-## and must pass where it could. The tests on a real Kubernetes control plane run too, and must pass, when
+## and must pass where it could; so must the container tests, as root, with
+## runc and the CNI plugins from Debian (hack/install-containers.sh). The tests on a real Kubernetes control plane run too, and must pass, when
 ## hack/kube-testenv.sh can build it (up to 27 minutes on a fresh machine,
 ## 0.1 s when cached); where it cannot, they skip.
 test: vet fmt-check unit fuzz
@@ -37,6 +38,8 @@ unit:
 	else echo "kube-testenv: could not build the control plane; the Kubernetes tests skip"; fi; \
 	if hack/install-chromium.sh; then export WAKE_BROWSER_REQUIRED=1; \
 	else echo "install-chromium: no Chromium; the console's browser test skips"; fi; \
+	if hack/install-containers.sh; then export WAKE_CONTAINERS_REQUIRED=1; \
+	else echo "install-containers: no runc or CNI plugins (or not root); the container tests skip"; fi; \
 	echo '$(GO) test -race -count=1 -timeout 20m ./...'; $(GO) test -race -count=1 -timeout 20m ./...
 
 ## kube-testenv: build etcd, kube-apiserver, kube-controller-manager,

@@ -398,7 +398,7 @@ func TestDeployRejectsWhatCannotRun(t *testing.T) {
 		mutate func(*api.Revision)
 		want   string
 	}{
-		{"no command", func(r *api.Revision) { r.Spec.Containers[0].Command = nil }, "spec.containers[0].command"},
+		{"no command or image", func(r *api.Revision) { r.Spec.Containers[0].Command = nil }, "a command or an image is required"},
 		{"no container", func(r *api.Revision) { r.Spec.Containers = nil }, "spec.containers"},
 		{"bad name", func(r *api.Revision) { r.Name = "../etc" }, "metadata.name"},
 		{"no namespace", func(r *api.Revision) { r.Namespace = "" }, "metadata.namespace"},
