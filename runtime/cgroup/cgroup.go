@@ -330,3 +330,70 @@ func Prune(parent string) {
 		}
 	}
 }
+
+// EnterThread moves the calling OS thread into the group and returns a
+// function that moves it back. The caller must hold the thread
+// (runtime.LockOSThread). A process forked meanwhile is born in the group,
+// with no moment outside it in which it could fork a child that escapes
+// it: on cgroup v1 membership is per thread, and fork inherits it. On v2,
+// where a thread cannot leave its process's group, use FD with
+// SysProcAttr.UseCgroupFD instead.
+func (g *Group) EnterThread() (leave func() error, err error) {
+	if g.v2 {
+		return nil, errors.New("cgroup v2: a thread cannot enter a group alone; use FD")
+	}
+	orig, err := threadGroups()
+	if err != nil {
+		return nil, err
+	}
+	tid := []byte(strconv.Itoa(syscall.Gettid()))
+	leave = func() error {
+		var errs []error
+		for _, c := range v1Controllers {
+			if err := os.WriteFile(filepath.Join(Root, c, orig[c], "tasks"), tid, 0o644); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, c := range v1Controllers {
+		if err := os.WriteFile(filepath.Join(g.paths[c], "tasks"), tid, 0o644); err != nil {
+			leave()
+			return nil, fmt.Errorf("entering cgroup %s: %w", g.paths[c], err)
+		}
+	}
+	return leave, nil
+}
+
+// threadGroups reads the calling thread's v1 groups, by controller.
+func threadGroups() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			out[c] = f[2]
+		}
+	}
+	for _, c := range v1Controllers {
+		if _, ok := out[c]; !ok {
+			return nil, fmt.Errorf("this thread is in no %s cgroup", c)
+		}
+	}
+	return out, nil
+}
+
+// FD opens the group's directory for SysProcAttr.CgroupFD (cgroup v2's
+// CLONE_INTO_CGROUP); the caller closes it after the fork.
+func (g *Group) FD() (*os.File, error) {
+	if !g.v2 {
+		return nil, errors.New("cgroup v1 has no CLONE_INTO_CGROUP; use EnterThread")
+	}
+	return os.Open(g.paths[""])
+}

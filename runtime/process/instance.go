@@ -17,6 +17,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
+	"github.com/wakefn/wake/runtime/cgroup"
 	"github.com/wakefn/wake/runtime/container"
 )
 
@@ -88,6 +89,7 @@ type proc struct {
 	start     time.Time           // when it was forked, by the runtime's clock
 	creating  time.Time           // when its container began to be prepared; zero for a command
 	ctr       *container.Instance // nil for a command
+	group     *cgroup.Group       // a command's control group; nil without cgroups
 	out       *output
 	exited    chan struct{} // closed once the leader is reaped
 
@@ -128,6 +130,11 @@ func (p *proc) wait() {
 	// group's id, cannot be reused yet, so this reaches only the group's
 	// own stragglers (the instance's children), never a stranger.
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	if p.group != nil {
+		// And those that left the process group (setsid, a daemon's
+		// double fork) but never the control group.
+		_ = p.group.Kill(groupWait)
+	}
 	_ = p.cmd.Wait()
 	p.state = p.cmd.ProcessState
 	p.gone = true
@@ -247,10 +254,21 @@ func (in *instance) start() *proc {
 		return fail(runtime.ReasonStartFailed, "creating the output pipe: "+err.Error())
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
+	var group *cgroup.Group
+	if ctr == nil && rt.cgroups != "" {
+		if group, err = cgroup.New(rt.cgroups, id, spec.limits); err != nil {
+			pr.Close()
+			pw.Close()
+			return fail(runtime.ReasonStartFailed, "creating the instance's cgroup: "+err.Error())
+		}
+	}
 	startedAt := rt.clock.Now()
-	startTime, err := rt.spawner.start(cmd)
+	startTime, err := rt.spawner.start(cmd, group)
 	pw.Close()
 	if err != nil {
+		if group != nil {
+			_ = group.Remove()
+		}
 		pr.Close()
 		if errors.Is(err, ErrShutdown) {
 			return fail(runtime.ReasonStartFailed, err.Error())
@@ -258,7 +276,7 @@ func (in *instance) start() *proc {
 		return fail(runtime.ReasonExecFailed, fmt.Sprintf("cannot run %q: %v", cmd.Path, err))
 	}
 	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, host: host, start: startedAt,
-		creating: creating, ctr: ctr, exited: make(chan struct{})}
+		creating: creating, ctr: ctr, group: group, exited: make(chan struct{})}
 	if spec.image == nil {
 		p.loopback = port
 	}
@@ -450,7 +468,7 @@ func (in *instance) exited(p *proc) {
 	if everReady {
 		reason, msg = runtime.ReasonCrashed, status+" after being ready"+p.out.quote()
 	}
-	if p.ctr != nil && p.ctr.OOMKilled() {
+	if p.ctr != nil && p.ctr.OOMKilled() || p.group != nil && r.spec.limits.MemoryBytes > 0 && p.group.OOMKilled() {
 		reason = runtime.ReasonOOMKilled
 		msg = fmt.Sprintf("killed by the kernel at its memory limit (resources.limits.memory %s)%s",
 			describeMemory(r.spec.limits.MemoryBytes), p.out.quote())
@@ -520,6 +538,11 @@ func (in *instance) cleanup(p *proc) {
 	rt.records.remove(p.pid)
 	rt.logs.done(in.rev.spec.key, in.endpoint().ID)
 	rt.ports.release(p.loopback)
+	if p.group != nil {
+		if err := p.group.Remove(); err != nil {
+			in.rev.log.Warn("removing the instance's cgroup", zap.String("instance", in.endpoint().ID), zap.Error(err))
+		}
+	}
 	if p.ctr != nil {
 		if err := p.ctr.Cleanup(); err != nil {
 			in.rev.log.Warn("removing the container", zap.String("instance", in.endpoint().ID), zap.Error(err))

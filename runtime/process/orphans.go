@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"github.com/wakefn/wake/runtime/cgroup"
 )
 
 // record is what wake keeps on disk of a live instance's process group, so
@@ -158,4 +160,16 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("process runtime: locking %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// killOrphanGroups kills what is left in the instances' control groups
+// under parent (a wake SIGKILLed: processes that left their process group
+// survive it) and removes the groups.
+func killOrphanGroups(parent string, log *zap.Logger) {
+	for _, name := range cgroup.List(parent) {
+		g := cgroup.Open(parent, name)
+		n := len(g.Procs())
+		err := errors.Join(g.Kill(groupWait), g.Remove())
+		log.Info("killed the cgroup of an instance left by a previous wake", zap.String("instance", name), zap.Int("processes", n), zap.Error(err))
+	}
 }

@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +120,10 @@ type Runtime struct {
 	logs    *logStore
 	records records
 	lock    *os.File
+	// cgroups is the parent of the instances' control groups (wake/ and a
+	// hash of StateDir); "" where cgroups cannot be used (not root), and
+	// instances then run in wake's own, contained by process group only.
+	cgroups string
 	probes  *http.Client
 
 	// hard is cancelled when Shutdown's ctx ends: stops in progress skip
@@ -183,6 +189,13 @@ func New(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	recs.killOrphans(log)
+	cgroups := ""
+	if cgroup.Available() == nil {
+		abs, _ := filepath.Abs(opts.StateDir)
+		sum := sha256.Sum256([]byte(abs + "/processes"))
+		cgroups = "wake/" + hex.EncodeToString(sum[:6])
+		killOrphanGroups(cgroups, log)
+	}
 	hard, cancel := context.WithCancel(context.Background())
 	return &Runtime{
 		opts:       opts,
@@ -193,6 +206,7 @@ func New(opts Options) (*Runtime, error) {
 		logs:       newLogStore(filepath.Join(opts.StateDir, "logs"), opts.LogLimit, opts.KeepLogs),
 		records:    recs,
 		lock:       lock,
+		cgroups:    cgroups,
 		probes:     newProbeClient(),
 		hard:       hard,
 		hardCancel: cancel,

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/wakefn/wake/runtime/cgroup"
 )
 
 // spawner forks every child of a Runtime from one OS thread.
@@ -37,6 +39,7 @@ type spawner struct {
 
 type spawnReq struct {
 	cmd   *exec.Cmd
+	group *cgroup.Group // the child is born in it; nil for none
 	reply chan spawnReply
 }
 
@@ -61,7 +64,7 @@ func (s *spawner) loop() {
 		select {
 		case req := <-s.reqs:
 			var rep spawnReply
-			rep.err = req.cmd.Start()
+			rep.err = startIn(req.cmd, req.group)
 			if rep.err == nil {
 				// Read before anyone can reap the child, so the
 				// pid still names it.
@@ -76,10 +79,43 @@ func (s *spawner) loop() {
 	}
 }
 
-// start starts cmd from the spawner's thread and returns the child's start
-// time (clock ticks after boot, as /proc reports it).
-func (s *spawner) start(cmd *exec.Cmd) (uint64, error) {
-	req := spawnReq{cmd: cmd, reply: make(chan spawnReply, 1)}
+// startIn starts cmd so that it is born in group: on cgroup v2 through
+// CLONE_INTO_CGROUP, on v1 by forking while the spawner's thread is in the
+// group, then leaving it. Either way no process of the instance is ever
+// outside its group, so none can escape the group's kill.
+func startIn(cmd *exec.Cmd, group *cgroup.Group) error {
+	if group == nil {
+		return cmd.Start()
+	}
+	if cgroup.V2() {
+		fd, err := group.FD()
+		if err != nil {
+			return err
+		}
+		defer fd.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(fd.Fd())
+		return cmd.Start()
+	}
+	leave, err := group.EnterThread()
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	if lerr := leave(); lerr != nil && err == nil {
+		// The thread stays in the group: the next fork would land in it
+		// too. Refuse this start; the instance is retried.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("leaving the instance's cgroup: %w", lerr)
+	}
+	return err
+}
+
+// start starts cmd from the spawner's thread, in group (nil for none),
+// and returns the child's start time (clock ticks after boot, as /proc
+// reports it).
+func (s *spawner) start(cmd *exec.Cmd, group *cgroup.Group) (uint64, error) {
+	req := spawnReq{cmd: cmd, group: group, reply: make(chan spawnReply, 1)}
 	select {
 	case s.reqs <- req:
 	case <-s.quit:
