@@ -81,6 +81,14 @@ bench-micro:
 k6:
 	e2e/k6/run.sh
 
+## image: wake's own OCI image, built without a Docker daemon (hack/image):
+## a static binary on an empty base, running as the non-root user 65532, as
+## bin/wake-image.tar (docker load, ctr import); PUSH=REGISTRY/wake:TAG also
+## pushes it, e.g. make image PUSH=127.0.0.1:5000/wake:dev
+.PHONY: image
+image:
+	$(GO) run ./hack/image -o bin/wake-image.tar -version $(VERSION) $(if $(PUSH),-push $(PUSH))
+
 clean:
 	rm -rf bin examples/hello/hello
 

@@ -22,8 +22,10 @@ import (
 )
 
 // File is one file of the layer. Exactly one of Data, Source or Link is
-// used: the content, a file on this machine to copy, or a symlink target.
+// used: the content, a file on this machine to copy, or a symlink target;
+// or, with Dir, none: a directory (such as /tmp with mode 01777).
 type File struct {
+	Dir    bool
 	Path   string // absolute, e.g. /ko-app/wake
 	Mode   int64  // permission bits; 0 means 0644 (0755 for Source files that are executable)
 	UID    int
@@ -43,8 +45,12 @@ func Image(files []File, cfg v1.Config, arch string) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
+	explicit := map[string]bool{} // directories given as Files
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for _, f := range files {
+		if f.Dir {
+			explicit[f.Path] = true
+		}
 		if !path.IsAbs(f.Path) {
 			return nil, fmt.Errorf("file %q: path must be absolute", f.Path)
 		}
@@ -61,6 +67,9 @@ func Image(files []File, cfg v1.Config, arch string) (v1.Image, error) {
 	}
 	sort.Strings(dirList) // parents first
 	for _, d := range dirList {
+		if explicit[d] {
+			continue
+		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d[1:] + "/", Mode: 0o755, ModTime: epoch}); err != nil {
 			return nil, err
 		}
@@ -69,6 +78,12 @@ func Image(files []File, cfg v1.Config, arch string) (v1.Image, error) {
 		hdr := &tar.Header{Name: f.Path[1:], Mode: f.Mode, Uid: f.UID, Gid: f.GID, ModTime: epoch}
 		data := f.Data
 		switch {
+		case f.Dir:
+			hdr.Typeflag, hdr.Name = tar.TypeDir, hdr.Name+"/"
+			if hdr.Mode == 0 {
+				hdr.Mode = 0o755
+			}
+			dirs[f.Path] = true
 		case f.Link != "":
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, f.Link
 			if hdr.Mode == 0 {
