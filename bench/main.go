@@ -6,6 +6,8 @@
 //	warm      constant rates and a closed-loop maximum against the function
 //	          directly, through nginx and through wake (interleaved rounds)
 //	cold      time to first byte from zero, less the function's own start
+//	cold-image  time to first byte from zero of the same function as a process
+//	          and as an image (a container under runc), with create and start
 //	burst     1,000 concurrent requests to a function at zero
 //	parallel  1, 10 and 100 functions at zero woken at once
 //	ramp      constant-rate steps from zero
@@ -34,7 +36,7 @@ import (
 )
 
 // allScenarios is the order scenarios run in; names are the -scenarios flag's.
-var allScenarios = []string{"warm", "cold", "burst", "parallel", "ramp", "density", "events"}
+var allScenarios = []string{"warm", "cold", "cold-image", "burst", "parallel", "ramp", "density", "events"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -151,6 +153,10 @@ func runScenario(ctx context.Context, c *config, bins binaries, rep *report, nam
 	case "cold":
 		r, err := runCold(ctx, c, bins)
 		rep.Cold = r
+		return err
+	case "cold-image":
+		r, err := runColdImage(ctx, c, bins)
+		rep.ColdImage = r
 		return err
 	case "burst":
 		r, err := runBurst(ctx, c, bins)

@@ -16,20 +16,21 @@ import (
 // report is bench/results/latest.json: every scenario's result, and where
 // and when they were measured. A scenario not run is absent.
 type report struct {
-	Date     time.Time       `json:"date"`
-	Machine  machine         `json:"machine"`
-	Commit   string          `json:"commit,omitempty"`
-	Quick    bool            `json:"quick"`
-	Scale    float64         `json:"duration_scale"`
-	Seconds  float64         `json:"seconds"`
-	Errors   []string        `json:"errors,omitempty"`
-	Warm     *warmResult     `json:"warm,omitempty"`
-	Cold     *coldResult     `json:"cold,omitempty"`
-	Burst    *burstResult    `json:"burst,omitempty"`
-	Parallel *parallelResult `json:"parallel,omitempty"`
-	Ramp     *rampResult     `json:"ramp,omitempty"`
-	Density  *densityResult  `json:"density,omitempty"`
-	Events   *eventsResult   `json:"events,omitempty"`
+	Date      time.Time        `json:"date"`
+	Machine   machine          `json:"machine"`
+	Commit    string           `json:"commit,omitempty"`
+	Quick     bool             `json:"quick"`
+	Scale     float64          `json:"duration_scale"`
+	Seconds   float64          `json:"seconds"`
+	Errors    []string         `json:"errors,omitempty"`
+	Warm      *warmResult      `json:"warm,omitempty"`
+	Cold      *coldResult      `json:"cold,omitempty"`
+	ColdImage *coldImageResult `json:"cold_image,omitempty"`
+	Burst     *burstResult     `json:"burst,omitempty"`
+	Parallel  *parallelResult  `json:"parallel,omitempty"`
+	Ramp      *rampResult      `json:"ramp,omitempty"`
+	Density   *densityResult   `json:"density,omitempty"`
+	Events    *eventsResult    `json:"events,omitempty"`
 }
 
 // machine says what the numbers were measured on.

@@ -21,8 +21,10 @@ import (
 // network gives each instance a network namespace of its own, attached by
 // Debian's CNI plugins (bridge with host-local addresses, and loopback) to
 // a bridge on the host that wake reaches the instances through. With
-// iptables present the bridge plugin also masquerades the instances'
-// traffic, so they reach what the host reaches.
+// iptables present, one masquerade rule for the whole subnet, added once,
+// lets the instances reach what the host reaches: the bridge plugin's own
+// ipMasq would add and remove a chain per instance, several iptables runs
+// on every cold start.
 type network struct {
 	cni     *libcni.CNIConfig
 	list    *libcni.NetworkConfigList
@@ -52,8 +54,8 @@ func newNetwork(stateDir, scope, ipamDir string, pluginDirs []string, subnet, br
 	if err := os.MkdirAll(n.nsDir, 0o755); err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"wake","plugins":[{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":%t,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`,
-		bridge, n.masq, subnet, ipamDir)
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"wake","plugins":[{"type":"bridge","bridge":%q,"isGateway":true,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`,
+		bridge, subnet, ipamDir)
 	list, err := libcni.ConfListFromBytes([]byte(conf))
 	if err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
@@ -63,6 +65,11 @@ func newNetwork(stateDir, scope, ipamDir string, pluginDirs []string, subnet, br
 		return nil, fmt.Errorf("CNI loopback config: %w", err)
 	}
 	n.list, n.lo = list, lo
+	if n.masq {
+		if err := masquerade(subnet); err != nil {
+			return nil, err
+		}
+	}
 	// An explicit exec: libcni would otherwise create one lazily, racing
 	// between instances started at once.
 	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
@@ -184,6 +191,21 @@ func removeNamespace(path string) error {
 	}
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
+	}
+	return nil
+}
+
+// masquerade makes sure the nat table masquerades what leaves subnet for
+// elsewhere: one rule, added if missing (iptables -C checks for it).
+func masquerade(subnet string) error {
+	rule := []string{"POSTROUTING", "-s", subnet, "!", "-d", subnet, "-m", "comment", "--comment", "wake instances", "-j", "MASQUERADE"}
+	check := append([]string{"-w", "-t", "nat", "-C"}, rule...)
+	if exec.Command("iptables", check...).Run() == nil {
+		return nil
+	}
+	add := append([]string{"-w", "-t", "nat", "-A"}, rule...)
+	if out, err := exec.Command("iptables", add...).CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables %v: %v: %s", add, err, out)
 	}
 	return nil
 }
