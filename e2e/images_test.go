@@ -100,7 +100,9 @@ func TestKnativeImageServiceRunsUnchanged(t *testing.T) {
 	w := startWake(t, state, "--scale-to-zero-grace-period", "1s")
 	ann := map[string]string{api.AnnotationWindow: "2s"}
 	out := w.apply(knativeService("hello", repo+":1.0", ann, "", ""))
-	t.Logf("apply: %s", out)
+	if want := "hello: image " + repo + ":1.0 resolved to " + d1; !strings.Contains(out, want) {
+		t.Fatalf("wake apply printed %q, want a line %q", out, want)
+	}
 	eventually(t, 60*time.Second, "hello-00001 ready", func() bool {
 		c := condition(w.revision("hello", "hello-00001"), api.ConditionReady)
 		return c != nil && c.Status == api.ConditionTrue

@@ -85,6 +85,7 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	imageShown := false
 	for {
 		r, err := c.revision(ctx, rev)
 		if err != nil && ctx.Err() != nil {
@@ -93,6 +94,12 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 		}
 		if err != nil {
 			return err
+		}
+		pulled := api.GetCondition(r.Status.Conditions, "ImagePulled")
+		if pulled != nil && pulled.Status == api.ConditionTrue && !imageShown {
+			clearLine(out, tty)
+			fmt.Fprintf(out, "%s: image %s\n", fn.Name, pulled.Message)
+			imageShown = true
 		}
 		cond := api.GetCondition(r.Status.Conditions, api.ConditionReady)
 		switch {
@@ -112,7 +119,11 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 			return fmt.Errorf("%s: revision %s failed: %s: %s", fn.Name, rev.Name, cond.Reason, cond.Message)
 		}
 		if tty {
-			fmt.Fprintf(out, "\r%s: waiting for revision %s to become ready (%.1fs)", fn.Name, rev.Name, time.Since(start).Seconds())
+			if c := r.Spec.Container(); c != nil && c.Image != "" && len(c.Command) == 0 && pulled == nil {
+				fmt.Fprintf(out, "\r%s: pulling %s (%.1fs)", fn.Name, c.Image, time.Since(start).Seconds())
+			} else {
+				fmt.Fprintf(out, "\r%s: waiting for revision %s to become ready (%.1fs)", fn.Name, rev.Name, time.Since(start).Seconds())
+			}
 		}
 		select {
 		case <-ctx.Done():
