@@ -374,6 +374,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 const (
 	helperStateEnv  = "WAKE_PROCESS_TEST_HELPER_STATE"
 	helperTestfnEnv = "WAKE_PROCESS_TEST_HELPER_TESTFN"
+	helperSpawnEnv  = "WAKE_PROCESS_TEST_HELPER_SPAWN" // TESTFN_SPAWN_CHILD's value
 )
 
 // helperWake runs one instance of testfn that spawns a child, prints
@@ -392,7 +393,7 @@ func helperWake(stateDir, fn string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	rev := testRevision("orphan-00001", "TESTFN_SPAWN_CHILD=1")
+	rev := testRevision("orphan-00001", "TESTFN_SPAWN_CHILD="+os.Getenv(helperSpawnEnv))
 	ctx := context.Background()
 	if err := rt.Deploy(ctx, rev); err != nil {
 		fmt.Fprintln(os.Stderr, err)

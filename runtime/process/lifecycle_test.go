@@ -203,11 +203,21 @@ func TestStateDirIsExclusive(t *testing.T) {
 
 // TestSIGKILLedWakeLeavesNothingBehind kills a wake (the test binary
 // playing one) with SIGKILL: Pdeathsig kills its instance at once, and the
-// next New kills the instance's child, which Pdeathsig does not cover.
+// next New kills the instance's child, which Pdeathsig does not cover: by
+// its process group, or, for a child that left it (setsid), by the
+// instance's cgroup.
 func TestSIGKILLedWakeLeavesNothingBehind(t *testing.T) {
+	t.Run("child in the process group", func(t *testing.T) { sigkilledWake(t, "1") })
+	t.Run("setsid child", func(t *testing.T) {
+		needCgroups(t)
+		sigkilledWake(t, "setsid")
+	})
+}
+
+func sigkilledWake(t *testing.T, spawn string) {
 	dir := t.TempDir()
 	wake := exec.Command(os.Args[0], "-test.run=^$")
-	wake.Env = append(os.Environ(), helperStateEnv+"="+dir, helperTestfnEnv+"="+testfn)
+	wake.Env = append(os.Environ(), helperStateEnv+"="+dir, helperTestfnEnv+"="+testfn, helperSpawnEnv+"="+spawn)
 	wake.Stderr = os.Stderr
 	out, err := wake.StdoutPipe()
 	if err != nil {
