@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wakefn/wake/internal/testengine"
 	"github.com/wakefn/wake/internal/testimage"
 	"github.com/wakefn/wake/runtime/container"
 	"github.com/wakefn/wake/runtime/image"
@@ -24,20 +26,13 @@ func TestWakeImageRunsAsNonRoot(t *testing.T) {
 		t.Skip("builds wake from scratch (minutes)")
 	}
 	dir := t.TempDir()
-	engine, err := container.New(container.Options{StateDir: filepath.Join(dir, "containers")})
-	if err != nil {
-		if os.Getenv("WAKE_CONTAINERS_REQUIRED") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	defer engine.Close()
+	engine := testengine.New(t, filepath.Join(dir, "containers"))
 	ref := testimage.Registry(t) + "/wake:test"
 	wd, _ := os.Getwd()
 	if err := os.Chdir(filepath.Join(wd, "..", "..")); err != nil { // the module root, for ./cmd/wake
 		t.Fatal(err)
 	}
-	err = build(filepath.Join(dir, "wake.tar"), ref, "test", "amd64")
+	err := build(filepath.Join(dir, "wake.tar"), ref, "test", runtime.GOARCH)
 	os.Chdir(wd)
 	if err != nil {
 		t.Fatal(err)

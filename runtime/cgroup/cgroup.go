@@ -75,14 +75,7 @@ func writable(dir string) error {
 // New creates the group parent/name (parent is a path below wake's, such
 // as "wake/instances") with limits.
 func New(parent, name string, lim Limits) (*Group, error) {
-	g := &Group{v2: V2(), paths: map[string]string{}}
-	if g.v2 {
-		g.paths[""] = filepath.Join(Root, parent, name)
-	} else {
-		for _, c := range v1Controllers {
-			g.paths[c] = filepath.Join(Root, c, parent, name)
-		}
-	}
+	g := Open(parent, name)
 	for _, p := range g.paths {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			g.Remove()

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,11 +12,11 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wakefn/wake/internal/imagebuild"
+	"github.com/wakefn/wake/internal/testimage"
 )
 
 // push builds an image holding /hello with content and pushes it as ref.
@@ -42,14 +40,8 @@ func push(t *testing.T, ref, content string) string {
 	return d.String()
 }
 
-func newRegistry(t *testing.T) string {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 func TestResolvePinsAndGetUnpacks(t *testing.T) {
-	host := newRegistry(t)
+	host := testimage.Registry(t)
 	ref := host + "/fn/hello:1.0"
 	d1 := push(t, ref, "one")
 	s, err := Open(Options{Dir: t.TempDir()})
@@ -102,7 +94,7 @@ func TestResolvePinsAndGetUnpacks(t *testing.T) {
 }
 
 func TestPullErrorsSayWhy(t *testing.T) {
-	host := newRegistry(t)
+	host := testimage.Registry(t)
 	push(t, host+"/fn/hello:1.0", "one")
 	s, err := Open(Options{Dir: t.TempDir()})
 	if err != nil {

@@ -1,17 +1,15 @@
 package process
 
 import (
-	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/internal/testengine"
 	"github.com/wakefn/wake/internal/testimage"
 	"github.com/wakefn/wake/runtime"
-	"github.com/wakefn/wake/runtime/container"
 	"github.com/wakefn/wake/runtime/image"
 	"github.com/wakefn/wake/runtime/runtimetest"
 )
@@ -24,34 +22,17 @@ func TestContractImages(t *testing.T) {
 	testimage.Push(t, ref)
 	runtimetest.Run(t, func(t *testing.T, obs runtime.Observer, dr runtime.Drainer) runtime.Runtime {
 		dir := t.TempDir()
-		engine, err := container.New(container.Options{StateDir: filepath.Join(dir, "containers")})
-		if err != nil {
-			if os.Getenv("WAKE_CONTAINERS_REQUIRED") == "1" {
-				t.Fatal(err)
-			}
-			t.Skip(err)
-		}
-		t.Cleanup(func() { engine.Close() })
+		engine := testengine.New(t, filepath.Join(dir, "containers"))
 		images, err := image.Open(image.Options{Dir: filepath.Join(dir, "images")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := New(Options{StateDir: dir, Observer: obs, Drainer: dr, TerminationGracePeriod: 5 * time.Second,
-			Images: images, Containers: engine})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			if err := rt.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+		t.Cleanup(func() { // after the Shutdown contractRuntime registers
 			if ids := engine.Containers(); len(ids) > 0 {
 				t.Errorf("containers left after Shutdown: %v", ids)
 			}
 		})
-		return rt
+		return contractRuntime(t, Options{StateDir: dir, Observer: obs, Drainer: dr, Images: images, Containers: engine})
 	}, runtimetest.Function{Container: api.Container{Image: ref}, Timeout: waitTimeout})
 }
 
