@@ -296,8 +296,11 @@ func (in *Instance) Cleanup() error {
 	return errors.Join(errs...)
 }
 
-// runcQuiet runs a short runc command with its output in a buffer (never
-// a pipe a container could inherit and hold open).
+// runcTimeout bounds a short runc command (delete, kill).
+const runcTimeout = 30 * time.Second
+
+// runcQuiet runs a short runc command with its output in a file (never a
+// pipe a container could inherit and hold open), within runcTimeout.
 func (e *Engine) runcQuiet(args ...string) error {
 	f, err := os.CreateTemp("", "wake-runc-")
 	if err != nil {
@@ -305,7 +308,9 @@ func (e *Engine) runcQuiet(args ...string) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	cmd := exec.Command(e.runc, append([]string{"--root", filepath.Join(e.opts.StateDir, "runc")}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), runcTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.runc, append([]string{"--root", filepath.Join(e.opts.StateDir, "runc")}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {

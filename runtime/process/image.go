@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -69,7 +70,7 @@ func limitsOf(c *api.Container) cgroup.Limits {
 // DefaultPidsLimit bounds the processes and threads of one instance.
 const DefaultPidsLimit = 4096
 
-// describeLimits is how a failure quotes a memory limit: "128Mi".
+// describeMemory is how a failure quotes a memory limit: "128Mi".
 func describeMemory(n int64) string {
 	return resource.NewQuantity(n, resource.BinarySI).String()
 }
@@ -212,6 +213,11 @@ func (s *revSpec) containerSpec(img *image.Image, id string) (container.Spec, er
 	}, nil
 }
 
+// prepareTimeout bounds a container's preparation (network namespace, CNI
+// plugins, overlay, bundle), tens of milliseconds when all is well: a
+// plugin that hangs fails the start, which is retried with backoff.
+const prepareTimeout = 30 * time.Second
+
 // startError is a failure to start with its reason for the revision.
 type startError struct{ reason, msg string }
 
@@ -235,7 +241,9 @@ func (in *instance) prepareContainer(id string) (*container.Instance, int, error
 	if err != nil {
 		return nil, 0, &startError{runtime.ReasonCreateContainerConfig, err.Error()}
 	}
-	ctr, err := rt.opts.Containers.Prepare(rt.hard, cs)
+	ctx, cancel := context.WithTimeout(rt.hard, prepareTimeout)
+	defer cancel()
+	ctr, err := rt.opts.Containers.Prepare(ctx, cs)
 	if err != nil {
 		return nil, 0, &startError{runtime.ReasonStartFailed, "preparing the container: " + err.Error()}
 	}
