@@ -2,7 +2,8 @@
 // run: the Runtime interface that starts, scales and stops a revision's
 // instances, the events it reports back (ready endpoints, failures), and
 // their ordered delivery to the observer (Notifier), which every runtime
-// shares. runtime/process implements it with local processes,
+// shares. runtime/process implements it with local processes and
+// containers (runtime/container, runtime/image, runtime/cgroup),
 // runtime/kube with Deployments.
 package runtime
 
