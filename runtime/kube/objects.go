@@ -132,6 +132,7 @@ func buildDeployment(rev *api.Revision, owner *metav1.OwnerReference, preStopSle
 	if r := c.Resources; r != nil {
 		ctr.Resources = corev1.ResourceRequirements{Limits: resourceList(r.Limits), Requests: resourceList(r.Requests)}
 	}
+	ctr.SecurityContext = securityContext(c.SecurityContext)
 	if preStopSleep > 0 {
 		ctr.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: preStopSleep}}}
 	}
@@ -260,4 +261,32 @@ func buildService(rev *api.Revision, owner *metav1.OwnerReference) *corev1.Servi
 			}},
 		},
 	}
+}
+
+// securityContext is the container's securityContext as Kubernetes has
+// it; nil for none.
+func securityContext(sc *api.SecurityContext) *corev1.SecurityContext {
+	if sc == nil {
+		return nil
+	}
+	out := &corev1.SecurityContext{
+		RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, RunAsNonRoot: sc.RunAsNonRoot,
+		ReadOnlyRootFilesystem: sc.ReadOnlyRootFilesystem, AllowPrivilegeEscalation: sc.AllowPrivilegeEscalation,
+	}
+	if c := sc.Capabilities; c != nil {
+		out.Capabilities = &corev1.Capabilities{}
+		for _, a := range c.Add {
+			out.Capabilities.Add = append(out.Capabilities.Add, corev1.Capability(a))
+		}
+		for _, d := range c.Drop {
+			out.Capabilities.Drop = append(out.Capabilities.Drop, corev1.Capability(d))
+		}
+	}
+	if p := sc.SeccompProfile; p != nil {
+		out.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileType(p.Type)}
+		if p.LocalhostProfile != "" {
+			out.SeccompProfile.LocalhostProfile = &p.LocalhostProfile
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	api "github.com/wakefn/wake/api/v1"
 )
@@ -29,7 +30,8 @@ func testRevision() *api.Revision {
 			ProbeHandler:  api.ProbeHandler{HTTPGet: &api.HTTPGetAction{Path: "/healthz"}},
 			PeriodSeconds: 2,
 		},
-		Resources: &api.ResourceRequirements{Limits: map[string]resource.Quantity{"memory": resource.MustParse("128Mi")}},
+		Resources:       &api.ResourceRequirements{Limits: map[string]resource.Quantity{"memory": resource.MustParse("128Mi")}},
+		SecurityContext: &api.SecurityContext{RunAsUser: ptr.To[int64](1000), Capabilities: &api.Capabilities{Drop: []string{"ALL"}}},
 	}}
 	return rev
 }
@@ -85,6 +87,9 @@ func TestBuildDeployment(t *testing.T) {
 	}
 	if q := c.Resources.Limits[corev1.ResourceMemory]; q.String() != "128Mi" {
 		t.Errorf("memory limit %s, want 128Mi", q.String())
+	}
+	if sc := c.SecurityContext; sc == nil || *sc.RunAsUser != 1000 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("securityContext %+v, want the manifest's", sc)
 	}
 }
 
