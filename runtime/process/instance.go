@@ -198,17 +198,18 @@ func (in *instance) run() {
 func (in *instance) start() *proc {
 	r := in.rev
 	rt, spec := r.rt, r.spec
-	port := 0
+	port, loopback := 0, 0 // loopback: the port taken from rt.ports, a command's
 	if spec.image == nil {
 		var err error
-		if port, err = rt.ports.take(); err != nil {
+		if loopback, err = rt.ports.take(); err != nil {
 			r.failed(in, true, runtime.ReasonStartFailed, "no free loopback port: "+err.Error(), time.Time{})
 			return nil
 		}
 	}
+	port = loopback
 	id, lf, err := rt.logs.create(spec.key, in.seq)
 	if err != nil {
-		rt.ports.release(port)
+		rt.ports.release(loopback)
 		r.failed(in, true, runtime.ReasonStartFailed, "creating the instance log: "+err.Error(), time.Time{})
 		return nil
 	}
@@ -218,7 +219,7 @@ func (in *instance) start() *proc {
 		fmt.Fprintf(lf, "wake: %s\n", msg)
 		lf.Close()
 		rt.logs.done(spec.key, id)
-		rt.ports.release(port)
+		rt.ports.release(loopback)
 		if ctr != nil {
 			if err := ctr.Cleanup(); err != nil {
 				r.log.Warn("removing the container", zap.String("instance", id), zap.Error(err))
@@ -277,9 +278,7 @@ func (in *instance) start() *proc {
 	}
 	p := &proc{cmd: cmd, pid: cmd.Process.Pid, startTime: startTime, port: port, host: host, start: startedAt,
 		creating: creating, ctr: ctr, group: group, exited: make(chan struct{})}
-	if spec.image == nil {
-		p.loopback = port
-	}
+	p.loopback = loopback
 	// The record is written before wait can reap the leader, so its pid
 	// and start time still name this process.
 	if err := rt.records.write(record{PID: p.pid, StartTime: startTime, Namespace: spec.key.Namespace, Revision: spec.key.Name, Instance: id}); err != nil {
