@@ -198,7 +198,7 @@ func (in *instance) run() {
 func (in *instance) start() *proc {
 	r := in.rev
 	rt, spec := r.rt, r.spec
-	port, loopback := 0, 0 // loopback: the port taken from rt.ports, a command's
+	loopback := 0 // the port taken from rt.ports: a command's, released with it
 	if spec.image == nil {
 		var err error
 		if loopback, err = rt.ports.take(); err != nil {
@@ -206,7 +206,7 @@ func (in *instance) start() *proc {
 			return nil
 		}
 	}
-	port = loopback
+	port := loopback // a container's is its containerPort, on its own address
 	id, lf, err := rt.logs.create(spec.key, in.seq)
 	if err != nil {
 		rt.ports.release(loopback)
