@@ -19,12 +19,14 @@ import (
 
 // NewTransport returns the HTTP/1.1 transport wake uses towards instances:
 // no proxy from the environment, no compression (bodies pass through as
-// the function wrote them), and enough idle connections per instance that
-// a burst of concurrent requests reuses them instead of dialing.
+// the function wrote them), enough idle connections per instance that a
+// burst of concurrent requests reuses them instead of dialing, and no
+// request started on a connection holding bytes nobody asked for
+// (staleCheckConn).
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dialChecked(&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}),
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
