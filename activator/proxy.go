@@ -22,11 +22,11 @@ import (
 // the function wrote them), enough idle connections per instance that a
 // burst of concurrent requests reuses them instead of dialing, and no
 // request started on a connection holding bytes nobody asked for
-// (staleCheckConn).
+// (framedConn).
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialChecked(&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}),
+		DialContext:         dialFramed(&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}),
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
@@ -39,6 +39,9 @@ func NewTransport() *http.Transport {
 // prior knowledge, for functions that declare a port named h2c (gRPC).
 func NewH2CTransport() *http.Transport {
 	t := NewTransport()
+	// HTTP/2 interleaves frames both ways on one connection: bytes waiting
+	// as a write starts are the protocol working, not a framing bug.
+	t.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	t.Protocols = &p

@@ -1,63 +1,73 @@
 package activator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
-	"sync/atomic"
+	"strconv"
+	"sync"
 	"syscall"
 )
 
 // The net/http path's idle connections are http.Transport's. Its reader
-// goroutine closes one that receives bytes while idle ("unsolicited
-// response"), but only once it runs: when an instance sends more than
-// its response's framing allowed a moment after the response, and the
-// next request takes the connection before that goroutine has looked,
-// the stray bytes would be read as the next client's response. So every
-// connection it dials is a staleCheckConn, which looks at its socket as a
-// new request starts on it, and refuses to start one while the instance
-// has sent bytes no request asked for.
+// goroutine closes a connection that holds bytes past the end of the
+// response ("unsolicited response"), but only once it runs again: the
+// connection is back in the pool before that, and when the next request
+// takes it first, the stray bytes are read as that request's response.
+// So every HTTP/1.1 connection it dials is a framedConn, which follows
+// where each response ends (framing) and refuses to start a request on a
+// connection whose instance sent more than its response's framing
+// allowed, or sends it later, while idle. The request then goes out again
+// on a new connection: nothing of it was written.
 
-// errStaleBytes is the write error of a request that found bytes waiting
-// on its pooled connection. Nothing of the request was written, so the
-// transport sends it again on a new connection.
-var errStaleBytes = errors.New("activator: the instance sent bytes no request asked for on an idle connection")
+// errStaleBytes is the write error of a request that found bytes nobody
+// asked for on its pooled connection.
+var errStaleBytes = errors.New("activator: the instance sent bytes no request asked for")
 
-// staleCheckConn is an upstream connection of the net/http path.
-type staleCheckConn struct {
+// framedConn is an upstream connection of the net/http path.
+type framedConn struct {
 	net.Conn
 	raw syscall.RawConn // nil when not a socket
-	// readSinceWrite: a response was read since the last write, so the
-	// next write starts a new request. Reads and writes run on the
-	// transport's two goroutines.
-	readSinceWrite atomic.Bool
+
+	mu sync.Mutex // Read and Write run on the transport's two goroutines
+	f  framing
 }
 
-// dialChecked dials with d and wraps the connection.
-func dialChecked(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialFramed dials with d and wraps the connection.
+func dialFramed(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		sc := &staleCheckConn{Conn: c}
+		fc := &framedConn{Conn: c}
 		if s, ok := c.(syscall.Conn); ok {
-			sc.raw, _ = s.SyscallConn()
+			fc.raw, _ = s.SyscallConn()
 		}
-		return sc, nil
+		return fc, nil
 	}
 }
 
-func (c *staleCheckConn) Read(p []byte) (int, error) {
+func (c *framedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.readSinceWrite.Store(true)
+		c.mu.Lock()
+		c.f.read(p[:n])
+		c.mu.Unlock()
 	}
 	return n, err
 }
 
-func (c *staleCheckConn) Write(p []byte) (int, error) {
-	if c.readSinceWrite.Swap(false) && c.stale() {
+func (c *framedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	starting := c.f.state == frameIdle
+	stale := c.f.stray || starting && c.stale()
+	if !stale && starting {
+		c.f.request(p)
+	}
+	c.mu.Unlock()
+	if stale {
 		c.Conn.Close()
 		return 0, errStaleBytes
 	}
@@ -67,7 +77,7 @@ func (c *staleCheckConn) Write(p []byte) (int, error) {
 // stale tells whether bytes wait unread on the socket: it peeks, without
 // blocking or consuming. Control holds the socket open meanwhile, so a
 // concurrent close cannot hand its number to another connection.
-func (c *staleCheckConn) stale() bool {
+func (c *framedConn) stale() bool {
 	if c.raw == nil {
 		return false
 	}
@@ -78,4 +88,173 @@ func (c *staleCheckConn) stale() bool {
 		waiting = err == nil && n > 0
 	})
 	return waiting
+}
+
+// framing follows one HTTP/1.1 exchange at a time over a connection's
+// bytes: the request's method as it starts, then the response's head and
+// body as they arrive, to know where the response ends.
+type framing struct {
+	state frameState
+	head  bool   // the request is HEAD: its responses have no body
+	buf   []byte // a response head, or a chunk-size line, being read
+	left  int64  // body bytes (or chunk bytes, CRLF included) still due
+	chunk int    // chunkSize, chunkData, chunkTrailer
+	stray bool   // bytes came past a response's end: the connection is done
+}
+
+type frameState int
+
+const (
+	frameIdle    frameState = iota // no request in flight: the next write starts one
+	frameHead                      // reading a response head
+	frameLength                    // reading a body of known length
+	frameChunked                   // reading a chunked body
+	frameOpaque                    // framing not followed (an upgrade, a body to EOF): no checks
+)
+
+const (
+	chunkSize = iota
+	chunkData
+	chunkTrailer
+)
+
+// maxFramingLine bounds a head or chunk line the framing keeps; past it
+// the framing stops following the connection (frameOpaque), as the
+// transport refuses such a response anyway.
+const maxFramingLine = 64 << 10
+
+// request starts an exchange with the first bytes a request writes.
+func (f *framing) request(p []byte) {
+	f.state, f.head, f.buf = frameHead, bytes.HasPrefix(p, []byte("HEAD ")), f.buf[:0]
+}
+
+// read takes bytes of the response.
+func (f *framing) read(p []byte) {
+	for len(p) > 0 {
+		switch f.state {
+		case frameOpaque:
+			return
+		case frameIdle:
+			f.stray = true
+			return
+		case frameHead:
+			p = f.readHead(p)
+		case frameLength:
+			n := min(int64(len(p)), f.left)
+			f.left -= n
+			p = p[n:]
+			if f.left == 0 {
+				f.state = frameIdle
+			}
+		case frameChunked:
+			p = f.readChunked(p)
+		}
+	}
+}
+
+func (f *framing) readHead(p []byte) []byte {
+	f.buf = append(f.buf, p...)
+	end := bytes.Index(f.buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(f.buf) > maxFramingLine {
+			f.state = frameOpaque
+		}
+		return nil
+	}
+	rest := f.buf[end+4:]
+	f.decide(f.buf[:end+2])
+	out := append([]byte(nil), rest...)
+	f.buf = f.buf[:0]
+	return out
+}
+
+// decide sets how the response whose head is h (its lines, each ending
+// in CRLF) ends, as RFC 9112 §6.3 says.
+func (f *framing) decide(h []byte) {
+	line, fields, _ := bytes.Cut(h, []byte("\r\n"))
+	parts := bytes.Fields(line)
+	if len(parts) < 2 {
+		f.state = frameOpaque
+		return
+	}
+	code, err := strconv.Atoi(string(parts[1]))
+	switch {
+	case err != nil || code == 101:
+		f.state = frameOpaque // a tunnel from here
+		return
+	case code < 200:
+		f.state = frameHead // an interim response; the final one follows
+		return
+	case f.head || code == 204 || code == 304:
+		f.state = frameIdle
+		return
+	}
+	chunked, length := false, int64(-1)
+	for _, l := range bytes.Split(fields, []byte("\r\n")) {
+		name, value, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(bytes.TrimSpace(name), []byte("Transfer-Encoding")):
+			chunked = bytes.HasSuffix(bytes.ToLower(value), []byte("chunked"))
+		case bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")):
+			length, err = strconv.ParseInt(string(value), 10, 64)
+			if err != nil {
+				length = -2
+			}
+		}
+	}
+	switch {
+	case chunked:
+		f.state, f.chunk = frameChunked, chunkSize
+	case length >= 0:
+		f.state, f.left = frameLength, length
+		if length == 0 {
+			f.state = frameIdle
+		}
+	default:
+		f.state = frameOpaque // read to EOF, or refused by the transport: never reused
+	}
+}
+
+func (f *framing) readChunked(p []byte) []byte {
+	switch f.chunk {
+	case chunkData:
+		n := min(int64(len(p)), f.left)
+		f.left -= n
+		if f.left == 0 {
+			f.chunk = chunkSize
+		}
+		return p[n:]
+	}
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		f.buf = append(f.buf, p...)
+		if len(f.buf) > maxFramingLine {
+			f.state = frameOpaque
+		}
+		return nil
+	}
+	line := append(f.buf, p[:i]...)
+	f.buf = f.buf[:0]
+	line = bytes.TrimRight(line, "\r")
+	if f.chunk == chunkTrailer {
+		if len(line) == 0 {
+			f.state = frameIdle
+		}
+		return p[i+1:]
+	}
+	sizeText, _, _ := bytes.Cut(line, []byte(";"))
+	size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeText)), 16, 64)
+	switch {
+	case err != nil || size < 0:
+		f.state = frameOpaque
+	case size == 0:
+		f.chunk = chunkTrailer
+	default:
+		f.chunk, f.left = chunkData, size+2 // the data and its CRLF
+	}
+	return p[i+1:]
 }
