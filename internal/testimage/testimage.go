@@ -74,6 +74,13 @@ func Push(t testing.TB, ref string, env ...string) string {
 		{Path: "/etc/passwd", Data: []byte("root:x:0:0:root:/:/testfn\nnonroot:x:65532:65532:nonroot:/:/testfn\n")},
 		{Path: "/etc/group", Data: []byte("root:x:0:\nnonroot:x:65532:\n")},
 	}
+	return PushFiles(t, ref, files, cfg)
+}
+
+// PushFiles builds an image of files with cfg, pushes it as ref and
+// returns its digest.
+func PushFiles(t testing.TB, ref string, files []imagebuild.File, cfg v1.Config) string {
+	t.Helper()
 	img, err := imagebuild.Image(files, cfg, runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)

@@ -11,9 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wakefn/wake/internal/imagebuild"
 	"github.com/wakefn/wake/internal/testimage"
@@ -22,22 +20,10 @@ import (
 // push builds an image holding /hello with content and pushes it as ref.
 func push(t *testing.T, ref, content string) string {
 	t.Helper()
-	img, err := imagebuild.Image([]imagebuild.File{
+	return testimage.PushFiles(t, ref, []imagebuild.File{
 		{Path: "/hello", Data: []byte(content), Mode: 0o755},
 		{Path: "/lib64", Link: "usr/lib64"},
-	}, v1.Config{Entrypoint: []string{"/hello"}, Env: []string{"A=1"}}, "amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return d.String()
+	}, v1.Config{Entrypoint: []string{"/hello"}, Env: []string{"A=1"}})
 }
 
 func TestResolvePinsAndGetUnpacks(t *testing.T) {
