@@ -60,7 +60,13 @@ func (c *upstreamConn) state() idleState {
 	if c.fd < 0 {
 		return idleOpen // not a socket (tests): nothing to look at
 	}
-	n, _, err := syscall.Recvfrom(c.fd, c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return peekSocket(c.fd, c.peek[:])
+}
+
+// peekSocket says what waits unread on the socket fd, without blocking
+// and without reading (buf takes the byte peeked at).
+func peekSocket(fd int, buf []byte) idleState {
+	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 		return idleOpen // nothing to read yet: the healthy case

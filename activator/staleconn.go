@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"syscall"
+
+	"github.com/wakefn/wake/h1"
 )
 
 // The net/http path's idle connections are http.Transport's. Its reader
@@ -83,10 +84,7 @@ func (c *framedConn) stale() bool {
 	}
 	var buf [1]byte
 	waiting := false
-	_ = c.raw.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		waiting = err == nil && n > 0
-	})
+	_ = c.raw.Control(func(fd uintptr) { waiting = peekSocket(int(fd), buf[:]) == idleData })
 	return waiting
 }
 
@@ -100,6 +98,7 @@ type framing struct {
 	left  int64  // body bytes (or chunk bytes, CRLF included) still due
 	chunk int    // chunkSize, chunkData, chunkTrailer
 	stray bool   // bytes came past a response's end: the connection is done
+	resp  h1.Response
 }
 
 type frameState int
@@ -162,60 +161,29 @@ func (f *framing) readHead(p []byte) []byte {
 		return nil
 	}
 	rest := f.buf[end+4:]
-	f.decide(f.buf[:end+2])
+	f.decide(f.buf[:end+4])
 	out := append([]byte(nil), rest...)
 	f.buf = f.buf[:0]
 	return out
 }
 
-// decide sets how the response whose head is h (its lines, each ending
-// in CRLF) ends, as RFC 9112 §6.3 says.
-func (f *framing) decide(h []byte) {
-	line, fields, _ := bytes.Cut(h, []byte("\r\n"))
-	parts := bytes.Fields(line)
-	if len(parts) < 2 {
-		f.state = frameOpaque
-		return
-	}
-	code, err := strconv.Atoi(string(parts[1]))
-	switch {
-	case err != nil || code == 101:
-		f.state = frameOpaque // a tunnel from here
-		return
-	case code < 200:
+// decide sets how the response whose head is head ends, by h1's reading
+// of it (the fast path's framing).
+func (f *framing) decide(head []byte) {
+	r := &f.resp
+	switch err := r.Parse(head, f.head); {
+	case err != nil || r.Status == 101:
+		f.state = frameOpaque // a tunnel from here, or a head the transport refuses
+	case r.Status < 200:
 		f.state = frameHead // an interim response; the final one follows
-		return
-	case f.head || code == 204 || code == 304:
+	case r.Framing == h1.NoBody || r.Framing == h1.Length && r.ContentLength == 0:
 		f.state = frameIdle
-		return
-	}
-	chunked, length := false, int64(-1)
-	for _, l := range bytes.Split(fields, []byte("\r\n")) {
-		name, value, ok := bytes.Cut(l, []byte(":"))
-		if !ok {
-			continue
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(bytes.TrimSpace(name), []byte("Transfer-Encoding")):
-			chunked = bytes.HasSuffix(bytes.ToLower(value), []byte("chunked"))
-		case bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")):
-			length, err = strconv.ParseInt(string(value), 10, 64)
-			if err != nil {
-				length = -2
-			}
-		}
-	}
-	switch {
-	case chunked:
+	case r.Framing == h1.Length:
+		f.state, f.left = frameLength, r.ContentLength
+	case r.Framing == h1.Chunked:
 		f.state, f.chunk = frameChunked, chunkSize
-	case length >= 0:
-		f.state, f.left = frameLength, length
-		if length == 0 {
-			f.state = frameIdle
-		}
 	default:
-		f.state = frameOpaque // read to EOF, or refused by the transport: never reused
+		f.state = frameOpaque // read to EOF: never reused
 	}
 }
 
@@ -246,10 +214,9 @@ func (f *framing) readChunked(p []byte) []byte {
 		}
 		return p[i+1:]
 	}
-	sizeText, _, _ := bytes.Cut(line, []byte(";"))
-	size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeText)), 16, 64)
+	size, ok := h1.ParseChunkSize(line)
 	switch {
-	case err != nil || size < 0:
+	case !ok:
 		f.state = frameOpaque
 	case size == 0:
 		f.chunk = chunkTrailer

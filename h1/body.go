@@ -183,7 +183,7 @@ func (c *ChunkedReader) Next() (frame, data []byte, err error) {
 				f = append(append(f, line...), "\r\n"...)
 				continue
 			}
-			size, ok := chunkSize(line)
+			size, ok := ParseChunkSize(line)
 			if !ok {
 				return nil, nil, errChunked
 			}
@@ -231,9 +231,10 @@ func AppendChunkSize(dst []byte, n int64) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// chunkSize parses a chunk-size line as net/http does, or more strictly:
-// trailing whitespace trimmed, extensions cut at ';', then hex digits only.
-func chunkSize(line []byte) (int64, bool) {
+// ParseChunkSize parses a chunk-size line (its CRLF cut) as net/http
+// does, or more strictly: trailing whitespace trimmed, extensions cut at
+// ';', then hex digits only.
+func ParseChunkSize(line []byte) (int64, bool) {
 	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
 		line = line[:len(line)-1]
 	}
