@@ -183,16 +183,6 @@ func (g *Group) Path(ctrl string) string {
 	return g.paths[ctrl]
 }
 
-// Add moves the process pid into the group.
-func (g *Group) Add(pid int) error {
-	for _, p := range g.paths {
-		if err := os.WriteFile(filepath.Join(p, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			return fmt.Errorf("adding %d to %s: %w", pid, p, err)
-		}
-	}
-	return nil
-}
-
 // Procs lists the processes in the group and the groups below it.
 func (g *Group) Procs() []int {
 	root := g.Path("pids")
