@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +11,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/internal/testimage"
+	"github.com/wakefn/wake/runtime/cgroup"
 )
 
 // needContainers skips a test on a machine that cannot run containers
@@ -71,15 +70,7 @@ func containersLeft(t *testing.T, stateDir string) (ids, groups []string) {
 	for _, e := range entries {
 		ids = append(ids, e.Name())
 	}
-	abs, _ := filepath.Abs(dir)
-	sum := sha256.Sum256([]byte(abs))
-	entries, _ = os.ReadDir(filepath.Join("/sys/fs/cgroup/pids/wake", hex.EncodeToString(sum[:6])))
-	for _, e := range entries {
-		if e.IsDir() {
-			groups = append(groups, e.Name())
-		}
-	}
-	return ids, groups
+	return ids, cgroup.List("wake/" + cgroup.Scope(dir))
 }
 
 func condition(r api.Revision, typ string) *api.Condition {

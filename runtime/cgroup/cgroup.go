@@ -11,6 +11,8 @@ package cgroup
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +29,19 @@ const Root = "/sys/fs/cgroup"
 // v1Controllers are the v1 hierarchies an instance joins: limits in the
 // first three, and freezer so that a kill cannot race a fork.
 var v1Controllers = []string{"memory", "cpu", "pids", "freezer"}
+
+// Scope names the wake whose state is in dir among others on the machine:
+// a hash of its absolute path, used below "wake/" for its instances'
+// groups (and by the container engine for their addresses), so that two
+// wakes never touch each other's.
+func Scope(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:6])
+}
 
 // Limits bound one instance. Zero fields mean no limit.
 type Limits struct {

@@ -32,8 +32,6 @@ package container
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,12 +144,7 @@ func New(opts Options) (*Engine, error) {
 		lock.Close()
 		return nil, fmt.Errorf("container engine: %s is in use by another wake", opts.StateDir)
 	}
-	abs, err := filepath.Abs(opts.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("container engine: %w", err)
-	}
-	sum := sha256.Sum256([]byte(abs))
-	scope := hex.EncodeToString(sum[:6])
+	scope := cgroup.Scope(opts.StateDir)
 	n, err := newNetwork(opts.StateDir, scope, filepath.Join(ipamDir, opts.Bridge), opts.PluginDirs, opts.Subnet, opts.Bridge)
 	if err != nil {
 		lock.Close()

@@ -2,8 +2,6 @@ package process
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -191,9 +189,7 @@ func New(opts Options) (*Runtime, error) {
 	recs.killOrphans(log)
 	cgroups := ""
 	if cgroup.Available() == nil {
-		abs, _ := filepath.Abs(opts.StateDir)
-		sum := sha256.Sum256([]byte(abs + "/processes"))
-		cgroups = "wake/" + hex.EncodeToString(sum[:6])
+		cgroups = "wake/" + cgroup.Scope(filepath.Join(opts.StateDir, "processes"))
 		killOrphanGroups(cgroups, log)
 	}
 	hard, cancel := context.WithCancel(context.Background())
