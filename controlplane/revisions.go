@@ -303,7 +303,8 @@ const ConditionImagePulled = "ImagePulled"
 
 // observe returns a revision's conditions after a runtime report, or nil
 // when nothing changed, and whether Ready changed. Before it first becomes
-// ready, a failure makes Ready False with the runtime's reason. After, a
+// ready, a failure makes Ready False with the runtime's reason, and a
+// start taking its time puts its progress in Ready's message. After, a
 // failure shows in ContainerHealthy only. A failed warm-up shows in
 // WarmedUp either way.
 func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Condition, bool) {
@@ -341,6 +342,10 @@ func observe(conds []api.Condition, s runtime.State, now metav1.Time) ([]api.Con
 	case s.Failure != nil:
 		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse,
 			Reason: s.Failure.Reason, Message: s.Failure.Message})
+	case !wasReady && (s.Progress != "" || ready != nil && ready.Status == api.ConditionUnknown && ready.Message != ""):
+		// A first start taking its time says what it waits for.
+		want = append(want, api.Condition{Type: api.ConditionReady, Status: api.ConditionUnknown,
+			Reason: "Deploying", Message: s.Progress})
 	}
 	if len(want) == 0 {
 		return nil, false // scaled to zero, or starting: as it was

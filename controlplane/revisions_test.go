@@ -240,6 +240,33 @@ func TestObserve(t *testing.T) {
 	}
 }
 
+// TestObserveProgress: a first start taking its time shows its progress
+// in Ready's message, a failure replaces it, and a revision that has
+// served keeps Ready True while a later start takes its time.
+func TestObserveProgress(t *testing.T) {
+	waiting := runtime.State{Starting: 1, Progress: "instance a running since 10:00:00, nothing accepting connections on PORT=4000"}
+	ready := runtime.State{Ready: []runtime.Endpoint{{ID: "a", Addr: "x"}}}
+	deadline := runtime.State{Failure: &runtime.Failure{Reason: runtime.ReasonProgressDeadline, Message: "not ready within 2m0s"}}
+	conds, _ := observe(nil, waiting, t0)
+	if c := api.GetCondition(conds, api.ConditionReady); c == nil || c.Status != api.ConditionUnknown || c.Message != waiting.Progress {
+		t.Fatalf("starting: %+v, want Ready Unknown with the progress", conds)
+	}
+	if next, _ := observe(conds, waiting, t0); next != nil {
+		t.Errorf("the same progress again changed the conditions: %+v", next)
+	}
+	failed, changed := observe(conds, deadline, t0)
+	if c := api.GetCondition(failed, api.ConditionReady); c == nil || c.Status != api.ConditionFalse || c.Reason != runtime.ReasonProgressDeadline || !changed {
+		t.Errorf("at the deadline: %+v, want Ready False ProgressDeadlineExceeded", failed)
+	}
+	if next, _ := observe(conds, runtime.State{}, t0); api.GetCondition(next, api.ConditionReady).Message != "" {
+		t.Errorf("stopped before ready: %+v, want the progress cleared", next)
+	}
+	served, _ := observe(nil, ready, t0)
+	if next, _ := observe(served, waiting, t0); next != nil {
+		t.Errorf("a start from zero of a revision that served changed its conditions: %+v", next)
+	}
+}
+
 func TestReachableIn(t *testing.T) {
 	fn := api.FunctionKey{Namespace: "default", Name: "hello"}
 	reachable := reachableIn([]router.Route{{Function: fn, Targets: []router.Target{

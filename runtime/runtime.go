@@ -32,17 +32,26 @@ type Runtime interface {
 // LogReader reads the output of a revision's instances.
 type LogReader interface {
 	// Logs writes the revision's recent instance output to w, oldest
-	// first, each line prefixed with its instance. With opts.Follow it goes
-	// on writing new output until ctx ends.
+	// first, each line prefixed with its instance: "[INSTANCE] line". With
+	// opts.Follow it goes on writing new output until ctx ends.
 	Logs(ctx context.Context, rev api.RevisionKey, opts LogOptions, w io.Writer) error
 }
 
 // LogOptions select what Logs writes.
 type LogOptions struct {
 	Follow bool
-	// Tail limits the output to the last Tail lines per instance; 0 means
-	// all that is kept.
+	// Tail limits the output to the last Tail lines of the revision, its
+	// instances' lines merged by the time each was written; 0 means all
+	// that is kept. A runtime that cannot order lines across instances
+	// keeps the last Tail of each instance, which holds those.
 	Tail int
+	// Since leaves out the lines written before it; zero leaves none out.
+	Since time.Time
+	// Timestamps puts the time each line was written after its instance,
+	// RFC 3339 in UTC with up to nanoseconds, as kubectl logs --prefix
+	// --timestamps does: "[INSTANCE] 2006-01-02T15:04:05.123456Z line".
+	// The admin API reads them to merge revisions by time.
+	Timestamps bool
 }
 
 // Endpoint is one ready instance.
@@ -100,6 +109,10 @@ type State struct {
 	// Image is the revision's image, from the moment it is resolved; nil
 	// for a revision that runs a command.
 	Image *ImageState
+	// Progress says, once an instance has been starting for a few seconds
+	// without becoming ready, what it waits for ("nothing accepting
+	// connections on PORT=38987") with its last output; "" otherwise.
+	Progress string
 	// Warmup is the latest failed warm-up (ReasonWarmupFailed), whichever
 	// the revision's policy: the instance was replaced, or serves anyway.
 	// nil once a later warm-up succeeded, and for revisions without one.
@@ -109,16 +122,16 @@ type State struct {
 // Failure reasons a runtime reports. Terminal says which leave a revision
 // unable to serve for now.
 const (
-	ReasonExecFailed        = "ExecFailed"         // the command could not be run
-	ReasonStartFailed       = "StartFailed"        // wake could not prepare the instance (port, log file)
-	ReasonExitedBeforeReady = "ExitedBeforeReady"  // exited before its probe passed
-	ReasonCrashed           = "Crashed"            // exited after being ready
-	ReasonStartTimeout      = "StartTimeout"       // not ready within Options.StartTimeout
-	ReasonProbeFailed       = "ProbeFailed"        // a ready instance failed its probe
-	ReasonCrashLoopBackOff  = "CrashLoopBackOff"   // backing off after 2 or more failures
-	ReasonStartupProbe      = "StartupProbeFailed" // its startupProbe failed failureThreshold times
-	ReasonWarmupFailed      = "WarmupFailed"       // its warm-up requests failed or timed out
-	ReasonOOMKilled         = "OOMKilled"          // killed by the kernel at its memory limit
+	ReasonExecFailed        = "ExecFailed"               // the command could not be run
+	ReasonStartFailed       = "StartFailed"              // wake could not prepare the instance (port, log file)
+	ReasonExitedBeforeReady = "ExitedBeforeReady"        // exited before its probe passed
+	ReasonCrashed           = "Crashed"                  // exited after being ready
+	ReasonProgressDeadline  = "ProgressDeadlineExceeded" // not ready within its progress deadline
+	ReasonProbeFailed       = "ProbeFailed"              // a ready instance failed its probe
+	ReasonCrashLoopBackOff  = "CrashLoopBackOff"         // backing off after 2 or more failures
+	ReasonStartupProbe      = "StartupProbeFailed"       // its startupProbe failed failureThreshold times
+	ReasonWarmupFailed      = "WarmupFailed"             // its warm-up requests failed or timed out
+	ReasonOOMKilled         = "OOMKilled"                // killed by the kernel at its memory limit
 
 	// An image revision's own: its image could not be had (the image
 	// store's reason, e.g. ImageNotFound, for the first failure), or no
@@ -180,7 +193,7 @@ type Drainer interface {
 // wait, so the activator answers it at once instead.
 func (f *Failure) Backoff(now time.Time) bool {
 	switch f.Reason {
-	case ReasonExecFailed, ReasonCrashLoopBackOff, ReasonImagePullBackOff, ReasonContainersUnavailable, ReasonCreateContainerConfig:
+	case ReasonExecFailed, ReasonCrashLoopBackOff, ReasonProgressDeadline, ReasonImagePullBackOff, ReasonContainersUnavailable, ReasonCreateContainerConfig:
 		return now.Before(f.RetryAt)
 	}
 	return false

@@ -63,6 +63,8 @@ func (f *Function) validateTemplate(opts ValidateOptions, path *field.Path) fiel
 	errs = append(errs, validateAnnotations(t.Annotations, meta.Child("annotations"))...)
 	_, scaling := ParseScaling(t.Annotations, int64(t.Spec.ConcurrencyLimit()), meta.Child("annotations"))
 	errs = append(errs, scaling...)
+	_, deadline := ParseProgressDeadline(t.Annotations, meta.Child("annotations"))
+	errs = append(errs, deadline...)
 	errs = append(errs, validateWarmup(t, path)...)
 	return append(errs, t.Spec.validate(opts, path.Child("spec"))...)
 }

@@ -62,6 +62,7 @@ type instance struct {
 	readySince time.Time // zero unless ready
 	stopReason string
 	stopSeq    uint64 // the report that took the instance out of the counts
+	progress   string // what it waits for, while starting (State.Progress)
 }
 
 // requestStop asks the instance goroutine to stop the instance after
@@ -329,9 +330,12 @@ func (in *instance) supervise(p *proc) {
 			<-warmups // cancelled: returns within a request's unwinding
 		}
 	}()
-	startTimer := rt.clock.NewTimer(rt.opts.StartTimeout)
+	startTimer := rt.clock.NewTimer(spec.deadline)
 	defer startTimer.Stop()
 	startC := startTimer.C()
+	progressTimer := rt.clock.NewTimer(progressAfter)
+	defer progressTimer.Stop()
+	progressC := progressTimer.C()
 	times := runtime.StartTimes{Scheduled: in.scheduled, Creating: p.creating, Forked: p.start}
 	probeReady := false
 	warmed := spec.warmup == nil
@@ -374,7 +378,8 @@ func (in *instance) supervise(p *proc) {
 					times.Up = sp.firstPass()
 				}
 				startTimer.Stop()
-				startC = nil
+				progressTimer.Stop()
+				startC, progressC = nil, nil
 				r.log.Info("instance ready", zap.String("instance", in.endpoint().ID), zap.Duration("startup", times.Ready.Sub(p.start)))
 			}
 			switch {
@@ -397,13 +402,18 @@ func (in *instance) supervise(p *proc) {
 			if probeReady {
 				join()
 			}
+		case <-progressC:
+			r.setProgress(in, in.describeProgress(p, pr, sp))
+			progressTimer.Reset(progressEvery)
 		case <-startC:
-			startC = nil
-			msg := fmt.Sprintf("not ready within %v; readiness probe: %v%s", rt.opts.StartTimeout, pr.lastError(), p.out.quote())
+			startC, progressC = nil, nil
+			probe := "readiness probe: " + describeWait(pr.lastErr(), p)
 			if sp != nil && sp.firstPass().IsZero() {
-				msg = fmt.Sprintf("not ready within %v; startup probe: %v%s", rt.opts.StartTimeout, sp.lastError(), p.out.quote())
+				probe = "startup probe: " + describeWait(sp.lastErr(), p)
 			}
-			if in.failStart(p, cancel, runtime.ReasonStartTimeout, msg, reasonStartTimeout) {
+			msg := fmt.Sprintf("not ready within its progress deadline of %v (%s); %s%s",
+				spec.deadline, api.AnnotationProgressDeadline, probe, p.out.quote())
+			if in.failStart(p, cancel, runtime.ReasonProgressDeadline, msg, reasonDeadline) {
 				return
 			}
 		}

@@ -185,6 +185,14 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP probe GET %s: status %d", e.path, e.status)
 }
 
+// lastErr returns the last check's error; nil before one completed or
+// when it passed.
+func (p *prober) lastErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
 // lastError describes the last check's outcome, for failure messages.
 func (p *prober) lastError() string {
 	p.mu.Lock()

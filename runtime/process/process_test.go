@@ -299,20 +299,68 @@ func TestExecFailed(t *testing.T) {
 	}
 }
 
-func TestStartTimeout(t *testing.T) {
-	e := newEnv(t, Options{StartTimeout: 500 * time.Millisecond, TerminationGracePeriod: 200 * time.Millisecond})
-	rev := testRevision("slow-00001", "TESTFN_READY_PATH=/ready", "TESTFN_READY_AFTER=1h")
-	rev.Spec.Containers[0].ReadinessProbe = &api.Probe{ProbeHandler: api.ProbeHandler{HTTPGet: &api.HTTPGetAction{Path: "/ready"}}}
-	e.deploy(t, rev, 1)
-	s := e.rec.waitFor(t, "a failure", func(s runtime.State) bool { return s.Failure != nil })
-	if s.Failure.Reason != runtime.ReasonStartTimeout || !strings.Contains(s.Failure.Message, "not ready within 500ms") ||
-		!strings.Contains(s.Failure.Message, "status 503") {
-		t.Errorf("failure = %+v, want StartTimeout with the probe's last error", s.Failure)
+// TestProgressDeadline drives a start that never becomes ready on the
+// injected clock: after progressAfter the revision reports what the
+// instance waits for; at the revision's progress deadline the instance is
+// stopped and the revision fails with ProgressDeadlineExceeded, backing
+// off so that requests get a 503 at once.
+func TestProgressDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name, waits string
+		env         []string
+		probe       *api.Probe
+	}{
+		{name: "deaf", waits: "nothing accepting connections on PORT=", env: []string{"TESTFN_START_DELAY=1h"}},
+		{name: "unready", waits: "GET /ready answered 503", env: []string{"TESTFN_READY_PATH=/ready", "TESTFN_READY_AFTER=1h"},
+			probe: &api.Probe{ProbeHandler: api.ProbeHandler{HTTPGet: &api.HTTPGetAction{Path: "/ready"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := testingclock.NewFakeClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+			e := newEnv(t, Options{Clock: clk, ProgressDeadline: time.Hour})
+			rev := testRevision(tc.name+"-00001", tc.env...)
+			rev.Annotations = map[string]string{api.AnnotationProgressDeadline: "20s"}
+			rev.Spec.Containers[0].ReadinessProbe = tc.probe
+			e.deploy(t, rev, 1)
+			s := stepUntil(t, clk, e.rec, "progress", func(s runtime.State) bool { return strings.Contains(s.Progress, tc.waits) })
+			if s.Failure != nil || !strings.Contains(s.Progress, "(progress deadline 20s)") || !strings.Contains(s.Progress, "instance "+tc.name+"-00001-") {
+				t.Errorf("state while starting = %+v, want a progress naming the instance and its deadline", s)
+			}
+			s = stepUntil(t, clk, e.rec, "the deadline", func(s runtime.State) bool { return s.Failure != nil })
+			f := s.Failure
+			if f.Reason != runtime.ReasonProgressDeadline || !strings.Contains(f.Message, "not ready within its progress deadline of 20s ("+api.AnnotationProgressDeadline+")") ||
+				!strings.Contains(f.Message, tc.waits) {
+				t.Errorf("failure = %+v, want ProgressDeadlineExceeded saying what it waited for", f)
+			}
+			if f.RetryAt.Sub(f.At) != progressRetry || !f.Backoff(f.At) || s.Progress != "" {
+				t.Errorf("after the deadline: %+v, progress %q; want a %v backoff and no progress", f, s.Progress, progressRetry)
+			}
+			id := e.logs.FilterMessage("instance started").All()[0].ContextMap()["instance"].(string)
+			if stop := e.stopped(t, id); stop["reason"] != reasonDeadline {
+				t.Errorf("stop log = %v", stop)
+			}
+		})
 	}
-	id := e.logs.FilterMessage("instance started").All()[0].ContextMap()["instance"].(string)
-	if stop := e.stopped(t, id); stop["reason"] != reasonStartTimeout {
-		t.Errorf("stop log = %v", stop)
+}
+
+// stepUntil steps clk a second at a time until the latest State satisfies
+// ok, giving the runtime's goroutines a moment after each step.
+func stepUntil(t *testing.T, clk *testingclock.FakeClock, rec *recorder, what string, ok func(runtime.State) bool) runtime.State {
+	t.Helper()
+	for range 600 {
+		if s := rec.last(); ok(s) {
+			return s
+		}
+		rec.mu.Lock()
+		ch := rec.changed
+		rec.mu.Unlock()
+		clk.Step(time.Second)
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
+	t.Fatalf("no %s after 600 steps of a second; last state %s", what, describe(rec.last()))
+	return runtime.State{}
 }
 
 func TestIgnoredSIGTERMGetsSIGKILLAfterGrace(t *testing.T) {

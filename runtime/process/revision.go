@@ -17,7 +17,7 @@ const (
 	reasonCrashed      = "crashed"
 	reasonShutdown     = "shutdown"
 	reasonRemoved      = "removed"
-	reasonStartTimeout = "start-timeout"
+	reasonDeadline     = "progress-deadline"
 	reasonStartupProbe = "startup-probe"
 	reasonWarmupFailed = "warmup-failed"
 )
@@ -243,6 +243,7 @@ func (r *revision) report() uint64 {
 		f := *r.lastExit
 		s.LastExit = &f
 	}
+	s.Progress = r.progressLocked()
 	r.seq++
 	r.dirty = false
 	r.notify.Push(r.seq, s)
@@ -389,6 +390,9 @@ func (r *revision) failed(in *instance, live bool, reason, msg string, readySinc
 	r.failures = nextFailures(r.failures, r.lastFailure, now, append(since, readySince))
 	r.lastFailure = now
 	r.retryAt = now.Add(backoff(r.failures))
+	if reason == runtime.ReasonProgressDeadline {
+		r.retryAt = now.Add(max(backoff(r.failures), progressRetry))
+	}
 	switch {
 	case reason == runtime.ReasonImagePullFailed || reason == runtime.ReasonContainersUnavailable || reason == runtime.ReasonCreateContainerConfig:
 		// Only time or the user's change will mend these: a request

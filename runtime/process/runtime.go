@@ -27,7 +27,7 @@ import (
 // Defaults of the Options fields left zero.
 const (
 	DefaultTerminationGracePeriod = 10 * time.Second
-	DefaultStartTimeout           = 10 * time.Minute
+	DefaultProgressDeadline       = 2 * time.Minute
 	DefaultLogLimit               = 1 << 20
 	DefaultKeepLogs               = 10
 )
@@ -70,13 +70,18 @@ type Options struct {
 	// SIGTERM before its process group gets SIGKILL. 0 means
 	// DefaultTerminationGracePeriod (10s).
 	TerminationGracePeriod time.Duration
-	// StartTimeout is how long an instance may take from its fork to
-	// passing its readiness probe, its startup probe included; one that
-	// takes longer is stopped and counts as a failure. The revision's
-	// warm-up, which follows, is bounded by its own timeoutSeconds instead,
-	// so that a long warm-up asks for no change of wake's settings. 0 means
-	// DefaultStartTimeout (10m).
-	StartTimeout time.Duration
+	// ProgressDeadline is how long an instance may take from its fork to
+	// passing its readiness probe, its startup probe included, unless its
+	// revision's serving.knative.dev/progress-deadline says otherwise; one
+	// that takes longer is stopped and its revision fails with
+	// ProgressDeadlineExceeded. The revision's warm-up, which follows, is
+	// bounded by its own timeoutSeconds instead, so that a long warm-up
+	// asks for no change of wake's settings. 0 means
+	// DefaultProgressDeadline (2m): Knative's 600 s covers scheduling a
+	// pod and pulling its image, which here happen before (the image is
+	// pulled when the revision is created, outside this deadline), so it
+	// bounds only a process's own start: a JVM's 50 s, twice over.
+	ProgressDeadline time.Duration
 	// LogLimit is the size an instance log reaches before it is rotated to
 	// INSTANCE.log.1 (one old file is kept, so an instance keeps at most
 	// twice this). 0 means DefaultLogLimit (1 MiB).
@@ -161,8 +166,8 @@ func New(opts Options) (*Runtime, error) {
 	if opts.TerminationGracePeriod <= 0 {
 		opts.TerminationGracePeriod = DefaultTerminationGracePeriod
 	}
-	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = DefaultStartTimeout
+	if opts.ProgressDeadline <= 0 {
+		opts.ProgressDeadline = DefaultProgressDeadline
 	}
 	if opts.LogLimit <= 0 {
 		opts.LogLimit = DefaultLogLimit
@@ -225,6 +230,9 @@ func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 	spec, err := newRevSpec(rev, env)
 	if err != nil {
 		return fmt.Errorf("deploying %s: %w", rev.Key(), err)
+	}
+	if spec.deadline <= 0 {
+		spec.deadline = r.opts.ProgressDeadline
 	}
 	for {
 		r.mu.Lock()
@@ -402,6 +410,7 @@ type revSpec struct {
 	warmup     *api.Warmup   // with its defaults filled; nil when none
 	h2c        bool          // instances speak cleartext HTTP/2 (warm-ups too)
 	timeout    time.Duration // the revision's timeoutSeconds: bounds a drain
+	deadline   time.Duration // its progress deadline: fork to ready
 	image      *imageSpec    // nil: the revision runs command as a process
 	limits     cgroup.Limits // resources.limits
 }
@@ -452,6 +461,7 @@ func newRevSpec(rev *api.Revision, baseEnv []string) (*revSpec, error) {
 		warmup:     rev.Warmup(),
 		h2c:        rev.Spec.H2C(),
 		timeout:    time.Duration(rev.Spec.Timeout()) * time.Second,
+		deadline:   rev.ProgressDeadline(),
 		image:      img,
 		limits:     limitsOf(c),
 	}, nil
