@@ -29,10 +29,18 @@ const followPeriod = 200 * time.Millisecond
 // names instances, creates their logs, deletes the oldest past keep, and
 // reads them back. Creating a log lists the revision's directory once
 // (to prune it); nothing else touches the disk outside reads.
+//
+// Each line of a log starts with the time it was written (stampLayout and
+// a space), so that reads can merge instances by time; reads take it off
+// again unless asked for it.
 type logStore struct {
 	root  string
 	limit int64
 	keep  int
+	// clock stamps lines: the wall clock, as in the kubelet's logs, even
+	// where the runtime's decisions run on a fake one, since readers
+	// compare the stamps with times of their own (LogOptions.Since).
+	clock clock.PassiveClock
 
 	mu    sync.Mutex
 	order map[string]int64 // log path → start order, for the instances of this run
@@ -40,7 +48,7 @@ type logStore struct {
 }
 
 func newLogStore(root string, limit int64, keep int) *logStore {
-	return &logStore{root: root, limit: limit, keep: keep, order: map[string]int64{}, live: map[string]bool{}}
+	return &logStore{root: root, limit: limit, keep: keep, clock: clock.RealClock{}, order: map[string]int64{}, live: map[string]bool{}}
 }
 
 func (s *logStore) dir(key api.RevisionKey) string {
@@ -78,7 +86,7 @@ func (s *logStore) create(key api.RevisionKey, seq int64) (string, *logFile, err
 		}
 		s.order[path], s.live[path] = seq, true
 		s.pruneLocked(dir)
-		return id, &logFile{path: path, limit: s.limit, f: f}, nil
+		return id, &logFile{path: path, limit: s.limit, clock: s.clock, f: f}, nil
 	}
 	return "", nil, errors.New("no unused instance name found")
 }
@@ -175,16 +183,71 @@ func (s *logStore) removeRevision(key api.RevisionKey) error {
 	return err
 }
 
+// stampLayout is the time at the start of each line of an instance log,
+// then a space: UTC, to the microsecond, fixed width. Microseconds order
+// the lines of instances finely enough; a stamp costs 28 bytes of the
+// log's limit per line.
+const stampLayout = "2006-01-02T15:04:05.000000Z"
+
+const stampLen = len(stampLayout) + 1
+
 // logFile is an instance log that rotates to path.1 when it reaches limit,
-// so an instance never keeps more than twice limit on disk. One writer.
+// so an instance never keeps more than twice limit on disk. It starts each
+// line with the time of the write that began it. One writer.
 type logFile struct {
 	path  string
 	limit int64
+	clock clock.PassiveClock // nil means the real clock
 	f     *os.File
 	size  int64
+	mid   bool // the last write ended inside a line
 }
 
+// Write writes p, each line that starts in it stamped with the time now.
+// A stamp is never split across a rotation.
 func (l *logFile) Write(p []byte) (int, error) {
+	var stamp []byte
+	n := 0
+	for len(p) > 0 {
+		if !l.mid {
+			if stamp == nil {
+				stamp = l.now().UTC().AppendFormat(make([]byte, 0, stampLen), stampLayout)
+				stamp = append(stamp, ' ')
+			}
+			if l.size > 0 && l.size+int64(len(stamp)) > l.limit {
+				if err := l.rotate(); err != nil {
+					return n, err
+				}
+			}
+			if _, err := l.write(stamp); err != nil {
+				return n, err
+			}
+			l.mid = true
+		}
+		k := len(p)
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			k = i + 1
+		}
+		m, err := l.write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		l.mid = p[k-1] != '\n'
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (l *logFile) now() time.Time {
+	if l.clock == nil {
+		return time.Now()
+	}
+	return l.clock.Now()
+}
+
+// write writes p as it is, rotating at limit.
+func (l *logFile) write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if l.size >= l.limit {
@@ -228,7 +291,8 @@ func (l *logFile) Close() error {
 	return err
 }
 
-// read writes key's logs to w as Runtime.Logs documents.
+// read writes key's logs to w as Runtime.Logs documents: the instances'
+// lines merged by time, each instance's in the order written.
 func (s *logStore) read(ctx context.Context, clk clock.WithTicker, key api.RevisionKey, known bool, opts runtime.LogOptions, w io.Writer) error {
 	dir := s.dir(key)
 	if _, err := os.Stat(dir); err != nil && !known {
@@ -237,16 +301,18 @@ func (s *logStore) read(ctx context.Context, clk clock.WithTicker, key api.Revis
 	bw := bufio.NewWriter(w)
 	var cursors []*cursor
 	seen := map[string]bool{}
+	var batch [][]logLine
 	for _, e := range s.list(dir) {
-		c := &cursor{id: e.id, path: e.path}
+		c := &cursor{id: e.id, path: e.path, written: e.mtime}
 		seen[e.id] = true
 		cursors = append(cursors, c)
-		lines := c.emit(c.readAll(), opts.Follow)
-		if opts.Tail > 0 && len(lines) > opts.Tail {
-			lines = lines[len(lines)-opts.Tail:]
-		}
-		c.write(bw, lines)
+		batch = append(batch, c.timed(c.emit(c.readAll(), opts.Follow)))
 	}
+	lines := since(mergeLines(batch), opts.Since)
+	if opts.Tail > 0 && len(lines) > opts.Tail {
+		lines = lines[len(lines)-opts.Tail:]
+	}
+	writeLines(bw, lines, opts.Timestamps)
 	if err := bw.Flush(); err != nil || !opts.Follow {
 		return err
 	}
@@ -258,20 +324,83 @@ func (s *logStore) read(ctx context.Context, clk clock.WithTicker, key api.Revis
 			return nil
 		case <-ticker.C():
 		}
+		batch = batch[:0]
 		for _, e := range s.list(dir) {
 			if !seen[e.id] {
 				seen[e.id] = true
-				c := &cursor{id: e.id, path: e.path}
+				c := &cursor{id: e.id, path: e.path, written: e.mtime}
 				cursors = append(cursors, c)
-				c.write(bw, c.emit(c.readAll(), true))
+				batch = append(batch, c.timed(c.emit(c.readAll(), true)))
 			}
 		}
 		for _, c := range cursors {
-			c.poll(bw)
+			batch = append(batch, c.poll())
 		}
+		writeLines(bw, since(mergeLines(batch), opts.Since), opts.Timestamps)
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+	}
+}
+
+// logLine is one line of an instance's output, without its stamp.
+type logLine struct {
+	id   string // the instance
+	at   time.Time
+	text string
+}
+
+// mergeLines interleaves instances' lines by time. Each instance's lines
+// keep the order they were written in, even where the clock went back
+// between them; a tie goes to the instance listed first. Linear in the
+// lines times the instances, which a revision keeps few of.
+func mergeLines(per [][]logLine) []logLine {
+	total := 0
+	for _, ls := range per {
+		total += len(ls)
+	}
+	out := make([]logLine, 0, total)
+	next := make([]int, len(per))
+	for len(out) < total {
+		best := -1
+		for i, ls := range per {
+			if next[i] < len(ls) && (best < 0 || ls[next[i]].at.Before(per[best][next[best]].at)) {
+				best = i
+			}
+		}
+		out = append(out, per[best][next[best]])
+		next[best]++
+	}
+	return out
+}
+
+// since returns the lines written at t or later; all of them for zero t.
+func since(lines []logLine, t time.Time) []logLine {
+	if t.IsZero() {
+		return lines
+	}
+	out := lines[:0]
+	for _, l := range lines {
+		if !l.at.Before(t) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// writeLines writes lines as "[INSTANCE] line", with the time after the
+// instance when stamps is set.
+func writeLines(bw *bufio.Writer, lines []logLine, stamps bool) {
+	var buf []byte
+	for _, l := range lines {
+		bw.WriteString("[" + l.id + "] ")
+		if stamps {
+			buf = l.at.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+			bw.Write(buf)
+			bw.WriteByte(' ')
+		}
+		bw.WriteString(l.text)
+		bw.WriteByte('\n')
 	}
 }
 
@@ -283,6 +412,9 @@ type cursor struct {
 	off     int64
 	partial []byte // a last line not ended yet
 	idle    int    // polls with nothing new while partial waits
+	// last is the time of the last line read; written, of the log's
+	// last write, stands in for lines of an unstamped log.
+	last, written time.Time
 }
 
 // readAll reads INSTANCE.log.1 and INSTANCE.log, and places the cursor at
@@ -300,12 +432,12 @@ func (c *cursor) readAll() []byte {
 	return append(data, more...)
 }
 
-// poll reads what was written since the last call. A log rotated since
+// poll returns the lines written since the last call. A log rotated since
 // (its inode changed) is finished in INSTANCE.log.1 first.
-func (c *cursor) poll(bw *bufio.Writer) {
+func (c *cursor) poll() []logLine {
 	f, err := os.Open(c.path)
 	if err != nil {
-		return // pruned or removed
+		return nil // pruned or removed
 	}
 	defer f.Close()
 	var data []byte
@@ -324,13 +456,14 @@ func (c *cursor) poll(bw *bufio.Writer) {
 	if len(data) == 0 && len(c.partial) > 0 {
 		// A line left unended for two polls is shown as it is.
 		if c.idle++; c.idle >= 2 {
-			c.write(bw, []string{string(c.partial)})
+			partial := string(c.partial)
 			c.partial, c.idle = nil, 0
+			return c.timed([]string{partial})
 		}
-		return
+		return nil
 	}
 	c.idle = 0
-	c.write(bw, c.emit(data, true))
+	return c.timed(c.emit(data, true))
 }
 
 // emit splits the partial line and data into lines. With hold, an unended
@@ -355,12 +488,45 @@ func (c *cursor) emit(data []byte, hold bool) []string {
 	return lines
 }
 
-func (c *cursor) write(bw *bufio.Writer, lines []string) {
-	for _, l := range lines {
-		bw.WriteString("[" + c.id + "] ")
-		bw.WriteString(l)
-		bw.WriteByte('\n')
+// timed takes the stamps off lines read from the log. A line without one
+// (the end of a line cut by a rotation, or a log of a wake from before
+// stamps) takes the time of the line before it; lines before any stamp
+// take the first stamp after them, else the log's last write.
+func (c *cursor) timed(raw []string) []logLine {
+	out := make([]logLine, len(raw))
+	unknown := 0 // leading lines with no time yet
+	for i, r := range raw {
+		at, text, ok := parseStamp(r)
+		switch {
+		case ok:
+			for j := i - unknown; j < i; j++ {
+				out[j].at = at
+			}
+			unknown, c.last = 0, at
+		case c.last.IsZero():
+			unknown++
+		default:
+			at = c.last
+		}
+		out[i] = logLine{id: c.id, at: at, text: text}
 	}
+	for j := len(raw) - unknown; j < len(raw); j++ {
+		out[j].at = c.written
+	}
+	return out
+}
+
+// parseStamp splits a line of a log into its stamp and what the instance
+// wrote; ok is false for a line that starts with no stamp.
+func parseStamp(line string) (at time.Time, text string, ok bool) {
+	if len(line) < stampLen || line[stampLen-1] != ' ' || line[stampLen-2] != 'Z' {
+		return time.Time{}, line, false
+	}
+	at, err := time.Parse(stampLayout, line[:stampLen-1])
+	if err != nil {
+		return time.Time{}, line, false
+	}
+	return at, line[stampLen:], true
 }
 
 func inode(f *os.File) uint64 {
