@@ -2,6 +2,8 @@ package process
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +22,9 @@ type output struct {
 	tail []byte
 }
 
-const tailBytes = 4 << 10
+// tailBytes of output are kept for failure messages: enough for a Java
+// or Node stack trace below the line that says what failed.
+const tailBytes = 16 << 10
 
 func newOutput(r *os.File, lf *logFile) *output {
 	o := &output{r: r, lf: lf, done: make(chan struct{})}
@@ -66,7 +70,10 @@ func (o *output) close() {
 }
 
 // quote returns "; last output: " and the last lines printed, or "" when
-// there was none.
+// there was none. When none of those lines looks like an error and an
+// earlier one does (an exception's message above its stack trace, a Go
+// panic above its goroutines), that line comes first, then "...": the
+// line a user needs is rarely the last one printed.
 func (o *output) quote() string {
 	o.mu.Lock()
 	s := strings.TrimRight(string(o.tail), "\n")
@@ -76,11 +83,41 @@ func (o *output) quote() string {
 		return ""
 	}
 	lines := strings.Split(s, "\n")
-	if len(lines) > lastLines {
-		lines = lines[len(lines)-lastLines:]
-	}
-	if full && len(lines) > 1 && len(lines) < lastLines {
+	if full && len(lines) > 1 {
 		lines = lines[1:] // the first one was cut by the buffer
 	}
-	return "; last output: " + strings.Join(lines, "\n")
+	last := lines[max(0, len(lines)-lastLines):]
+	if slices.IndexFunc(last, looksLikeError) < 0 {
+		if i := lastIndexFunc(lines[:len(lines)-len(last)], looksLikeError); i >= 0 {
+			head := []string{strings.TrimSpace(lines[i])}
+			if i+1 < len(lines)-len(last) {
+				head = append(head, "...")
+			}
+			last = append(head, last...)
+		}
+	}
+	return "; last output: " + strings.Join(last, "\n")
+}
+
+// errorLine matches a line that reports an error in the usual runtimes'
+// words: "Error: Cannot find module", "ModuleNotFoundError: ...",
+// "panic: ...", "Exception in thread", "FATAL", "cannot open ...".
+var errorLine = regexp.MustCompile(`(?i)(^|[^a-z_])(error|exception|panic|fatal|traceback|cannot|can't|could not|unable to|failed|no such file|permission denied|not found)([^a-z_]|$)`)
+
+func looksLikeError(line string) bool {
+	line = strings.TrimSpace(line)
+	// A stack frame names functions and files, not what went wrong.
+	if strings.HasPrefix(line, "at ") || strings.HasPrefix(line, "File \"") {
+		return false
+	}
+	return errorLine.MatchString(line)
+}
+
+func lastIndexFunc(lines []string, f func(string) bool) int {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if f(lines[i]) {
+			return i
+		}
+	}
+	return -1
 }
