@@ -22,8 +22,23 @@ type Document struct {
 	Function *Function // the decoded Function; a Knative Service becomes one, with apiVersion wake.dev/v1 and kind Function
 	Trigger  *Trigger  // or the decoded Trigger; a Knative PingSource or KafkaSource becomes one. Exactly one of the two is set
 
+	// Incomplete says Decode reported problems in this object (an unknown
+	// field, a value of the wrong type) and left out what it could not
+	// read. Such a document is returned only so that its other problems
+	// can be found as well; it must never be stored or applied.
+	Incomplete bool
+
 	lines   map[string]int // field path (spec.traffic[1].percent) → line
 	renames []rename       // a Trigger's field paths → where a Knative source wrote them
+	unread  []unread       // where the problems Decode reported are, when Incomplete
+}
+
+// unread is where Decode could not read an object: a value at path, or,
+// with field set, an unknown field at path whose object may lack what the
+// user meant it to be (a misspelt required field).
+type unread struct {
+	path  string
+	field bool
 }
 
 // Position returns the line of path (as field.Path renders it), or of its
@@ -36,6 +51,34 @@ func (d *Document) Position(path string) int {
 		}
 	}
 	return d.Line
+}
+
+// unreadNear tells whether an error of type typ at path may only follow
+// from what Decode could not read (see Errors).
+func (d *Document) unreadNear(path string, typ field.ErrorType) bool {
+	for _, u := range d.unread {
+		if !u.field {
+			if within(u.path, path) || within(path, u.path) {
+				return true
+			}
+			continue
+		}
+		parent := parentPath(u.path)
+		if within(parent, path) || (typ == field.ErrorTypeRequired && parentPath(path) == parent) {
+			return true
+		}
+	}
+	return false
+}
+
+// within tells whether field path p is inner or inside it: spec.traffic[1]
+// is within spec.traffic and within itself, spec.trafficX is not.
+func within(p, inner string) bool {
+	if !strings.HasPrefix(p, inner) {
+		return false
+	}
+	rest := p[len(inner):]
+	return inner == "" || rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 // parentPath drops the last element of a field path: spec.traffic[1] for
@@ -56,18 +99,27 @@ func parentPath(p string) string {
 
 // Errors renders validation errors of this document with its source and
 // their lines, in line order. It returns nil for an empty list.
+//
+// In an Incomplete document, an error that may only follow from what
+// Decode could not read is left out: one about a value that holds, or is
+// part of, an unreadable one (a sum that lacks an unreadable term), and a
+// required field missing beside an unknown one (which may be it,
+// misspelt). Decode's error already points there.
 func (d *Document) Errors(list field.ErrorList) Errors {
-	if len(d.renames) > 0 {
-		renamed := make(field.ErrorList, 0, len(list))
+	if len(d.renames) > 0 || len(d.unread) > 0 {
+		kept := make(field.ErrorList, 0, len(list))
 		for _, e := range list {
 			if e != nil {
 				c := *e
 				c.Field = renamePath(c.Field, d.renames)
+				if d.unreadNear(c.Field, c.Type) {
+					continue
+				}
 				e = &c
 			}
-			renamed = append(renamed, e)
+			kept = append(kept, e)
 		}
-		list = renamed
+		list = kept
 	}
 	errs := positionErrors(list, d.Source, d.Position)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
@@ -150,10 +202,11 @@ func accepted() string {
 // value of the wrong type, an unsupported kind or a syntax error is an
 // error, and every one found in the input is reported, with its line.
 //
-// The error, if any, is an Errors. The documents that decoded cleanly are
-// returned even then, so a caller can validate them too and report all
-// problems at once. Decode returns no documents and no error for an input
-// with no objects in it.
+// The error, if any, is an Errors. Documents are returned even then, so a
+// caller can validate them too and report all problems at once: those
+// with problems of their own are marked Incomplete, with what could not be
+// read left out. After an error, no document may be stored. Decode returns
+// no documents and no error for an input with no objects in it.
 func Decode(source string, data []byte) (docs []*Document, err error) {
 	d := &decoder{source: source, data: data, report: newReport(len(data)), types: map[reflect.Type]*structFields{}}
 	defer func() {
@@ -171,7 +224,14 @@ func Decode(source string, data []byte) (docs []*Document, err error) {
 		d.parse(p[0], p[1])
 	}
 	if len(d.report.errs) > 0 {
-		return d.docs, d.report.errs
+		// In line order: a document's conversion errors come after its
+		// walk's. Those without a line (too many problems) stay last.
+		errs := d.report.errs
+		sort.SliceStable(errs, func(i, j int) bool {
+			a, b := errs[i].Line, errs[j].Line
+			return a > 0 && (b == 0 || a < b)
+		})
+		return d.docs, errs
 	}
 	return d.docs, nil
 }
@@ -242,14 +302,19 @@ func (d *decoder) object(n *yaml.Node, offset int, list *listKind) {
 		return
 	}
 	w.value(n, k.typ, "")
-	if w.failed {
-		return
+	if d.report.stopped {
+		return // out of budget, or enough problems: stop here
 	}
+	// With problems, the walker left out what it could not read; what
+	// remains is still validated, so that one answer lists every problem.
+	doc.Incomplete, doc.unread = w.failed, w.unread
 	obj := reflect.New(k.typ).Interface()
 	dec := json.NewDecoder(&w.out)
 	dec.DisallowUnknownFields() // the walker wrote only known fields; this is a guard
 	if err := dec.Decode(obj); err != nil {
-		w.fail(n, "", "internal error decoding the checked manifest: "+err.Error())
+		if !doc.Incomplete {
+			w.fail(n, "", "internal error decoding the checked manifest: "+err.Error())
+		}
 		return
 	}
 	if errs := k.store(doc, obj); len(errs) > 0 {

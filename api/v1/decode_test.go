@@ -34,7 +34,11 @@ func decode(t *testing.T, source string, data []byte) (docs []*Document, summary
 	t.Helper()
 	docs, err := Decode(source, data)
 	for _, d := range docs {
-		summary = append(summary, fmt.Sprintf("%d@%d %s/%s", d.Index, d.Line, d.Function.Namespace, d.Function.Name))
+		s := fmt.Sprintf("%d@%d %s/%s", d.Index, d.Line, d.Function.Namespace, d.Function.Name)
+		if d.Incomplete {
+			s += " (incomplete)"
+		}
+		summary = append(summary, s)
 	}
 	if err != nil {
 		var list Errors
@@ -200,6 +204,7 @@ func TestDecode(t *testing.T) {
 				`in.yaml:5: metadata.nmae: unknown field; did you mean "name"?`,
 				`in.yaml:6: metadata.labels[app]: must be a string, got a list`,
 			},
+			wantDocs: []string{"0@1 / (incomplete)"},
 		},
 		{name: "empty input", input: ""},
 		{name: "only comments and markers", input: "# nothing\n---\n---\n...\n"},
@@ -242,6 +247,7 @@ func TestDecode(t *testing.T) {
 				`unknown.yaml:23: spec.trafic: unknown field; did you mean "traffic"?`,
 				`unknown.yaml:24: extra: unknown field`,
 			},
+			wantDocs: []string{"0@1 /hello (incomplete)"},
 		},
 		{
 			name: "wrong types", file: "types.yaml",
@@ -257,11 +263,13 @@ func TestDecode(t *testing.T) {
 				`types.yaml:24: spec.traffic[0].latestRevision: must be true or false, got "yes"`,
 				`types.yaml:25: spec.traffic[0].percent: must be an integer, got a list`,
 			},
+			wantDocs: []string{"0@1 / (incomplete)"},
 		},
 		{
 			name:     "quoted number is a string",
 			input:    fn("a") + "      containerConcurrency: \"10\"\n",
 			wantErrs: []string{`in.yaml:10: spec.template.spec.containerConcurrency: must be an integer, got "10"`},
+			wantDocs: []string{"0@1 /a (incomplete)"},
 		},
 		{
 			name:     "yaml integer forms",
@@ -316,11 +324,13 @@ func TestDecode(t *testing.T) {
 				"in.yaml:5: metadata.labels[x]: is set more than once (first at line 5)",
 				"in.yaml:6: metadata.name: is set more than once (first at line 4)",
 			},
+			wantDocs: []string{"0@1 /a (incomplete)"},
 		},
 		{
 			name:     "map keys must be strings",
 			input:    "apiVersion: wake.dev/v1\nkind: Function\nmetadata:\n  labels:\n    ? [a]\n    : b\n",
 			wantErrs: []string{"in.yaml:5: metadata.labels: has a key that is a list; keys must be strings"},
+			wantDocs: []string{"0@1 / (incomplete)"},
 		},
 		{
 			name:  "syntax errors do not hide other documents",
@@ -351,11 +361,13 @@ func TestDecode(t *testing.T) {
 			name:     "alias cycle",
 			input:    meta + "  managedFields:\n    - fieldsV1: &loop {next: *loop}\n",
 			wantErrs: []string{"in.yaml:6: metadata.managedFields[0].fieldsV1: alias *loop refers to a value that contains it"},
+			wantDocs: []string{"0@1 /a (incomplete)"},
 		},
 		{
 			name:     "merge cycle",
 			input:    "apiVersion: wake.dev/v1\nkind: Function\nmetadata: &m\n  name: x\n  <<: *m\n",
 			wantErrs: []string{"in.yaml:5: metadata: alias *m refers to a value that contains it"},
+			wantDocs: []string{"0@1 /x (incomplete)"},
 		},
 	}
 	for _, tt := range tests {

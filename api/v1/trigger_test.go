@@ -328,7 +328,11 @@ spec:
     uri: /path
     CACerts: "..."
 `,
+		// The field wake does not support hides none of the others.
 		wantErrs: []string{
+			`in.yaml:11: spec.sink.ref.kind: wake can only deliver to a Knative Service (serving.knative.dev/v1), a wake Function (wake.dev/v1) or a uri, got kind "Broker" of apiVersion "eventing.knative.dev/v1"`,
+			`in.yaml:13: spec.sink.ref.namespace: must be the source's own namespace, "team-a": wake delivers to functions of the trigger's namespace, got "team-b"`,
+			"in.yaml:14: spec.sink.uri: must not be set with ref: wake delivers to a function or to a URI, not to a path under a function",
 			"in.yaml:15: spec.sink.CACerts: is not supported by wake",
 		},
 	}, {

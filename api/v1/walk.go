@@ -22,13 +22,15 @@ import (
 // its field path and line, which encoding/json cannot.
 //
 // Only fields the type knows are written, so unknown fields are reported
-// here and never reach encoding/json. Once a walker has reported a problem
-// its output is discarded, so it need not stay well-formed after that.
+// here and never reach encoding/json. A value with a problem is written as
+// null, so the output stays well-formed: the object decodes without it and
+// its other fields can still be validated (Document.Incomplete).
 type walker struct {
 	source string
 	offset int // lines before the parsed piece of input: node lines are relative to it
 	report *report
 	failed bool                // this walker reported a problem
+	unread []unread            // where those problems are
 	lines  map[string]int      // field path → line, for Document.Position
 	active map[*yaml.Node]bool // collections being walked: an alias to one is a cycle
 	types  map[reflect.Type]*structFields
@@ -84,8 +86,19 @@ var leafHints = map[reflect.Type]string{
 
 // fail records a problem at path, on the line of n.
 func (w *walker) fail(n *yaml.Node, path, msg string) {
+	w.problem(n, unread{path: path}, msg)
+}
+
+// failField records a problem with the field at path itself (unknown, not
+// supported): the value it names is not read.
+func (w *walker) failField(n *yaml.Node, path, msg string) {
+	w.problem(n, unread{path: path, field: true}, msg)
+}
+
+func (w *walker) problem(n *yaml.Node, u unread, msg string) {
 	w.failed = true
-	w.report.add(FieldError{Source: w.source, Line: w.line(n), Path: path, Message: msg})
+	w.unread = append(w.unread, u)
+	w.report.add(FieldError{Source: w.source, Line: w.line(n), Path: u.path, Message: msg})
 }
 
 func (w *walker) line(n *yaml.Node) int {
@@ -118,18 +131,29 @@ func (w *walker) charge(n *yaml.Node, path string, cost int) bool {
 	return true
 }
 
-// value walks n as a value of type t at path, writing its JSON.
+// value walks n as a value of type t at path, writing its JSON. A value it
+// cannot read is written as null (absent), so that the rest of the object
+// still decodes and can be validated: its other problems are reported too.
 func (w *walker) value(n *yaml.Node, t reflect.Type, path string) {
+	start := w.out.Len()
+	if !w.write(n, t, path) {
+		w.out.Truncate(start)
+		w.out.WriteString("null")
+	}
+}
+
+// write is value's work; false means it reported a problem instead of
+// writing a value.
+func (w *walker) write(n *yaml.Node, t reflect.Type, path string) bool {
 	n, ok := w.deref(n, path)
 	if !ok || !w.charge(n, path, 1+len(n.Value)) {
-		return
+		return false
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
-		w.leaf(n, t, path)
-		return
+		return w.leaf(n, t, path)
 	}
 	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
 		w.active[n] = true
@@ -137,15 +161,15 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		w.structure(n, t, path)
+		return w.structure(n, t, path)
 	case reflect.Map:
-		w.mapping(n, t, path)
+		return w.mapping(n, t, path)
 	case reflect.Slice, reflect.Array:
-		w.sequence(n, t.Elem(), path)
+		return w.sequence(n, t.Elem(), path)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			w.fail(n, path, "must be a string, got "+describe(n))
-			return
+			return false
 		}
 		// The text as written, whatever YAML would call it: "value: 8080"
 		// in env is the string "8080", as with kubectl.
@@ -157,31 +181,34 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string) {
 		b, ok := v.(bool)
 		if !ok {
 			w.fail(n, path, "must be true or false, got "+describe(n))
-			return
+			return false
 		}
 		w.out.WriteString(strconv.FormatBool(b))
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		w.integer(n, t, path)
+		return w.integer(n, t, path)
 	case reflect.Float32, reflect.Float64:
 		f, ok := scalarNumber(n)
 		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
 			w.fail(n, path, "must be a number, got "+describe(n))
-			return
+			return false
 		}
 		w.out.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
 	case reflect.Interface:
-		w.generic(n, path)
+		return w.generic(n, path)
 	default:
 		w.fail(n, path, fmt.Sprintf("cannot be decoded into a Go %s", t))
+		return false
 	}
+	return true
 }
 
-// structure walks a mapping into struct type t.
-func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) {
+// structure walks a mapping into struct type t. Unknown and repeated
+// fields are reported and left out; the struct is still written.
+func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind != yaml.MappingNode {
 		w.fail(n, path, "must be a map, got "+describe(n))
-		return
+		return false
 	}
 	fields := w.fieldsOf(t)
 	w.out.WriteByte('{')
@@ -210,7 +237,7 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) {
 			if isUnsupported(t, name) && isEmpty(p.value) {
 				continue // Knative writes enableServiceLinks: false into every Service
 			}
-			w.fail(p.key, fpath, w.unknown(t, fields, name))
+			w.failField(p.key, fpath, w.unknown(t, fields, name))
 			continue
 		}
 		if written > 0 {
@@ -222,17 +249,18 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) {
 		w.value(p.value, ft, fpath)
 	}
 	w.out.WriteByte('}')
+	return true
 }
 
 // mapping walks a mapping into a map with string keys.
-func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
+func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind != yaml.MappingNode {
 		w.fail(n, path, "must be a map, got "+describe(n))
-		return
+		return false
 	}
 	if t.Key().Kind() != reflect.String {
 		w.fail(n, path, fmt.Sprintf("cannot be decoded into a Go %s", t))
-		return
+		return false
 	}
 	w.out.WriteByte('{')
 	written := 0
@@ -261,13 +289,14 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		w.value(p.value, t.Elem(), kpath)
 	}
 	w.out.WriteByte('}')
+	return true
 }
 
 // sequence walks a list whose items are of type elem.
-func (w *walker) sequence(n *yaml.Node, elem reflect.Type, path string) {
+func (w *walker) sequence(n *yaml.Node, elem reflect.Type, path string) bool {
 	if n.Kind != yaml.SequenceNode {
 		w.fail(n, path, "must be a list, got "+describe(n))
-		return
+		return false
 	}
 	w.out.WriteByte('[')
 	for i, item := range n.Content {
@@ -283,10 +312,11 @@ func (w *walker) sequence(n *yaml.Node, elem reflect.Type, path string) {
 		w.value(item, elem, ipath)
 	}
 	w.out.WriteByte(']')
+	return true
 }
 
 // integer writes a whole number that fits t, or reports why not.
-func (w *walker) integer(n *yaml.Node, t reflect.Type, path string) {
+func (w *walker) integer(n *yaml.Node, t reflect.Type, path string) bool {
 	var lo, hi string
 	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
 		lo, hi = "0", strconv.FormatUint(math.MaxUint64>>(64-t.Bits()), 10)
@@ -310,13 +340,14 @@ func (w *walker) integer(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if !ok || s == "" {
 		w.fail(n, path, "must be an integer, got "+describe(n))
-		return
+		return false
 	}
 	if !fits(s, t) {
 		w.fail(n, path, fmt.Sprintf("must be an integer between %s and %s, got %s", lo, hi, describe(n)))
-		return
+		return false
 	}
 	w.out.WriteString(s)
+	return true
 }
 
 // fits tells whether decimal s fits integer type t.
@@ -332,10 +363,10 @@ func fits(s string, t reflect.Type) bool {
 // leaf writes a value whose type decodes itself from JSON (Quantity, Time,
 // IntOrString), then checks that it does, so a bad one is reported with
 // its path and line rather than as encoding/json's first error.
-func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
+func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) bool {
 	start := w.out.Len()
 	if !w.generic(n, path) {
-		return
+		return false
 	}
 	raw := w.out.Bytes()[start:]
 	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
@@ -344,7 +375,9 @@ func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
 			hint = "is invalid (" + err.Error() + ")"
 		}
 		w.fail(n, path, hint+", got "+describe(n))
+		return false
 	}
+	return true
 }
 
 func (w *walker) writeString(s string) {
