@@ -28,6 +28,9 @@ func newApplyCommand(c *client) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkManifests(cmd.Context(), c, manifests, cmd.ErrOrStderr()); err != nil {
+				return err
+			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			var applied []api.Function
 			for _, m := range manifests {
@@ -86,6 +89,7 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	imageShown := false
+	progress := "" // the last progress printed
 	for {
 		r, err := c.revision(ctx, rev)
 		if err != nil && ctx.Err() != nil {
@@ -116,7 +120,13 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 			return nil
 		case cond != nil && cond.Status == api.ConditionFalse:
 			clearLine(out, tty)
-			return fmt.Errorf("%s: revision %s failed: %s: %s", fn.Name, rev.Name, cond.Reason, cond.Message)
+			return fmt.Errorf("%s: revision %s failed: %s: %s\n  (its whole output: wake logs %s --revision %s)",
+				fn.Name, rev.Name, cond.Reason, cond.Message, fn.Name, rev.Name)
+		case cond != nil && cond.Message != "" && cond.Message != progress:
+			// A start taking its time: say what it waits for, once per change.
+			progress = cond.Message
+			clearLine(out, tty)
+			fmt.Fprintf(out, "%s: revision %s not ready after %.0fs: %s\n", fn.Name, rev.Name, time.Since(start).Seconds(), progress)
 		}
 		if tty {
 			if c := r.Spec.Container(); c != nil && c.Image != "" && len(c.Command) == 0 && pulled == nil {
