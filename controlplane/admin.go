@@ -297,9 +297,10 @@ func (a *admin) getRevision(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rev)
 }
 
-// getLogs streams a function's instance output: of one revision
-// (?revision=), or of every revision of the function. ?follow=true keeps
-// streaming; ?tail=N limits each instance to its last N lines.
+// getLogs streams a function's instance output (StreamLogs): of one
+// revision (?revision=), else of every revision, or with ?follow=true of
+// those with traffic or a tag, joined by any that gains some. ?tail=N
+// keeps the last N lines of them all, merged by time.
 func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 	if a.logs == nil {
 		writeProblem(w, http.StatusNotImplemented, "this runtime keeps no logs", nil)
@@ -307,7 +308,7 @@ func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	key := functionKey(r)
 	q := r.URL.Query()
-	opts := runtime.LogOptions{Follow: q.Get("follow") == "true"}
+	opts := LogStreamOptions{Reader: a.logs, Follow: q.Get("follow") == "true"}
 	if t := q.Get("tail"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 0 {
@@ -316,36 +317,24 @@ func (a *admin) getLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Tail = n
 	}
-	fn, err := a.cp.Function(key)
-	if err != nil {
+	if _, err := a.cp.Function(key); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	var revs []api.RevisionKey
+	opts.Revisions = func() ([]api.RevisionKey, error) { return a.cp.LogRevisions(key, opts.Follow) }
 	if name := q.Get("revision"); name != "" {
 		rev, err := a.cp.Revision(api.RevisionKey{Namespace: key.Namespace, Name: name}, false)
-		if err != nil || rev.FunctionName() != fn.Name {
+		if err != nil || rev.FunctionName() != key.Name {
 			writeProblem(w, http.StatusNotFound, fmt.Sprintf("%s is not a revision of %s", name, key), nil)
 			return
 		}
-		revs = append(revs, rev.Key())
-	} else {
-		for _, rev := range a.cp.Revisions(key.Namespace, key.Name) {
-			revs = append(revs, rev.Key())
-		}
-	}
-	if opts.Follow && len(revs) > 1 {
-		// Following every revision at once would interleave them out of
-		// order; follow the one serving new traffic.
-		revs = []api.RevisionKey{{Namespace: key.Namespace, Name: fn.Status.ServingRevision()}}
+		opts.Revisions = func() ([]api.RevisionKey, error) { return []api.RevisionKey{rev.Key()}, nil }
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := FlushWriter(w)
-	for _, rev := range revs {
-		if err := a.logs.Logs(r.Context(), rev, opts, out); err != nil && r.Context().Err() == nil {
-			fmt.Fprintf(out, "wake: reading logs of %s: %v\n", rev.Name, err)
-		}
+	if err := StreamLogs(r.Context(), opts, out); err != nil && r.Context().Err() == nil {
+		fmt.Fprintf(out, "wake: reading logs of %s: %v\n", key, err)
 	}
 }
 
