@@ -176,7 +176,9 @@ func (a *admin) writeError(w http.ResponseWriter, err error) {
 func (a *admin) getInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.info) }
 
 // apply takes manifests (YAML or JSON; several documents) in the body.
-// Query: source names the file for error messages, dir its directory.
+// Query: source names the file for error messages, dir its directory;
+// dryRun=true checks them, stores nothing and answers every problem (wake
+// apply checks each of its files before it applies any).
 func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
 	if err != nil {
@@ -194,6 +196,14 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 			err = append(problems, more...)
 		}
 		a.writeError(w, err)
+		return
+	}
+	if q.Get("dryRun") == "true" {
+		if problems := a.cp.Check(docs); len(problems) > 0 {
+			a.writeError(w, problems)
+			return
+		}
+		writeJSON(w, http.StatusOK, ApplyResult{Functions: []api.Function{}, Triggers: []api.Trigger{}})
 		return
 	}
 	applied, err := a.cp.Apply(r.Context(), docs, ApplyOptions{BaseDir: q.Get("dir")})

@@ -1,23 +1,32 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	api "github.com/wakefn/wake/api/v1"
 )
 
 // manifestFile is one file of manifests as the user named it.
 type manifestFile struct {
 	Source string // as given, for error messages: hello.yaml:14: ...
-	Dir    string // absolute directory, for relative command paths
+	Dir    string // absolute directory, for relative command paths; for stdin, the current one
 	Data   []byte
 }
 
 // readManifests reads -f arguments: files, directories (their .yaml,
-// .yml and .json files, not recursively) and "-" for stdin.
+// .yml and .json files, not recursively) and "-" for stdin. A relative
+// command in a manifest resolves against its file's directory; read from
+// stdin, which has none, against the current directory.
 func readManifests(paths []string, stdin io.Reader) ([]manifestFile, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("no manifest given: use -f FILE, -f DIR or -f -")
@@ -78,4 +87,56 @@ func manifestsIn(dir string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// checkManifests asks wake serve for the problems of every file, without
+// applying any, and prints them all, file by file and in line order. It
+// returns an error if any file has a problem (or has no object in it), so
+// that wake apply applies all of its files or none: a directory with one
+// bad file is fixed and applied again as a whole, not left half applied.
+func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut io.Writer) error {
+	bad := 0
+	for _, m := range files {
+		problems, err := c.manifestProblems(ctx, m)
+		if err != nil {
+			return err
+		}
+		if len(problems) == 0 {
+			continue
+		}
+		bad++
+		fmt.Fprintf(errOut, "%s was not applied:\n", m.Source)
+		for _, p := range problems {
+			fmt.Fprintln(errOut, "  "+p.String())
+		}
+	}
+	if bad == 0 {
+		return nil
+	}
+	err := fmt.Errorf("%d of %d files have problems: nothing was applied", bad, len(files))
+	if len(files) > 1 {
+		fmt.Fprintln(errOut, err)
+	}
+	return &exitError{err}
+}
+
+// manifestProblems returns every problem of one file, in line order: its
+// own, "no objects" if it holds none (as kubectl says), or wake serve's
+// (dryRun: checked, not stored).
+func (c *client) manifestProblems(ctx context.Context, m manifestFile) (api.Errors, error) {
+	if docs, err := api.Decode(m.Source, m.Data); err == nil && len(docs) == 0 {
+		return api.Errors{{Source: m.Source, Message: "no objects passed to apply"}}, nil
+	}
+	q := url.Values{"source": {m.Source}, "dir": {m.Dir}, "dryRun": {"true"}}
+	err := c.do(ctx, http.MethodPost, "/apply", q, typedBody{bytes.NewReader(m.Data), "application/yaml"}, nil)
+	var ae *apiError
+	if err == nil || !errors.As(err, &ae) || len(ae.problem.Errors) == 0 {
+		return nil, err
+	}
+	problems := append(api.Errors(nil), ae.problem.Errors...)
+	sort.SliceStable(problems, func(i, j int) bool { // lineless ones last
+		a, b := problems[i].Line, problems[j].Line
+		return a > 0 && (b == 0 || a < b)
+	})
+	return problems, nil
 }

@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	api "github.com/wakefn/wake/api/v1"
+)
+
+// badManifests are a directory's files as a new user might write them
+// (issue 21), each with the lines `wake apply -f DIR` must print for it.
+var badManifests = []struct {
+	file, manifest string
+	want           []string
+}{{
+	file: "a-unknown.yaml",
+	manifest: `apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: Hello_World
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/max-scale: "-3"
+    spec:
+      containerConcurrency: 5000
+      timeoutSeconds: 0
+      replicas: 3
+      containers:
+        - command: ["./hello"]
+  traffic:
+    - latestRevision: true
+      percent: 140
+`,
+	// The unknown field hides none of the others.
+	want: []string{
+		":4: metadata.name: must be a DNS-1035 label",
+		`:9: spec.template.metadata.annotations[autoscaling.knative.dev/max-scale]: must be a whole number of instances, 0 or more, got "-3"`,
+		":11: spec.template.spec.containerConcurrency: must be between 0 and 1000, got 5000",
+		":12: spec.template.spec.timeoutSeconds: must be between 1 and 3600, got 0",
+		":13: spec.template.spec.replicas: unknown field",
+		":18: spec.traffic[0].percent: must be between 0 and 100, got 140",
+	},
+}, {
+	file:     "b-empty.yaml",
+	manifest: "# to do\n---\n",
+	want:     []string{": no objects passed to apply"},
+}}
+
+// goodManifest is a directory's one good file: it must not be applied
+// while another file is bad.
+const goodManifest = `apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: good
+spec:
+  template:
+    spec:
+      containers:
+        - command: ["./testfn"]
+`
+
+// TestManifestErrors: `wake apply -f DIR` on a directory of bad files
+// prints every problem of every file, each with its file and line, exits
+// non-zero, and applies none of the files, not even the good one.
+func TestManifestErrors(t *testing.T) {
+	t.Parallel()
+	w := startWake(t, "")
+	dir := t.TempDir()
+	write := func(name, manifest string) string {
+		t.Helper()
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	write("0-good.yaml", goodManifest) // first: applying file by file would apply it
+	for _, m := range badManifests {
+		write(m.file, m.manifest)
+	}
+
+	_, stderr, err := w.cli("apply", "-f", dir)
+	if err == nil {
+		t.Fatalf("wake apply -f DIR with bad files succeeded:\n%s", stderr)
+	}
+	for _, m := range badManifests {
+		for _, want := range m.want {
+			if want = filepath.Join(dir, m.file) + want; !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q", want)
+			}
+		}
+	}
+	if want := "nothing was applied"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q", want)
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", stderr)
+	}
+	if names := functionNames(t, w); len(names) > 0 {
+		t.Errorf("functions %v were applied; want none while any file is bad", names)
+	}
+}
+
+// functionNames lists the functions wake serve has.
+func functionNames(t *testing.T, w *server) []string {
+	t.Helper()
+	res, err := w.adminDo(http.MethodGet, "/apis/wake.dev/v1/functions", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var list api.FunctionList
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatalf("listing functions: %v: %s", err, body)
+	}
+	var names []string
+	for _, fn := range list.Items {
+		names = append(names, fn.Name)
+	}
+	return names
+}
