@@ -31,9 +31,6 @@ func newApplyCommand(c *client) *cobra.Command {
 			if err := checkManifests(cmd.Context(), c, manifests, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
-			if err := checkManifests(cmd.Context(), c, manifests, cmd.ErrOrStderr()); err != nil {
-				return err
-			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			var applied []api.Function
 			for _, m := range manifests {
