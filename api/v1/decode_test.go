@@ -336,20 +336,20 @@ func TestDecode(t *testing.T) {
 			name:  "syntax errors do not hide other documents",
 			input: fn("a") + "---\nmetadata: [\n---\n" + fn("b") + "---\nkey: \"\\q\"\n---\n" + fn("c"),
 			wantErrs: []string{
-				"in.yaml:11: did not find expected node content",
-				"in.yaml:23: found unknown escape character",
+				"in.yaml:11: expected a value here",
+				`in.yaml:23: unknown escape sequence in a double-quoted string: write \\ for a backslash, or quote the string with ' instead`,
 			},
 			wantDocs: []string{"0@1 /a", "1@13 /b", "2@25 /c"},
 		},
 		{
 			name:     "syntax error on the first line",
 			input:    "a: b: c\n",
-			wantErrs: []string{"in.yaml:1: mapping values are not allowed in this context"},
+			wantErrs: []string{`in.yaml:1: the value of a holds ": ", which YAML reads as the start of a map; put the value in quotes`},
 		},
 		{
 			name:     "invalid utf-8",
 			input:    "a: 1\nb: \xff\n",
-			wantErrs: []string{"in.yaml:2: invalid leading UTF-8 octet"},
+			wantErrs: []string{"in.yaml:2: the text is not UTF-8: byte 0xff at line 2, column 4; save the file as UTF-8"},
 		},
 		{
 			name:  "alias bomb",

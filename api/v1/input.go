@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"regexp"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // Splitting input into documents: YAML streams (resuming after a syntax
 // error), JSON objects written one after another, and the lines of both.
-
-// yamlLine matches the position yaml.v3 puts in its syntax errors.
-var yamlLine = regexp.MustCompile(`^line (\d+): `)
 
 // parse decodes the documents in data[start:end]. After a syntax error it
 // resumes at the next "---", so one broken document does not hide the
@@ -32,9 +26,9 @@ func (d *decoder) parse(start, end int) {
 				return
 			}
 			if err != nil {
-				line, msg := syntaxError(err, d.data[start:end])
-				d.report.add(FieldError{Source: d.source, Line: line + offset, Message: msg})
-				start = d.nextDocument(start, end, line+offset)
+				p := syntaxError(err, d.data[start:end], offset)
+				d.report.add(FieldError{Source: d.source, Line: p.line, Message: p.msg})
+				start = d.nextDocument(start, end, p.broken)
 				break
 			}
 			if len(doc.Content) > 0 {
@@ -42,45 +36,6 @@ func (d *decoder) parse(start, end int) {
 			}
 		}
 	}
-}
-
-// syntaxError splits yaml.v3's error into a line and a message. yaml.v3
-// leaves the line out for problems on the first line and for bad bytes;
-// those are found here.
-func syntaxError(err error, data []byte) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if line, err := strconv.Atoi(m[1]); err == nil {
-			return line, msg[len(m[0]):]
-		}
-	}
-	if line := badTextLine(data); line > 0 {
-		return line, msg
-	}
-	return 1, msg
-}
-
-// badTextLine returns the line of the first byte YAML does not accept
-// (invalid UTF-8, a control character), or 0.
-func badTextLine(b []byte) int {
-	if bytes.HasPrefix(b, []byte{0xFF, 0xFE}) || bytes.HasPrefix(b, []byte{0xFE, 0xFF}) {
-		return 0 // UTF-16, which yaml.v3 reads; not checked here
-	}
-	line := 1
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		ok := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
-			(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD && !(r == utf8.RuneError && size == 1)) ||
-			(r >= 0x10000 && r <= utf8.MaxRune)
-		if !ok {
-			return line
-		}
-		if r == '\n' {
-			line++
-		}
-		i += size
-	}
-	return 0
 }
 
 // linesBefore counts the lines before offset. Offsets asked for only grow
