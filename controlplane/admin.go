@@ -160,7 +160,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // every problem listed, missing objects 404.
 func (a *admin) writeError(w http.ResponseWriter, err error) {
 	var problems api.Errors
+	var invalid *InvalidError
 	switch {
+	case errors.As(err, &invalid): // says it in the words of its request
+		writeProblem(w, http.StatusBadRequest, invalid.Message, nil)
 	case errors.As(err, &problems):
 		writeProblem(w, http.StatusBadRequest, fmt.Sprintf("%d problem(s) in the manifest", len(problems)), problems)
 	case errors.Is(err, ErrNotFound):

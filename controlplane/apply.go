@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,10 +109,26 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Tr
 	return out, trigs, problems
 }
 
+// InvalidError is a request the control plane refused, said in the terms
+// of the command that sent it rather than of a manifest's fields. Its
+// Problems are those fields, for callers that list them.
+type InvalidError struct {
+	Message  string
+	Problems api.Errors
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func (e *InvalidError) Unwrap() error { return e.Problems }
+
 // SetTraffic replaces a function's traffic split, as `wake traffic` does.
+// A split it refuses is an *InvalidError that starts with "traffic: ",
+// e.g. `traffic: revision "nosuch" of function default/hello does not
+// exist (revisions: hello-00001, hello-00002)`.
 func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
 	c.mu.Lock()
 	stored, ok := c.fns[key]
+	revs := c.revisionsOfLocked(key)
 	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("function %s: %w", key, ErrNotFound)
@@ -119,14 +136,44 @@ func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traf
 	fn := stored.DeepCopy()
 	fn.Spec.Traffic = traffic
 	fn.SetDefaults()
-	if errs := fn.Validate(api.ValidateOptions{}); len(errs) > 0 {
-		return nil, api.NewErrors(errs)
+	errs := checkTrafficRevisions(fn, revs)
+	errs = append(errs, fn.Validate(api.ValidateOptions{})...)
+	if len(errs) > 0 {
+		return nil, trafficError(key, traffic, revs, errs)
 	}
 	out, err := c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
+}
+
+// trafficError says what is wrong with a split: a revision it names that
+// does not exist, with those that do, else the field problems.
+func trafficError(key api.FunctionKey, traffic []api.TrafficTarget, revs []*api.Revision, errs field.ErrorList) error {
+	known := map[string]bool{}
+	names := make([]string, 0, len(revs))
+	for _, r := range revs {
+		known[r.Name] = true
+		names = append(names, r.Name)
+	}
+	have := "it has no revision yet"
+	if len(names) > 0 {
+		have = "revisions: " + strings.Join(names, ", ")
+	}
+	var msgs []string
+	for _, t := range traffic {
+		if t.RevisionName != "" && !known[t.RevisionName] {
+			msgs = append(msgs, fmt.Sprintf("revision %q of function %s does not exist (%s)", t.RevisionName, key, have))
+		}
+	}
+	problems := api.NewErrors(errs)
+	if len(msgs) == 0 {
+		for _, p := range problems {
+			msgs = append(msgs, p.String())
+		}
+	}
+	return &InvalidError{Message: "traffic: " + strings.Join(msgs, "; "), Problems: problems}
 }
 
 // apply stores validated functions and triggers and the revisions the
