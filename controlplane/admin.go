@@ -221,6 +221,9 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	for _, t := range applied.Triggers {
 		res.Triggers = append(res.Triggers, *t)
 	}
+	for _, k := range applied.Unchanged {
+		res.Unchanged = append(res.Unchanged, k.String())
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -229,6 +232,9 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 type ApplyResult struct {
 	Functions []api.Function `json:"functions"`
 	Triggers  []api.Trigger  `json:"triggers"`
+	// Unchanged names, as NAMESPACE/NAME, the functions that were stored
+	// as the manifests have them already (`wake apply` says "unchanged").
+	Unchanged []string `json:"unchanged,omitempty"`
 }
 
 func functionList(fns []*api.Function) *api.FunctionList {

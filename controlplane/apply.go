@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"go.uber.org/zap"
@@ -38,13 +39,14 @@ func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts App
 			resolvePaths(cf.fn, opts.BaseDir)
 		}
 	}
+	unchanged := c.unchanged(fns)
 	out, err := c.apply(ctx, fns, trigs, func(i int, errs field.ErrorList) api.Errors {
 		return checked[i].doc.Errors(errs)
 	})
 	if err != nil {
 		return nil, err
 	}
-	applied := &Applied{Functions: out}
+	applied := &Applied{Functions: out, Unchanged: unchanged}
 	for _, t := range trigs {
 		got, err := c.Trigger(t.Key())
 		if err != nil {
@@ -107,6 +109,27 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Tr
 		out = append(out, checkedFunction{fn: fn, doc: d})
 	}
 	return out, trigs, problems
+}
+
+// unchanged returns the functions, as checked for an apply, that are
+// stored already as they are: same template, traffic, labels and
+// annotations. Applying one again creates no revision and changes no
+// route; `wake apply` says "unchanged", as kubectl does. Kubernetes mode
+// has none: there the API server decides what changed.
+func (c *ControlPlane) unchanged(fns []*api.Function) []api.FunctionKey {
+	if c.opts.ExternalSpec {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []api.FunctionKey
+	for _, fn := range fns {
+		prev := c.fns[fn.Key()]
+		if prev != nil && sameSpec(prev, fn) && maps.Equal(prev.Labels, fn.Labels) && maps.Equal(prev.Annotations, fn.Annotations) {
+			out = append(out, fn.Key())
+		}
+	}
+	return out
 }
 
 // InvalidError is a request the control plane refused, said in the terms

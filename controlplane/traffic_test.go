@@ -3,10 +3,49 @@ package controlplane_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/controlplane"
 )
+
+func TestApplyingTheSameManifestAgainChangesNothing(t *testing.T) {
+	cp, _, _ := newPlane(t, t.TempDir())
+	applyTwice := func(manifest string) []api.FunctionKey {
+		t.Helper()
+		docs, err := api.Decode("fn.yaml", []byte(manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied, err := cp.Apply(context.Background(), docs, controlplane.ApplyOptions{BaseDir: "/srv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return applied.Unchanged
+	}
+	hello := []api.FunctionKey{{Namespace: "default", Name: "hello"}}
+	for _, step := range []struct {
+		name     string
+		manifest string
+		want     []api.FunctionKey
+	}{
+		{"new", v1, nil},
+		{"again", v1, hello},
+		{"a new template", v2, nil},
+		{"again", v2, hello},
+		{"a label", strings.Replace(v2, "metadata:\n", "metadata:\n  labels: {team: a}\n", 1), nil},
+	} {
+		if diff := cmp.Diff(step.want, applyTwice(step.manifest)); diff != "" {
+			t.Errorf("%s: unchanged (-want +got):\n%s", step.name, diff)
+		}
+	}
+	if revs := cp.Revisions("default", "hello"); len(revs) != 2 {
+		t.Errorf("%d revisions, want 2", len(revs))
+	}
+}
 
 func TestSetTrafficToARevisionThatDoesNotExist(t *testing.T) {
 	cp, _, _ := newPlane(t, t.TempDir())

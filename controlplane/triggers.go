@@ -29,6 +29,9 @@ type triggerRunner interface {
 type Applied struct {
 	Functions []*api.Function
 	Triggers  []*api.Trigger
+	// Unchanged are the functions that were stored as the manifests have
+	// them already: the apply changed nothing of theirs.
+	Unchanged []api.FunctionKey
 }
 
 // checkTrigger defaults and validates a document's trigger.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,10 @@ func newApplyCommand(c *client) *cobra.Command {
 					return err
 				}
 				for _, fn := range res.Functions {
+					if slices.Contains(res.Unchanged, fn.Key().String()) {
+						fmt.Fprintf(out, "function %s/%s unchanged\n", fn.Namespace, fn.Name)
+						continue
+					}
 					fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
 				}
 				for _, t := range res.Triggers {
@@ -113,7 +118,7 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 				return err
 			}
 			clearLine(out, tty)
-			fmt.Fprintf(out, "%s: revision %s is ready at %s\n", fn.Name, rev.Name, f.Status.URL)
+			printReady(out, f, rev.Name)
 			if ro := f.Status.Rollout; ro != nil && ro.Canary == rev.Name && ro.Phase == api.RolloutProgressing {
 				fmt.Fprintf(out, "%s: rolling out from %s: %s (wake rollout status %s)\n", fn.Name, ro.Stable, ro.Message, fn.Name)
 			}
@@ -140,6 +145,28 @@ func waitReady(ctx context.Context, c *client, fn api.Function, out io.Writer) e
 			clearLine(out, tty)
 			return fmt.Errorf("%s: revision %s was not ready after %.0fs", fn.Name, rev.Name, time.Since(start).Seconds())
 		case <-tick.C:
+		}
+	}
+}
+
+// printReady says where a function's revision that became ready is
+// reached: at the function's URL (with its share, when not all of it), and
+// at each tag's URL, named as the router names tag hosts.
+func printReady(out io.Writer, fn *api.Function, rev string) {
+	var share int64
+	for _, t := range fn.Status.Traffic {
+		if t.RevisionName == rev {
+			share += t.PercentOrZero()
+		}
+	}
+	line := fmt.Sprintf("%s: revision %s is ready at %s", fn.Name, rev, fn.Status.URL)
+	if len(fn.Status.Traffic) > 0 && share < 100 {
+		line += fmt.Sprintf(" (%d%% of its requests)", share)
+	}
+	fmt.Fprintln(out, line)
+	for _, t := range fn.Status.Traffic {
+		if t.Tag != "" {
+			fmt.Fprintf(out, "%s: tag %s: %s (revision %s)\n", fn.Name, t.Tag, t.URL, t.RevisionName)
 		}
 	}
 }

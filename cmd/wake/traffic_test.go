@@ -98,3 +98,21 @@ func TestPrintTrafficSaysWhatChanged(t *testing.T) {
 		t.Errorf("printTraffic (-want +got):\n%s", diff)
 	}
 }
+
+func TestPrintReadyNamesTagURLs(t *testing.T) {
+	f := &api.Function{}
+	f.Name = "hello"
+	f.Status.URL = "http://hello.default.localhost:8080"
+	f.Status.Traffic = []api.TrafficTarget{
+		{RevisionName: "hello-00001", Percent: pct(90)},
+		{RevisionName: "hello-00002", LatestRevision: yes, Percent: pct(10), Tag: "canary", URL: "http://canary-hello.default.localhost:8080"},
+	}
+	var b strings.Builder
+	printReady(&b, f, "hello-00002")
+	want := `hello: revision hello-00002 is ready at http://hello.default.localhost:8080 (10% of its requests)
+hello: tag canary: http://canary-hello.default.localhost:8080 (revision hello-00002)
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("printReady (-want +got):\n%s", diff)
+	}
+}
