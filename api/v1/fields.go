@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Struct fields as encoding/json sees them, and the messages for fields a
@@ -39,8 +41,10 @@ func isUnsupported(t reflect.Type, name string) bool {
 	return false
 }
 
-// unknown explains a field t does not have.
-func (w *walker) unknown(t reflect.Type, fields *structFields, name string) string {
+// unknown explains a field t does not have, with value as written: a
+// misspelling of one it has, or one of an object around or inside it,
+// indented at the wrong depth.
+func (w *walker) unknown(t reflect.Type, fields *structFields, name string, value *yaml.Node) string {
 	if isUnsupported(t, name) {
 		return "is not supported by wake"
 	}
@@ -49,6 +53,9 @@ func (w *walker) unknown(t reflect.Type, fields *structFields, name string) stri
 	}
 	if s := suggest(name, fields.names); s != "" {
 		return fmt.Sprintf("unknown field; did you mean %q?", s)
+	}
+	if hint := w.misplaced(name, value); hint != "" {
+		return hint
 	}
 	return "unknown field"
 }

@@ -31,6 +31,7 @@ type walker struct {
 	report *report
 	failed bool                // this walker reported a problem
 	unread []unread            // where those problems are
+	frames []frame             // the objects being walked, outermost first: where a misplaced field may belong
 	lines  map[string]int      // field path → line, for Document.Position
 	active map[*yaml.Node]bool // collections being walked: an alias to one is a cycle
 	types  map[reflect.Type]*structFields
@@ -211,6 +212,8 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) bool {
 		return false
 	}
 	fields := w.fieldsOf(t)
+	w.frames = append(w.frames, frame{path, t})
+	defer func() { w.frames = w.frames[:len(w.frames)-1] }()
 	w.out.WriteByte('{')
 	written := 0
 	seen := map[string]int{}
@@ -237,7 +240,7 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) bool {
 			if isUnsupported(t, name) && isEmpty(p.value) {
 				continue // Knative writes enableServiceLinks: false into every Service
 			}
-			w.failField(p.key, fpath, w.unknown(t, fields, name))
+			w.failField(p.key, fpath, w.unknown(t, fields, name, p.value))
 			continue
 		}
 		if written > 0 {
