@@ -1,8 +1,10 @@
 package v1
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -94,9 +96,15 @@ type Scaling struct {
 
 // ParseScaling reads the autoscaling annotations. Every problem is
 // reported, each under path (the annotations' path) and its key, with the
-// range allowed.
+// range allowed. Durations need a unit ("30s"), as in Knative.
 func ParseScaling(annotations map[string]string, containerConcurrency int64, path *field.Path) (Scaling, field.ErrorList) {
-	p := annotationParser{annotations: annotations, path: path}
+	return parseScaling(annotations, containerConcurrency, path, parseDurationWithUnit)
+}
+
+// parseScaling is ParseScaling with durations read by parseDuration.
+func parseScaling(annotations map[string]string, containerConcurrency int64, path *field.Path,
+	parseDuration func(string) (time.Duration, error)) (Scaling, field.ErrorList) {
+	p := annotationParser{annotations: annotations, path: path, parseDuration: parseDuration}
 	s := Scaling{ContainerConcurrency: containerConcurrency}
 	if key, v, ok := p.lookup(AnnotationClass); ok && v != ClassKPA {
 		p.invalid(key, v, fmt.Sprintf("wake's autoscaler is the KPA: the class must be %s", ClassKPA))
@@ -146,9 +154,10 @@ func pick32(p *int32) int32 {
 
 // annotationParser reads one annotation at a time, collecting errors.
 type annotationParser struct {
-	annotations map[string]string
-	path        *field.Path
-	errs        field.ErrorList
+	annotations   map[string]string
+	path          *field.Path
+	parseDuration func(string) (time.Duration, error)
+	errs          field.ErrorList
 }
 
 // lookup finds an annotation under its name or its legacy spelling; both
@@ -217,15 +226,16 @@ func (p *annotationParser) count(key string, lo int64) *int32 {
 	return nil
 }
 
-// duration reads a duration in [lo, hi] ("60s", "2m"); a bare number is
-// seconds, as Knative accepts for its windows and delays.
+// duration reads a duration in [lo, hi] ("60s", "2m").
 func (p *annotationParser) duration(key string, lo, hi time.Duration) *time.Duration {
 	key, v, ok := p.lookup(key)
 	if !ok {
 		return nil
 	}
-	d, err := ParseDuration(v)
+	d, err := p.parseDuration(v)
 	switch {
+	case errors.Is(err, errNoUnit):
+		p.invalid(key, v, fmt.Sprintf("must be a duration with a unit, such as %q", strings.TrimSpace(v)+"s"))
 	case err != nil:
 		p.invalid(key, v, "must be a duration such as 60s or 2m")
 	case d < lo || d > hi:
@@ -240,8 +250,26 @@ func (p *annotationParser) duration(key string, lo, hi time.Duration) *time.Dura
 	return nil
 }
 
+// errNoUnit is a duration written as a bare number.
+var errNoUnit = errors.New("a duration needs a unit")
+
+// parseDurationWithUnit reads a Go duration ("1m30s", or "0"), as Knative
+// reads its duration annotations (time.ParseDuration): "30" could be
+// seconds or minutes, so it is refused rather than guessed.
+func parseDurationWithUnit(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if bareNumber.MatchString(s) && s != "0" {
+		return 0, errNoUnit
+	}
+	return time.ParseDuration(s)
+}
+
+var bareNumber = regexp.MustCompile(`^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
 // ParseDuration reads a Go duration ("1m30s"), or a bare whole number of
-// seconds.
+// seconds. Wake's own settings (package autoscaler) accept both; a
+// manifest's annotations need the unit (ParseScaling), but a revision
+// stored before they did still reads as it was (Revision.Scaling).
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -255,8 +283,9 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // Scaling returns the revision's parsed autoscaling annotations. A stored
 // revision passed validation, so errors cannot occur; were one to, the
-// server's default stands for the bad annotation.
+// server's default stands for the bad annotation. A bare number of seconds,
+// which validation accepted before it asked for a unit, still reads.
 func (r *Revision) Scaling() Scaling {
-	s, _ := ParseScaling(r.Annotations, int64(r.Spec.ConcurrencyLimit()), field.NewPath("metadata", "annotations"))
+	s, _ := parseScaling(r.Annotations, int64(r.Spec.ConcurrencyLimit()), field.NewPath("metadata", "annotations"), ParseDuration)
 	return s
 }

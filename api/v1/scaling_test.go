@@ -17,7 +17,7 @@ func TestParseScaling(t *testing.T) {
 		AnnotationTargetUtilization: "85", AnnotationWindow: "2m", AnnotationPanicWindowPercentage: "20",
 		AnnotationPanicThreshold: "150", AnnotationScaleDownDelay: "15m", AnnotationMinScale: "1",
 		AnnotationMaxScale: "9", AnnotationInitialScale: "0", AnnotationActivationScale: "2",
-		AnnotationScaleToZeroPodRetention: "90", // a bare number is seconds
+		AnnotationScaleToZeroPodRetention: "90s",
 	}
 	got, errs := ParseScaling(ann, 12, field.NewPath("a"))
 	if len(errs) > 0 {
@@ -74,5 +74,33 @@ func TestParseScalingErrors(t *testing.T) {
 	_, errs = ParseScaling(map[string]string{AnnotationMinScale: "5", AnnotationMaxScale: "2", AnnotationActivationScale: "3"}, 0, field.NewPath("a"))
 	if len(errs) != 2 {
 		t.Errorf("min-scale and activation-scale above max-scale: %v, want both refused", errs)
+	}
+}
+
+// TestDurationsNeedAUnit: as in Knative, a duration annotation needs a
+// unit: "30" is refused with the fix in the message (issue 21: it was
+// taken as seconds). A revision stored before still reads it so.
+func TestDurationsNeedAUnit(t *testing.T) {
+	path := field.NewPath("spec", "template", "metadata", "annotations")
+	for _, key := range []string{AnnotationWindow, AnnotationScaleDownDelay, AnnotationScaleToZeroPodRetention} {
+		_, errs := ParseScaling(map[string]string{key: "30"}, 0, path)
+		want := []string{`spec.template.metadata.annotations[` + key + `]: must be a duration with a unit, such as "30s", got "30"`}
+		var got []string
+		for _, e := range NewErrors(errs) {
+			got = append(got, e.String())
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: 30 (-want +got):\n%s", key, diff)
+		}
+	}
+	for _, v := range []string{"0", "30s", "1m30s", " 2m "} {
+		if _, errs := ParseScaling(map[string]string{AnnotationScaleDownDelay: v}, 0, path); len(errs) > 0 {
+			t.Errorf("scale-down-delay %q: %v, want it accepted", v, errs)
+		}
+	}
+	stored := &Revision{}
+	stored.Annotations = map[string]string{AnnotationWindow: "30"}
+	if w := stored.Scaling().Window; w == nil || *w != 30*time.Second {
+		t.Errorf("a stored revision's window \"30\" reads as %v, want 30s", w)
 	}
 }
