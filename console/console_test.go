@@ -107,6 +107,26 @@ func (p *platform) Triggers(string) []*api.Trigger {
 	return p.trigs
 }
 
+// LogRevisions lists, as the control plane does with follow, the
+// revisions with a share or a tag.
+func (p *platform) LogRevisions(key api.FunctionKey, _ bool) ([]api.RevisionKey, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if key != p.fn.Key() {
+		return nil, controlplane.ErrNotFound
+	}
+	var out []api.RevisionKey
+	for _, r := range p.revs {
+		for _, t := range p.fn.Status.Traffic {
+			if t.RevisionName == r.Name && (t.PercentOrZero() > 0 || t.Tag != "") {
+				out = append(out, r.Key())
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // SetTraffic checks the sum as the control plane does (api's validation).
 func (p *platform) SetTraffic(_ context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
 	if key.Name != "hello" {
@@ -344,6 +364,50 @@ func TestWithoutTokenOnlyLocalNames(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("no token, a page reached by another name: %d, want 403 (DNS rebinding)", res.StatusCode)
+	}
+}
+
+// The admin address opened in a browser is the console (wake serve mounts
+// the console at Prefix beside the admin API, as here); the CLI and other
+// API clients get the API's own answers.
+func TestABrowserAtTheAdminAddressGoesToTheConsole(t *testing.T) {
+	c := New(Options{Platform: newPlatform(), Token: token})
+	mux := http.NewServeMux()
+	mux.Handle(Prefix, c)
+	mux.Handle("/", controlplane.NewAdminHandler(controlplane.AdminOptions{ControlPlane: &controlplane.ControlPlane{}, Token: token}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	browser := "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	tests := []struct {
+		name, method, path string
+		header             map[string]string
+		want               int
+		location           string
+	}{
+		{"a browser", http.MethodGet, "/", map[string]string{"Accept": browser}, http.StatusSeeOther, Prefix},
+		{"then the console, to its login", http.MethodGet, Prefix, map[string]string{"Accept": browser}, http.StatusSeeOther, Prefix + "login"},
+		{"the CLI", http.MethodGet, "/", nil, http.StatusUnauthorized, ""},
+		{"a JSON client", http.MethodGet, "/", map[string]string{"Accept": "application/json"}, http.StatusUnauthorized, ""},
+		{"a client with its token", http.MethodGet, "/", map[string]string{"Accept": browser, "Authorization": "Bearer " + token}, http.StatusNotFound, ""},
+		{"a browser's post", http.MethodPost, "/", map[string]string{"Accept": browser}, http.StatusUnauthorized, ""},
+		{"a browser elsewhere", http.MethodGet, "/apis/wake.dev/v1/functions", map[string]string{"Accept": browser}, http.StatusUnauthorized, ""},
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want || res.Header.Get("Location") != tt.location {
+				t.Errorf("%s %s: %d to %q, want %d to %q", tt.method, tt.path, res.StatusCode, res.Header.Get("Location"), tt.want, tt.location)
+			}
+		})
 	}
 }
 

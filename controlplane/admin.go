@@ -88,7 +88,25 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil)
 	})
-	return notFromBrowsers(requireToken(opts.Token, a.log, r))
+	return toConsole(notFromBrowsers(requireToken(opts.Token, a.log, r)))
+}
+
+// consolePath is where wake serve mounts the web console on the admin
+// listener (console.Prefix; the console imports this package).
+const consolePath = "/ui/"
+
+// toConsole sends a browser that opens the admin address (GET / that
+// accepts HTML and carries no bearer token) to the web console, whose
+// login it can use; the CLI and other API clients keep the API's answers.
+func toConsole(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			r.Header.Get("Authorization") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			http.Redirect(w, r, consolePath, http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // notFromBrowsers refuses what a web page could send to the admin API
