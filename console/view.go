@@ -21,17 +21,18 @@ type overview struct {
 }
 
 type functionView struct {
-	Namespace     string         `json:"namespace"`
-	Name          string         `json:"name"`
-	URL           string         `json:"url"`
-	Ready         string         `json:"ready"` // True, False or Unknown
-	Reason        string         `json:"reason,omitempty"`
-	Message       string         `json:"message,omitempty"`
-	LatestReady   string         `json:"latestReady,omitempty"`
-	LatestCreated string         `json:"latestCreated,omitempty"`
-	Traffic       []shareView    `json:"traffic"`
-	Instances     int32          `json:"instances"` // ready, over every revision
-	Desired       int32          `json:"desired"`
+	Namespace     string      `json:"namespace"`
+	Name          string      `json:"name"`
+	URL           string      `json:"url"`
+	stateView                 // what a request meets (state.go)
+	LatestReady   string      `json:"latestReady,omitempty"`
+	LatestCreated string      `json:"latestCreated,omitempty"`
+	Traffic       []shareView `json:"traffic"`
+	Instances     int32       `json:"instances"` // ready, over every revision
+	Desired       int32       `json:"desired"`
+	// Starting says a revision with traffic wants instances and has none
+	// ready yet: the page says "starting", not "asleep".
+	Starting      bool           `json:"starting,omitempty"`
 	window                       // of its revisions together
 	LastColdStart *coldStartView `json:"lastColdStart"`
 }
@@ -84,8 +85,10 @@ type detailView struct {
 	Name      string        `json:"name"`
 	Missing   bool          `json:"missing,omitempty"`
 	Function  *functionView `json:"function,omitempty"`
-	// Spec is spec.traffic as the user wrote it, for the split editor.
+	// Spec is spec.traffic as the user wrote it, and Targets the split
+	// editor's rows of it (editor.go).
 	Spec      []api.TrafficTarget `json:"spec"`
+	Targets   []targetView        `json:"targets"`
 	Revisions []revisionView      `json:"revisions"`
 	Logs      bool                `json:"logs"`
 }
@@ -93,7 +96,7 @@ type detailView struct {
 type revisionView struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
-	Ready   string    `json:"ready"`
+	Ready   string    `json:"ready"` // as revisionState says
 	Reason  string    `json:"reason,omitempty"`
 	Message string    `json:"message,omitempty"`
 	Percent int64     `json:"percent"`
@@ -128,15 +131,20 @@ func (h *hub) functionOf(fn *api.Function, revs []*api.Revision) functionView {
 		LatestReady: fn.Status.LatestReadyRevisionName, LatestCreated: fn.Status.LatestCreatedRevisionName,
 		Traffic: []shareView{},
 	}
-	v.Ready, v.Reason, v.Message = readyOf(fn.Status.Conditions)
+	v.stateView = functionState(fn, revs)
 	for _, t := range fn.Status.Traffic {
 		v.Traffic = append(v.Traffic, shareView{Revision: t.RevisionName, Percent: t.PercentOrZero(), Tag: t.Tag, URL: t.URL,
 			Latest: t.LatestRevision != nil && *t.LatestRevision})
+	}
+	routed := map[string]bool{}
+	for _, t := range fn.Status.Traffic {
+		routed[t.RevisionName] = routed[t.RevisionName] || t.PercentOrZero() > 0
 	}
 	keys := make([]api.RevisionKey, 0, len(revs))
 	for _, r := range revs {
 		v.Instances += r.Status.ActualReplicas
 		v.Desired += r.Status.DesiredReplicas
+		v.Starting = v.Starting || routed[r.Name] && r.Status.DesiredReplicas > 0 && r.Status.ActualReplicas == 0
 		keys = append(keys, r.Key())
 	}
 	if h.c.opts.Data != nil {
@@ -182,7 +190,7 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 		return d, traces
 	}
 	fv := h.functionOf(fn, byFn[key])
-	d.Function, d.Spec = &fv, fn.Spec.Traffic
+	d.Function, d.Spec, d.Targets = &fv, fn.Spec.Traffic, editorTargets(fn, byFn[key])
 	if d.Spec == nil {
 		d.Spec = []api.TrafficTarget{}
 	}
@@ -208,7 +216,7 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 		rv := revisionView{Name: r.Name, Created: r.CreationTimestamp.Time, Percent: share[r.Name], Tags: tags[r.Name],
 			Desired: r.Status.DesiredReplicas, Actual: r.Status.ActualReplicas, Autoscaling: r.Status.Autoscaling,
 			ColdStarts: []coldStartView{}}
-		rv.Ready, rv.Reason, rv.Message = readyOf(r.Status.Conditions)
+		rv.Ready, rv.Reason, rv.Message = revisionState(r.Status.Conditions)
 		if h.c.opts.Data != nil {
 			rv.window = h.rates.of(r.Key())
 			cs := h.c.opts.Data.ColdStarts(r.Key())
