@@ -29,9 +29,15 @@ type Platform interface {
 	Revisions(namespace, function string) []*api.Revision
 	Revision(key api.RevisionKey, decisions bool) (*api.Revision, error)
 	Triggers(namespace string) []*api.Trigger
+	// LogRevisions lists the revisions whose output a function's logs
+	// show (controlplane.ControlPlane.LogRevisions): with follow, those
+	// that take requests now.
+	LogRevisions(key api.FunctionKey, follow bool) ([]api.RevisionKey, error)
 	SetTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error)
 	SetRateLimit(key api.TriggerKey, perSecond *float64) (*api.Trigger, error)
 }
+
+var _ Platform = (*controlplane.ControlPlane)(nil)
 
 // DataPlane is what the console reads from where requests pass: the
 // activator.

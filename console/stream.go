@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/controlplane"
-	"github.com/wakefn/wake/runtime"
 )
 
 // keepAlive is how often an idle stream sends the server's clock, which
@@ -125,64 +123,6 @@ func newPoints(traces map[string][]api.ScalingPoint, sentUpTo map[string]time.Ti
 		}
 	}
 	return out
-}
-
-// maxLogTail bounds how many lines per instance a page may ask for.
-const maxLogTail = 2000
-
-// logs streams a function's instance output as text, as `wake logs -f`
-// does: ?function=NAMESPACE/NAME, of ?revision= (default the latest ready,
-// else the latest created), its last ?tail= lines per instance (default
-// 200), then what they print next until the page stops reading.
-func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
-	if c.opts.Logs == nil {
-		writeError(w, http.StatusNotImplemented, "this runtime keeps no logs", nil)
-		return
-	}
-	q := r.URL.Query()
-	ns, name, ok := strings.Cut(q.Get("function"), "/")
-	if !ok || ns == "" || name == "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("function: want NAMESPACE/NAME, got %q", q.Get("function")), nil)
-		return
-	}
-	tail := 200
-	if t := q.Get("tail"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 || n > maxLogTail {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("tail: must be a number of lines from 0 to %d, got %q", maxLogTail, t), nil)
-			return
-		}
-		tail = n
-	}
-	rev := q.Get("revision")
-	if rev == "" {
-		if fn, err := c.opts.Platform.Function(api.FunctionKey{Namespace: ns, Name: name}); err == nil {
-			rev = fn.Status.ServingRevision()
-		}
-	}
-	r2, err := c.opts.Platform.Revision(api.RevisionKey{Namespace: ns, Name: rev}, false)
-	if rev == "" || err != nil || r2.FunctionName() != name {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("function %s/%s has no revision %q", ns, name, rev), nil)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	go func() {
-		select {
-		case <-c.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	out := controlplane.FlushWriter(w)
-	follow := q.Get("follow") != "false"
-	if err := c.opts.Logs.Logs(ctx, r2.Key(), runtime.LogOptions{Follow: follow, Tail: tail}, out); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(out, "wake: reading logs of %s: %v\n", rev, err)
-	}
 }
 
 // maxEditBytes bounds an edit's body.
