@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -51,6 +52,57 @@ spec:
 	file:     "b-empty.yaml",
 	manifest: "# to do\n---\n",
 	want:     []string{": no objects passed to apply"},
+}, {
+	// The quote left open on line 4 runs on to the next one, on line 9;
+	// yaml.v3 said "line 3: did not find expected key".
+	file: "c-quote.yaml",
+	manifest: `apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: "quote
+spec:
+  template:
+    spec:
+      containers:
+        - command: ["./hello"]
+`,
+	want: []string{`:4: the string opened with " at line 4, column 9 runs on to line 9, where the YAML breaks; is its closing " missing?`},
+}, {
+	file:     "d-tab.yaml",
+	manifest: "apiVersion: wake.dev/v1\nkind: Function\nmetadata:\n\tname: tab\n",
+	want:     []string{":4: tab character used for indentation at line 4, column 1; YAML indents with spaces"},
+}, {
+	// The template's spec: two spaces short.
+	file: "e-indent.yaml",
+	manifest: `apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: indent
+spec:
+  template:
+    metadata:
+      annotations: {autoscaling.knative.dev/max-scale: "3"}
+  spec:
+    containers:
+      - command: ["./hello"]
+`,
+	want: []string{":9: spec.spec: unknown field; it is indented under spec: did you mean it one level deeper, under template (spec.template.spec)?"},
+}, {
+	file: "f-window.yaml",
+	manifest: `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: window
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/window: "30"
+    spec:
+      containers:
+        - command: ["./hello"]
+`,
+	want: []string{`:9: spec.template.metadata.annotations[autoscaling.knative.dev/window]: must be a duration with a unit, such as "30s", got "30"`},
 }}
 
 // goodManifest is a directory's one good file: it must not be applied
@@ -63,7 +115,7 @@ spec:
   template:
     spec:
       containers:
-        - command: ["./testfn"]
+        - command: ["TESTFN"]
 `
 
 // TestManifestErrors: `wake apply -f DIR` on a directory of bad files
@@ -81,7 +133,7 @@ func TestManifestErrors(t *testing.T) {
 		}
 		return f
 	}
-	write("0-good.yaml", goodManifest) // first: applying file by file would apply it
+	write("0-good.yaml", strings.Replace(goodManifest, "TESTFN", testfnBin, 1)) // first: applying file by file would apply it
 	for _, m := range badManifests {
 		write(m.file, m.manifest)
 	}
@@ -97,7 +149,7 @@ func TestManifestErrors(t *testing.T) {
 			}
 		}
 	}
-	if want := "nothing was applied"; !strings.Contains(stderr, want) {
+	if want := "6 of 7 files have problems: nothing was applied"; !strings.Contains(stderr, want) {
 		t.Errorf("stderr lacks %q", want)
 	}
 	if t.Failed() {
@@ -106,9 +158,21 @@ func TestManifestErrors(t *testing.T) {
 	if names := functionNames(t, w); len(names) > 0 {
 		t.Errorf("functions %v were applied; want none while any file is bad", names)
 	}
+
+	// Once every file is good, the directory applies as a whole.
+	for _, m := range badManifests {
+		if err := os.Remove(filepath.Join(dir, m.file)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1-also-good.yaml", strings.Replace(strings.Replace(goodManifest, "TESTFN", testfnBin, 1), "name: good", "name: also-good", 1))
+	w.mustCLI("apply", "-f", dir, "--no-wait")
+	if names := functionNames(t, w); strings.Join(names, " ") != "also-good good" {
+		t.Errorf("functions %v, want also-good and good", names)
+	}
 }
 
-// functionNames lists the functions wake serve has.
+// functionNames lists the functions wake serve has, sorted.
 func functionNames(t *testing.T, w *server) []string {
 	t.Helper()
 	res, err := w.adminDo(http.MethodGet, "/apis/wake.dev/v1/functions", "", nil)
@@ -125,5 +189,6 @@ func functionNames(t *testing.T, w *server) []string {
 	for _, fn := range list.Items {
 		names = append(names, fn.Name)
 	}
+	sort.Strings(names)
 	return names
 }
