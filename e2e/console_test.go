@@ -262,8 +262,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitFor("shop-00001's chart from before the page opened",
 		fmt.Sprintf(`Number(document.querySelector('#chart-shop-00001 svg')?.dataset.first) < %d`, answered), 10*time.Second)
 	percent := func(rev string) string { return fmt.Sprintf(`#traffic-editor tr[data-row=%q] input.percent`, rev) }
+	// One row per revision: shop-00002, where @latest goes now, holds the
+	// @latest share, and unchecking "follows @latest" pins it there.
+	b.waitFor("shop-00002 following @latest", `document.querySelector('#traffic-editor tr[data-row="shop-00002"] input.follow')?.checked === true && `+
+		`document.querySelectorAll('#traffic-editor tbody tr').length === 2`, 5*time.Second)
 	b.run("a split that does not sum to 100", 30*time.Second,
-		typeInto(percent("@latest"), "0"), typeInto(percent("shop-00001"), "20"), typeInto(percent("shop-00002"), "70"),
+		chromedp.Click(chromedp.CSS(`#traffic-editor tr[data-row="shop-00002"] input.follow`)),
+		typeInto(percent("shop-00001"), "20"), typeInto(percent("shop-00002"), "70"),
 		chromedp.Click(chromedp.CSS("#traffic-apply")), chromedp.WaitVisible(chromedp.CSS("#traffic-errors li.problem")))
 	shown := b.text("#traffic-errors li.problem")
 	_, cliErr, err := w.cli("traffic", "shop", "--to", "shop-00001=20", "--to", "shop-00002=70")

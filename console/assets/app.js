@@ -2,7 +2,7 @@
 // fed by one server-sent event stream (/ui/api/stream). Everything shown
 // is built with DOM calls and textContent: nothing the server sends is
 // ever parsed as HTML.
-import { chartSpanMs, pointsFrom, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtP95, fmtRate, clockTime, fnKey, fnHref, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, pointsFrom, state, el, syncRows, cell, setText, now, ago, until, fmtMs, fmtP95, fmtRate, clockTime, fnKey, fnHref, instancesCell, fnFailing, fnWhy, splitBar, section, readyBadge, stateCell } from './lib.js';
 import { renderFunction, renderCharts, stopLogs } from './function.js';
 
 // ---- the stream ----
@@ -80,34 +80,42 @@ function render() {
 function renderFunctions() {
   const s = section('functions', () => el('section', {},
     el('h1', { text: 'Functions' }),
-    el('table', { id: 'functions-table' },
+    el('div', { class: 'table-wrap' }, el('table', { id: 'functions-table' },
       el('thead', {}, el('tr', {},
-        el('th', { text: 'Name' }), el('th', { text: 'URL' }), el('th', { text: 'Ready' }),
+        el('th', { text: 'Name and URL' }), el('th', { text: 'Ready' }),
         el('th', { text: 'Latest ready' }), el('th', { text: 'Traffic' }), el('th', { class: 'num', text: 'Instances' }),
         el('th', { class: 'num', text: 'Req/s' }), el('th', { class: 'num', text: 'p95' }), el('th', { text: 'Last cold start' }))),
-      el('tbody')),
-    el('p', { class: 'empty', id: 'functions-empty', text: 'No functions yet: wake apply -f fn.yaml' })));
+      el('tbody'))),
+    el('div', { class: 'empty', id: 'functions-empty', hidden: true },
+      el('p', {}, 'No functions yet. Deploy one from its manifest with ', el('code', { text: 'wake apply -f fn.yaml' }), ': the README\'s Quick start has one.'))));
   const ov = state.overview;
   if (!ov) return;
   s.querySelector('#functions-empty').hidden = ov.functions.length > 0;
+  s.querySelector('#functions-table').hidden = ov.functions.length === 0;
   syncRows(s.querySelector('tbody'), ov.functions, fnKey, (f) => el('tr', { 'data-fn': fnKey(f) },
-    el('td', { class: 'name' }, el('a', { href: fnHref(f) })),
-    el('td', { class: 'url mono' }, el('a', { target: '_blank', rel: 'noopener noreferrer' })),
+    // The URL under the name: one column fewer, so that at 1400 px every
+    // name, address and number fits on its line.
+    el('td', { class: 'name' }, el('a', { href: fnHref(f), class: 'fn' }),
+      el('div', { class: 'url mono' }, el('a', { target: '_blank', rel: 'noopener noreferrer' }))),
     el('td', { class: 'ready' }), el('td', { class: 'latest mono' }), el('td', { class: 'traffic' }),
     el('td', { class: 'num instances' }), el('td', { class: 'num rps' }), el('td', { class: 'num p95' }),
     el('td', { class: 'cold' })), (tr, f) => {
-    const a = cell(tr, 'name').firstChild;
+    const a = tr.querySelector('a.fn');
     setText(a, f.namespace === 'default' ? f.name : f.namespace + '/' + f.name);
-    const u = cell(tr, 'url').firstChild;
+    const u = tr.querySelector('.url a');
     u.href = f.url; setText(u, f.url);
-    cell(tr, 'ready').replaceChildren(readyBadge(f));
+    cell(tr, 'ready').replaceChildren(...stateCell(f));
     setText(cell(tr, 'latest'), f.latestReady || '–');
     cell(tr, 'traffic').replaceChildren(...splitBar(f));
-    instancesCell(cell(tr, 'instances'), f.instances);
+    instancesCell(cell(tr, 'instances'), f.instances, f.starting, fnFailing(f), fnWhy(f));
     setText(cell(tr, 'rps'), ov.requests ? fmtRate(f.rps) : 'n/a');
     setText(cell(tr, 'p95'), ov.requests ? fmtP95(f) : 'n/a');
     const c = f.lastColdStart;
-    setText(cell(tr, 'cold'), c ? ago(c.time) + ' · ' + fmtMs(c.total) + ' (' + c.revision + ')' : '–');
+    const cold = c ? ago(c.time) + ' · ' + fmtMs(c.total) + ' (' + c.revision + ')' : '–';
+    if (cell(tr, 'cold').textContent !== cold) {
+      // The revision's name whole, on the next line if it must.
+      cell(tr, 'cold').replaceChildren(...(c ? [ago(c.time) + ' · ' + fmtMs(c.total) + ' ', el('span', { class: 'nowrap', text: '(' + c.revision + ')' })] : ['–']));
+    }
   });
 }
 
@@ -116,15 +124,19 @@ function renderFunctions() {
 function renderTriggers() {
   const s = section('triggers', () => el('section', {},
     el('h1', { text: 'Triggers' }),
-    el('table', { id: 'triggers-table' },
+    el('div', { class: 'table-wrap' }, el('table', { id: 'triggers-table' },
       el('thead', {}, el('tr', {}, el('th', { text: 'Name' }), el('th', { text: 'Source' }), el('th', { text: 'Sink' }), el('th', { text: 'Ready' }),
         el('th', { class: 'num', text: 'Delivered' }), el('th', { class: 'num', text: 'Retried' }), el('th', { class: 'num', text: 'Dead-lettered' }),
         el('th', { class: 'num', text: 'Failed' }), el('th', { text: 'Kafka lag' }), el('th', { text: 'Next fire' }), el('th', { text: 'Rate limit' }))),
-      el('tbody')),
-    el('p', { class: 'empty', id: 'triggers-empty', text: 'No triggers.' })));
+      el('tbody'))),
+    el('div', { class: 'empty', id: 'triggers-empty', hidden: true },
+      el('p', {}, 'No triggers yet. A trigger sends a function an event for each Kafka record or cron fire. Write one with ', el('code', { text: 'kind: Trigger' }), ', for instance:'),
+      el('pre', { class: 'hint', text: triggerExample }),
+      el('p', {}, 'then ', el('code', { text: 'wake apply -f trigger.yaml' }), '. The README\'s Event triggers section has Kafka\'s, and every field.'))));
   const ov = state.overview;
   if (!ov) return;
   s.querySelector('#triggers-empty').hidden = ov.triggers.length > 0;
+  s.querySelector('#triggers-table').hidden = ov.triggers.length === 0;
   syncRows(s.querySelector('tbody'), ov.triggers, (t) => t.namespace + '/' + t.name, (t) => el('tr', { 'data-trigger': t.namespace + '/' + t.name },
     el('td', { class: 'name', text: t.namespace === 'default' ? t.name : t.namespace + '/' + t.name }), el('td', { class: 'source mono' }), el('td', { class: 'sink' }),
     el('td', { class: 'ready' }), el('td', { class: 'num delivered' }), el('td', { class: 'num retried' }), el('td', { class: 'num dead' }),
@@ -142,6 +154,16 @@ function renderTriggers() {
     setText(current, t.rateLimit === null || t.rateLimit === undefined ? 'none' : t.rateLimit + '/s');
   });
 }
+
+const triggerExample = `apiVersion: wake.dev/v1
+kind: Trigger
+metadata:
+  name: nightly
+spec:
+  cron:
+    schedule: "0 3 * * *"
+  sink:
+    function: FUNCTION`;
 
 function rateEditor(t) {
   const key = t.namespace + '/' + t.name;

@@ -1,7 +1,7 @@
 // wake console: the page of one function — its revisions, the traffic
 // editor, the scaling charts, the autoscaler's decisions, cold starts and
 // logs.
-import { chartSpanMs, maxLogChars, pointsFrom, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtP95, fmtRate, clockTime, instancesCell, splitBar, section, readyBadge } from './lib.js';
+import { chartSpanMs, maxLogChars, pointsFrom, state, el, svg, syncRows, cell, setText, now, ago, fmtMs, fmtP95, fmtRate, clockTime, instancesCell, fnFailing, fnWhy, splitBar, section, readyBadge, note } from './lib.js';
 
 // ---- one function ----
 
@@ -17,6 +17,7 @@ export function renderFunction() {
         el('th', { text: 'Tags' }), el('th', { class: 'num', text: 'Instances' }), el('th', { class: 'num', text: 'Desired' }),
         el('th', { class: 'num', text: 'Req/s' }), el('th', { class: 'num', text: 'p95' }), el('th', { text: 'Autoscaler' }), el('th', { text: 'Created' }))),
       el('tbody')),
+    el('p', { class: 'empty', id: 'revisions-empty', hidden: true, text: 'No revision yet: the first is made when the function is applied.' }),
     el('h2', { text: 'Traffic split' }),
     el('div', { class: 'card', id: 'traffic-editor' }),
     el('h2', { text: 'Scaling' }),
@@ -26,14 +27,15 @@ export function renderFunction() {
       el('thead', {}, el('tr', {}, el('th', { text: 'Time' }), el('th', { text: 'Revision' }), el('th', { class: 'num', text: 'From' }),
         el('th', { class: 'num', text: 'To' }), el('th', { class: 'num', text: 'Ready' }), el('th', { text: 'Panic' }), el('th', { text: 'Why' }))),
       el('tbody')),
+    el('p', { class: 'empty', id: 'decisions-empty', hidden: true, text: 'No scaling decision yet: the autoscaler records one each time it changes a revision\'s instances.' }),
     el('h2', { text: 'Cold starts' }),
     el('table', { id: 'coldstarts-table' },
       el('thead', {}, el('tr', {}, el('th', { text: 'Time' }), el('th', { text: 'Revision' }), el('th', { text: 'Instance' }),
         el('th', { class: 'num', text: 'Total' }), el('th', { class: 'num', text: 'Queue' }), el('th', { class: 'num', text: 'Start' }),
         el('th', { class: 'num', text: 'Ready' }), el('th', { class: 'num', text: 'Warm-up' }), el('th', { text: 'Phases' }))),
       el('tbody')),
-    el('p', { class: 'empty', id: 'coldstarts-empty', text: 'No cold start yet.' }),
-    el('h2', {}, 'Logs ', el('select', { id: 'logs-revision', onchange: () => startLogs(true) })),
+    el('p', { class: 'empty', id: 'coldstarts-empty', hidden: true, text: 'No cold start yet: a request that finds no instance ready starts one, and it is listed here with its phases.' }),
+    el('h2', {}, 'Logs of ', el('select', { id: 'logs-revision', 'aria-label': 'whose logs', onchange: () => { if (state.detail) syncLogs(state.detail); } })),
     el('pre', { class: 'logs', id: 'logs' })));
   const d = state.detail;
   if (!d) return;
@@ -44,13 +46,16 @@ export function renderFunction() {
   const f = d.function;
   setText(s.querySelector('#fn-title'), f.namespace + '/' + f.name);
   s.querySelector('#fn-summary').replaceChildren(
-    el('div', {}, el('b', {}, readyBadge(f)), el('span', { text: f.message || 'status' })),
+    el('div', { class: 'state' }, el('b', {}, readyBadge(f)),
+      el('span', { class: 'message', text: f.revision && f.ready !== 'True' ? f.revision + ': ' + (f.message || f.reason) : f.message || 'status' }),
+      ...(f.notes || []).map((n) => note('span', n))),
     el('div', {}, el('b', { class: 'mono' }, el('a', { href: f.url, target: '_blank', rel: 'noopener noreferrer', text: f.url })), el('span', { text: 'URL' })),
     el('div', {}, el('b', { class: 'instances', id: 'fn-instances' }), el('span', { text: 'instances ready (' + f.desired + ' desired)' })),
     el('div', {}, el('b', { text: state.overview && !state.overview.requests ? 'n/a' : fmtRate(f.rps) }), el('span', { text: 'requests/s (10 s)' })),
     el('div', {}, el('b', { text: state.overview && !state.overview.requests ? 'n/a' : fmtP95(f) }), el('span', { text: 'p95 (10 s), cold starts included' })),
     el('div', { class: 'split-wrap' }, ...splitBar(f)));
-  instancesCell(s.querySelector('#fn-instances'), f.instances);
+  instancesCell(s.querySelector('#fn-instances'), f.instances, f.starting, fnFailing(f), fnWhy(f));
+  s.querySelector('#revisions-empty').hidden = d.revisions.length > 0;
 
   syncRows(s.querySelector('#revisions-table tbody'), d.revisions, (r) => r.name, (r) => el('tr', { 'data-revision': r.name },
     el('td', { class: 'mono name', text: r.name }), el('td', { class: 'ready' }), el('td', { class: 'num percent' }), el('td', { class: 'tags' }),
@@ -59,7 +64,7 @@ export function renderFunction() {
     cell(tr, 'ready').replaceChildren(readyBadge(r));
     setText(cell(tr, 'percent'), r.percent + '%');
     setText(cell(tr, 'tags'), (r.tags || []).join(', ') || '–');
-    instancesCell(cell(tr, 'instances'), r.actual);
+    instancesCell(cell(tr, 'instances'), r.actual, r.desired > 0, r.ready === 'False', r.reason + (r.message ? ': ' + r.message : ''));
     setText(cell(tr, 'desired'), String(r.desired));
     setText(cell(tr, 'rps'), fmtRate(r.rps));
     setText(cell(tr, 'p95'), fmtP95(r));
@@ -74,6 +79,7 @@ export function renderFunction() {
   const decisions = [];
   for (const r of d.revisions) for (const x of (r.autoscaling && r.autoscaling.decisions) || []) decisions.push(Object.assign({ revision: r.name }, x));
   decisions.sort((a, b) => new Date(b.time) - new Date(a.time));
+  s.querySelector('#decisions-empty').hidden = decisions.length > 0;
   syncRows(s.querySelector('#decisions-table tbody'), decisions.slice(0, 30), (x) => x.revision + x.time, (x) => el('tr', {},
     el('td', { text: clockTime(x.time) }), el('td', { class: 'mono', text: x.revision }), el('td', { class: 'num', text: x.from }),
     el('td', { class: 'num', text: x.to }), el('td', { class: 'num', text: x.ready }), el('td', { text: x.panic ? 'yes' : '' }),
@@ -89,7 +95,7 @@ export function renderFunction() {
     el('td', { class: 'num', text: fmtMs(c.ready) }), el('td', { class: 'num', text: fmtMs(c.warmup) }), el('td', {}, phases(c))),
   (tr, c) => setText(tr.querySelector('.when'), clockTime(c.time) + ' (' + ago(c.time) + ')'));
 
-  if (!state.logs) startLogs(false);
+  syncLogs(d);
 }
 
 function phases(c) {
@@ -105,24 +111,11 @@ function phases(c) {
 
 // ---- the traffic editor ----
 
-// editorRows lists one row per target a user can give traffic or a tag:
-// "@latest" (the latest ready revision, whichever it is) and each
-// revision, with what spec.traffic gives it now.
+// editorRows are the server's rows (detailView.targets): one per
+// revision, the one @latest resolves to able to follow it; copied, as
+// the editor changes them.
 function editorRows(d) {
-  const rows = [{ key: '@latest', latest: true, label: '@latest', percent: 0, tags: [] }];
-  for (const r of d.revisions.slice().reverse()) rows.push({ key: r.name, revision: r.name, label: r.name, percent: 0, tags: [] });
-  const byKey = new Map(rows.map((r) => [r.key, r]));
-  for (const t of d.spec) {
-    const key = t.latestRevision ? '@latest' : t.revisionName;
-    let row = byKey.get(key);
-    if (!row) { // a target naming a revision not listed (deleted)
-      row = { key, revision: key, label: key, percent: 0, tags: [] };
-      rows.push(row); byKey.set(key, row);
-    }
-    row.percent += t.percent || 0;
-    if (t.tag) row.tags.push(t.tag);
-  }
-  return rows;
+  return d.targets.map((t) => Object.assign({}, t, { tags: t.tags.slice(), label: t.key === '@latest' ? '@latest → ' + (t.revision || 'none yet') : t.revision }));
 }
 
 // specKey is a split in a form both sides agree on, whatever the order
@@ -139,17 +132,13 @@ function renderEditor(d) {
     if (specKey(d.spec) !== state.expect.key && Date.now() < state.expect.until) return;
     state.expect = null;
   }
-  const specJSON = JSON.stringify(d.spec) + d.revisions.map((r) => r.name).join();
+  const specJSON = JSON.stringify(d.spec) + JSON.stringify(d.targets);
   const ed = state.editor;
   if (ed && ed.dirty) {
     if (ed.specJSON !== specJSON) box.querySelector('.stale').hidden = false;
     return;
   }
-  if (ed && ed.specJSON === specJSON) {
-    const latest = box.querySelector('[data-row="@latest"] .label');
-    if (latest) setText(latest, '@latest → ' + (d.function.latestReady || 'none ready'));
-    return;
-  }
+  if (ed && ed.specJSON === specJSON) return;
   const rows = editorRows(d);
   state.editor = { rows, dirty: false, specJSON };
   const total = el('span', { class: 'total', id: 'traffic-total' });
@@ -173,8 +162,17 @@ function renderEditor(d) {
     range.addEventListener('input', () => { row.percent = Number(range.value); num.value = range.value; touch(); });
     num.addEventListener('input', () => { row.percent = num.value === '' ? 0 : Number(num.value); range.value = num.value; touch(); });
     tag.addEventListener('input', () => { row.tags = tag.value.split(',').map((t) => t.trim()).filter(Boolean); touch(); });
-    const label = row.latest ? '@latest → ' + (d.function.latestReady || 'none ready') : row.label;
-    tbody.append(el('tr', { 'data-row': row.key }, el('td', { class: 'mono label', text: label }), el('td', {}, range), el('td', {}, num, ' %'), el('td', {}, tag)));
+    // The revision @latest goes to may hold its share as @latest (it moves
+    // to the next revision ready) or pinned (it stays).
+    let follow = null;
+    if (row.canFollow) {
+      const check = el('input', { type: 'checkbox', class: 'follow', 'aria-label': row.label + ' follows @latest' });
+      check.checked = !!row.latest;
+      check.addEventListener('change', () => { row.latest = check.checked; touch(); });
+      follow = el('label', { class: 'follow', title: 'checked: the share is @latest\'s, and moves to the next revision ready; unchecked: it stays on ' + row.revision }, check, ' follows @latest');
+    }
+    tbody.append(el('tr', { 'data-row': row.key }, el('td', { class: 'mono label', text: row.label }), el('td', {}, follow),
+      el('td', {}, range), el('td', { class: 'nowrap' }, num, ' %'), el('td', {}, tag)));
   }
   apply.addEventListener('click', async () => {
     apply.disabled = true;
@@ -203,7 +201,7 @@ function renderEditor(d) {
   });
   reset.addEventListener('click', () => { state.editor = null; renderEditor(state.detail); });
   box.replaceChildren(
-    el('table', { class: 'editor' }, el('thead', {}, el('tr', {}, el('th', { text: 'Target' }), el('th', { text: 'Share' }), el('th', { text: 'Percent' }), el('th', { text: 'Tags (comma separated)' }))), tbody),
+    el('table', { class: 'editor' }, el('thead', {}, el('tr', {}, el('th', { text: 'Revision' }), el('th', { text: '@latest' }), el('th', { text: 'Share' }), el('th', { text: 'Percent' }), el('th', { text: 'Tags (comma separated)' }))), tbody),
     el('div', { class: 'actions' }, total, apply, reset, notice),
     el('p', { class: 'muted stale', hidden: true, text: 'The split changed on the server while you edited: Reset shows it.' }),
     errors);
@@ -326,24 +324,41 @@ export function stopLogs() {
   state.logs = null;
 }
 
-async function startLogs(chosen) {
+// takingRequests lists the revisions with a share of the traffic or a
+// tag, oldest first: whose logs the pane shows unless one is picked (the
+// server follows them as the split moves, as wake logs -f does).
+function takingRequests(d) {
+  return d.revisions.filter((r) => r.percent > 0 || (r.tags || []).length > 0).map((r) => r.name).reverse();
+}
+
+// syncLogs keeps the list of whose logs up to date, and the pane on what
+// it says: every revision taking requests (""), or the one picked.
+function syncLogs(d) {
+  const sel = document.getElementById('logs-revision');
+  if (!sel) return;
+  const options = [['', 'every revision with traffic (' + (takingRequests(d).join(', ') || 'none yet') + ')']].concat(d.revisions.map((r) => [r.name, r.name]));
+  const key = JSON.stringify(options);
+  if (sel.dataset.options !== key) {
+    const keep = sel.value;
+    sel.replaceChildren(...options.map(([v, text]) => el('option', { value: v, text })));
+    sel.dataset.options = key;
+    sel.value = options.some(([v]) => v === keep) ? keep : '';
+  }
+  if (!state.logs || state.logs.revision !== sel.value) startLogs(sel.value);
+}
+
+async function startLogs(revision) {
   const d = state.detail;
   const sel = document.getElementById('logs-revision');
   const pre = document.getElementById('logs');
   if (!d || d.missing || !sel || !pre) return;
-  if (!d.logs) { pre.textContent = 'This runtime keeps no logs.'; state.logs = { controller: new AbortController() }; return; }
-  const names = d.revisions.map((r) => r.name);
-  if (!chosen || !names.includes(sel.value)) {
-    sel.replaceChildren(...names.map((n) => el('option', { value: n, text: n })));
-    // The newest revision with instances running, else the latest ready.
-    const running = d.revisions.find((r) => r.actual > 0);
-    sel.value = (running && running.name) || d.function.latestReady || d.function.latestCreated || names[0] || '';
-  }
   stopLogs();
   const controller = new AbortController();
-  state.logs = { controller, revision: sel.value };
+  state.logs = { controller, revision };
+  if (!d.logs) { pre.textContent = 'This runtime keeps no logs.'; return; }
   pre.textContent = '';
-  const q = new URLSearchParams({ function: d.namespace + '/' + d.name, revision: sel.value, tail: '200' });
+  const q = new URLSearchParams({ function: d.namespace + '/' + d.name, tail: '200' });
+  if (revision) q.set('revision', revision);
   try {
     const res = await fetch('/ui/api/logs?' + q, { signal: controller.signal, cache: 'no-store' });
     if (!res.ok) {

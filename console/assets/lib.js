@@ -12,7 +12,7 @@ export const state = {
   points: {}, // revision name → the autoscaler's trace: [{time, stable, panic, desired, ready, panicking}], oldest first
   offset: 0, // server clock − browser clock, ms
   es: null,
-  logs: null, // {controller, revision}
+  logs: null, // {controller, revision}: the pane's stream, of one revision or ("") of those taking requests
   editor: null, // the traffic editor: {rows, dirty, specJSON}
   editorNotice: '', // what the last apply said, until the next edit
   expect: null, // {key, until}: the split just applied, until a detail shows it
@@ -85,11 +85,13 @@ export function until(t) {
   return 'in ' + Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
 }
 
+// fmtMs joins a number to its unit with a no-break space: "1.5 ms" is
+// never cut in two at the end of a line.
 export function fmtMs(v) {
   if (v === null || v === undefined) return '–';
-  if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 2) + ' s';
-  if (v >= 10) return Math.round(v) + ' ms';
-  return v.toFixed(1) + ' ms';
+  if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 2) + '\u00a0s';
+  if (v >= 10) return Math.round(v) + '\u00a0ms';
+  return v.toFixed(1) + '\u00a0ms';
 }
 
 // fmtP95 is a window's p95 (of every request, cold ones included) and
@@ -108,11 +110,21 @@ export function clockTime(t) { return new Date(t).toLocaleTimeString(); }
 export function fnKey(f) { return f.namespace + '/' + f.name; }
 export function fnHref(f) { return '#/functions/' + encodeURIComponent(f.namespace) + '/' + encodeURIComponent(f.name); }
 
-export function instancesCell(e, n) {
-  e.classList.toggle('asleep', n === 0);
-  e.classList.toggle('awake', n > 0);
-  setText(e, n === 0 ? 'asleep' : String(n));
+// instancesCell shows how many instances are ready, and at zero why:
+// "failing" when the revisions requests go to fail (the badge says why),
+// "starting" while they want instances and none is ready yet, "asleep"
+// when none is wanted (scaled to zero: the next request wakes one).
+export function instancesCell(e, n, starting, failing, why) {
+  const st = n > 0 ? 'awake' : failing ? 'failing' : starting ? 'starting' : 'asleep';
+  for (const c of ['awake', 'failing', 'starting', 'asleep']) e.classList.toggle(c, c === st);
+  e.title = st === 'failing' ? why || '' : st === 'starting' ? 'wanted, none ready yet' : '';
+  setText(e, st === 'awake' ? String(n) : st);
 }
+
+// fnFailing says whether the revisions a function's requests go to fail,
+// and why (a rejected spec is no failure of its instances).
+export function fnFailing(f) { return f.ready === 'False' && !!f.revision; }
+export function fnWhy(f) { return f.revision + ': ' + (f.reason || '') + (f.message ? ': ' + f.message : ''); }
 
 // colorOf gives each revision of a function a stable color, by age.
 export function colorOf(revision, all) {
@@ -131,16 +143,17 @@ export function splitBar(f) {
   const legend = el('div', { class: 'split-legend' });
   for (const t of f.traffic) {
     if (t.percent > 0) {
-      const seg = el('span', { class: colorOf(t.revision, all), text: t.percent + '%', 'data-revision': t.revision });
-      seg.style.width = t.percent + '%';
+      // A share grows from its label's width, never under it: a 5% share
+      // still shows "5%" whole, and the others share what is left.
+      const seg = el('span', { class: colorOf(t.revision, all), text: t.percent + '%', 'data-revision': t.revision, title: t.revision + ' ' + t.percent + '%' });
+      seg.style.flexGrow = String(t.percent);
       bar.append(seg);
     }
-    legend.append(el('span', {}, el('i', { class: 'swatch ' + colorOf(t.revision, all) }),
-      t.revision + ' ' + t.percent + '%' + (t.tag ? ' (' + t.tag + ')' : '') + (t.latest ? ' latest' : '') + '  '));
+    legend.append(el('span', { class: 'share' }, el('i', { class: 'swatch ' + colorOf(t.revision, all) }),
+      t.revision + ' ' + t.percent + '%' + (t.tag ? ' (' + t.tag + ')' : '') + (t.latest ? ' latest' : '')));
   }
   return [bar, legend];
 }
-
 
 // section returns main's child with this id, created by make the first
 // time: each view builds its frame once and then updates it in place.
@@ -155,7 +168,22 @@ export function section(id, make) {
 }
 
 export function readyBadge(x) {
-  return el('span', { class: 'badge ' + x.ready, title: [x.reason, x.message].filter(Boolean).join(': ') }, x.ready === 'True' ? 'Ready' : (x.reason || x.ready));
+  const title = (x.revision ? x.revision + ': ' : '') + [x.reason, x.message].filter(Boolean).join(': ');
+  return el('span', { class: 'badge ' + x.ready, title }, x.ready === 'True' ? 'Ready' : (x.reason || x.ready));
+}
+
+// note is a revision without traffic that is not well, as a line:
+// "hello-00003 (no traffic): CrashLoopBackOff", its message on hover.
+export function note(tag, n) {
+  const where = n.tags && n.tags.length ? 'no share, tag ' + n.tags.join(', ') : 'no traffic';
+  return el(tag, { class: 'note ' + n.ready, title: n.message || '' }, el('span', { class: 'nowrap', text: n.revision }),
+    ' (' + where + '): ' + (n.reason || (n.ready === 'Unknown' ? 'not ready yet' : n.ready)));
+}
+
+// stateCell is a function's badge (what a request meets) and a note for
+// each revision without traffic that is not well.
+export function stateCell(f) {
+  return [readyBadge(f), ...(f.notes || []).map((n) => note('div', n))];
 }
 
 // pointsFrom returns the trace points from start (ms) on, led by the one
