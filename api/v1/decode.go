@@ -35,10 +35,13 @@ type Document struct {
 
 // unread is where Decode could not read an object: a value at path, or,
 // with field set, an unknown field at path whose object may lack what the
-// user meant it to be (a misspelt required field).
+// user meant it to be (a misspelt required field), and meant, where the
+// user probably meant it (spec.template.spec for a spec under spec), if
+// known.
 type unread struct {
 	path  string
 	field bool
+	meant string
 }
 
 // Position returns the line of path (as field.Path renders it), or of its
@@ -66,6 +69,9 @@ func (d *Document) unreadNear(path string, typ field.ErrorType) bool {
 		parent := parentPath(u.path)
 		if within(parent, path) || (typ == field.ErrorTypeRequired && parentPath(path) == parent) {
 			return true
+		}
+		if u.meant != "" && (within(path, u.meant) || within(u.meant, path)) {
+			return true // what is missing there is likely what was misplaced
 		}
 	}
 	return false
@@ -102,9 +108,11 @@ func parentPath(p string) string {
 //
 // In an Incomplete document, an error that may only follow from what
 // Decode could not read is left out: one about a value that holds, or is
-// part of, an unreadable one (a sum that lacks an unreadable term), and a
+// part of, an unreadable one (a sum that lacks an unreadable term), a
 // required field missing beside an unknown one (which may be it,
-// misspelt). Decode's error already points there.
+// misspelt), and one about where an unknown field was probably meant to
+// be (no containers in spec.template.spec, for a spec indented under
+// spec). Decode's error already points there.
 func (d *Document) Errors(list field.ErrorList) Errors {
 	if len(d.renames) > 0 || len(d.unread) > 0 {
 		kept := make(field.ErrorList, 0, len(list))

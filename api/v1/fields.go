@@ -43,21 +43,23 @@ func isUnsupported(t reflect.Type, name string) bool {
 
 // unknown explains a field t does not have, with value as written: a
 // misspelling of one it has, or one of an object around or inside it,
-// indented at the wrong depth.
-func (w *walker) unknown(t reflect.Type, fields *structFields, name string, value *yaml.Node) string {
+// indented at the wrong depth. meant is the path of the field the user
+// probably meant, if any.
+func (w *walker) unknown(t reflect.Type, fields *structFields, name string, value *yaml.Node) (msg, meant string) {
 	if isUnsupported(t, name) {
-		return "is not supported by wake"
+		return "is not supported by wake", ""
 	}
 	if why, ok := refused[t][name]; ok {
-		return why
+		return why, ""
 	}
+	here := w.frames[len(w.frames)-1].path
 	if s := suggest(name, fields.names); s != "" {
-		return fmt.Sprintf("unknown field; did you mean %q?", s)
+		return fmt.Sprintf("unknown field; did you mean %q?", s), join(here, s)
 	}
-	if hint := w.misplaced(name, value); hint != "" {
-		return hint
+	if hint, meant := w.misplaced(name, value); hint != "" {
+		return hint, meant
 	}
-	return "unknown field"
+	return "unknown field", ""
 }
 
 // structFields are the JSON fields of a struct type, by name.

@@ -7,7 +7,7 @@ import (
 )
 
 // problems decodes a manifest and validates what decoded, as the admin API
-// does, and returns every problem rendered.
+// does, and returns every problem rendered: Decode's, then validation's.
 func problems(t *testing.T, manifest string) []string {
 	t.Helper()
 	docs, _, errs := decode(t, "in.yaml", []byte(manifest))
@@ -91,6 +91,26 @@ spec:
 		want: []string{
 			`in.yaml:4: metadata.nmae: unknown field; did you mean "name"?`,
 			`in.yaml:9: spec.template.spec.containers[0].comand: unknown field; did you mean "command"?`,
+		},
+	}, {
+		// The containers are there, in the spec indented under spec.
+		name: "no missing containers where the misplaced spec belongs",
+		manifest: `apiVersion: wake.dev/v1
+kind: Function
+metadata:
+  name: hello
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/window: "30"
+  spec:
+    containers:
+      - command: ["./hello"]
+`,
+		want: []string{
+			"in.yaml:10: spec.spec: unknown field; it is indented under spec: did you mean it one level deeper, under template (spec.template.spec)?",
+			`in.yaml:9: spec.template.metadata.annotations[autoscaling.knative.dev/window]: must be a duration with a unit, such as "30s", got "30"`,
 		},
 	}, {
 		// The percents cannot be summed when one is unreadable.

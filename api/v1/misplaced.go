@@ -35,10 +35,11 @@ type place struct {
 }
 
 // misplaced returns a hint for a field called name that the innermost
-// frame lacks, with value as written, or "" if no nearby object has it.
-func (w *walker) misplaced(name string, value *yaml.Node) string {
+// frame lacks, with value as written, and the path it suggests; or "" if
+// no nearby object has it.
+func (w *walker) misplaced(name string, value *yaml.Node) (hint, meant string) {
 	if len(w.frames) == 0 {
-		return ""
+		return "", ""
 	}
 	var places []place
 	for up := 0; up < len(w.frames) && up <= maxMove; up++ {
@@ -63,7 +64,7 @@ func (w *walker) misplaced(name string, value *yaml.Node) string {
 		}
 	}
 	if bestScore < 0 || tie {
-		return "" // nowhere it fits, or no one place
+		return "", "" // nowhere it fits, or no one place
 	}
 	here := w.frames[len(w.frames)-1].path
 	where := "at the top level"
@@ -80,7 +81,7 @@ func (w *walker) misplaced(name string, value *yaml.Node) string {
 	default:
 		move = best.path
 	}
-	return fmt.Sprintf("unknown field; it is %s: did you mean %s?", where, move)
+	return fmt.Sprintf("unknown field; it is %s: did you mean %s?", where, move), best.path
 }
 
 // better compares place p, whose value's keys fit score of its fields,

@@ -91,9 +91,10 @@ func (w *walker) fail(n *yaml.Node, path, msg string) {
 }
 
 // failField records a problem with the field at path itself (unknown, not
-// supported): the value it names is not read.
-func (w *walker) failField(n *yaml.Node, path, msg string) {
-	w.problem(n, unread{path: path, field: true}, msg)
+// supported): the value it names is not read. meant is the field the user
+// probably meant ("" if none is known).
+func (w *walker) failField(n *yaml.Node, path, meant, msg string) {
+	w.problem(n, unread{path: path, field: true, meant: meant}, msg)
 }
 
 func (w *walker) problem(n *yaml.Node, u unread, msg string) {
@@ -240,7 +241,8 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) bool {
 			if isUnsupported(t, name) && isEmpty(p.value) {
 				continue // Knative writes enableServiceLinks: false into every Service
 			}
-			w.failField(p.key, fpath, w.unknown(t, fields, name, p.value))
+			msg, meant := w.unknown(t, fields, name, p.value)
+			w.failField(p.key, fpath, meant, msg)
 			continue
 		}
 		if written > 0 {
