@@ -3,7 +3,16 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# bin/wake is stripped (-s -w: no symbol table or DWARF, 105 MB down to
+# 73 MB; panics still print file:line). Stripping is the linker's work, so
+# it costs no compile. STRIP= keeps the symbols, for a debugger.
+# BUILDFLAGS=-trimpath makes the build reproducible, as make image's is,
+# but it is not the default: a -trimpath build shares no compiled package
+# with go vet, go test or a plain go build, and compiles all ~900 again
+# (7 minutes on 2 busy cores) the first time.
+STRIP ?= -s -w
+BUILDFLAGS ?=
+LDFLAGS := $(STRIP) -X main.version=$(VERSION)
 FUZZTIME ?= 30000x
 
 .PHONY: all build run test vet fmt-check unit fuzz chaos clean
@@ -12,7 +21,7 @@ all: build
 
 ## build: the wake binary in bin/ and the example function next to its manifest
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wake ./cmd/wake
+	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o bin/wake ./cmd/wake
 	$(GO) build -o examples/hello/hello ./examples/hello
 
 ## run: start wake serve on 127.0.0.1:8080 (admin :8081) with examples/hello applied
