@@ -84,8 +84,14 @@ type LogStreamOptions struct {
 // memory), then with Follow what they print next, in the order read, until
 // ctx ends or the function is gone. A follow resumes strictly after the
 // time of the last line written first, so nothing is written twice (a
-// line still being written at that moment is shown as far as it got).
+// line still being written at that moment is shown as far as it got); a
+// revision that joins shows what it printed since the last check that
+// found it not yet there.
 func StreamLogs(ctx context.Context, opts LogStreamOptions, w io.Writer) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	began := opts.Clock.Now()
 	revs, err := opts.Revisions()
 	if err != nil {
 		return err
@@ -119,15 +125,12 @@ func StreamLogs(ctx context.Context, opts LogStreamOptions, w io.Writer) error {
 	if err := bw.Flush(); err != nil || !opts.Follow {
 		return err
 	}
-	return follow(ctx, opts, revs, resume, w)
+	return follow(ctx, opts, revs, resume, began, w)
 }
 
-// follow follows revs and the revisions that join them, from since.
-func follow(ctx context.Context, opts LogStreamOptions, revs []api.RevisionKey, since time.Time, w io.Writer) error {
-	clk := opts.Clock
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
+// follow follows revs from resume, and the revisions that join them from
+// the last check that found them not yet there (or began).
+func follow(ctx context.Context, opts LogStreamOptions, revs []api.RevisionKey, resume, began time.Time, w io.Writer) error {
 	recheck := opts.Recheck
 	if recheck <= 0 {
 		recheck = DefaultLogRecheck
@@ -140,7 +143,7 @@ func follow(ctx context.Context, opts LogStreamOptions, revs []api.RevisionKey, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	followed := map[api.RevisionKey]bool{}
-	start := func(rev api.RevisionKey) {
+	start := func(rev api.RevisionKey, since time.Time) {
 		if followed[rev] {
 			return
 		}
@@ -178,24 +181,34 @@ func follow(ctx context.Context, opts LogStreamOptions, revs []api.RevisionKey, 
 		}()
 	}
 	for _, rev := range revs {
-		start(rev)
+		start(rev, resume)
 	}
-	ticker := clk.NewTicker(recheck)
+	ticker := opts.Clock.NewTicker(recheck)
 	defer ticker.Stop()
+	checked := began // the last check: a revision new now joined after it
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C():
 		}
-		now, err := opts.Revisions()
+		now := opts.Clock.Now()
+		revs, err := opts.Revisions()
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
-		for _, rev := range now {
-			start(rev)
+		for _, rev := range revs {
+			start(rev, later(resume, checked))
 		}
+		checked = now
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // stampedLine is a line as LogReader writes it with Timestamps, and its

@@ -149,22 +149,25 @@ func TestStreamLogsFollowsRevisionsThatJoin(t *testing.T) {
 	logs := newFakeLogs()
 	// Two lines at the last time written first: neither comes again.
 	logs.add("hello-00001", fakeLine{"hello-00001-aaaaa", ms(1), "old"}, fakeLine{"hello-00001-aaaaa", ms(3), "last a"}, fakeLine{"hello-00001-aaaaa", ms(3), "last b"})
-	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(2), "before it had traffic"})
-	clk := testingclock.NewFakeClock(t0)
+	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(2), "before the follow"})
+	clk := testingclock.NewFakeClock(ms(10))
 	var (
 		mu     sync.Mutex
 		routed = revKeys("hello-00001")
 	)
+	asked := make(chan struct{}, 10)
 	opts := controlplane.LogStreamOptions{Reader: logs, Follow: true, Tail: 2, Clock: clk, Recheck: time.Second,
 		Revisions: func() ([]api.RevisionKey, error) {
 			mu.Lock()
 			defer mu.Unlock()
+			asked <- struct{}{}
 			return routed, nil
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(lines, 10)
 	done := make(chan error, 1)
 	go func() { done <- controlplane.StreamLogs(ctx, opts, out) }()
+	<-asked
 	if got, want := <-out, "[hello-00001-aaaaa] last a\n[hello-00001-aaaaa] last b\n"; got != want {
 		t.Fatalf("first %q, want %q", got, want)
 	}
@@ -173,19 +176,24 @@ func TestStreamLogsFollowsRevisionsThatJoin(t *testing.T) {
 		t.Fatalf("followed %q, want %q", got, want)
 	}
 
-	// hello-00002 gains traffic: its lines since the follow began join.
-	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(5), "served"})
-	mu.Lock()
-	routed = revKeys("hello-00001", "hello-00002")
-	mu.Unlock()
+	// A check finds nothing new.
+	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(1005), "through its tag, before it had traffic"})
 	for !clk.HasWaiters() {
 		goruntime.Gosched()
 	}
+	clk.Step(time.Second) // ms(1010)
+	<-asked
+
+	// hello-00002 gains traffic: what it printed since that check joins.
+	mu.Lock()
+	routed = revKeys("hello-00001", "hello-00002")
+	mu.Unlock()
+	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(1500), "served"})
 	clk.Step(time.Second)
 	if got, want := <-out, "[hello-00002-bbbbb] served\n"; got != want {
 		t.Fatalf("after hello-00002 joined %q, want %q", got, want)
 	}
-	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(6), "more"})
+	logs.add("hello-00002", fakeLine{"hello-00002-bbbbb", ms(2500), "more"})
 	if got, want := <-out, "[hello-00002-bbbbb] more\n"; got != want {
 		t.Fatalf("followed %q, want %q", got, want)
 	}
