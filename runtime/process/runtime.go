@@ -380,10 +380,12 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Logs writes the revision's instance logs to w, oldest instance first,
-// each line prefixed with "[INSTANCE] ". opts.Tail keeps the last lines of
-// each instance. With opts.Follow it then polls every 200 ms for new output
-// and new instances until ctx ends, and returns nil. A revision that is not
+// Logs writes the revision's instance logs to w, each line prefixed with
+// "[INSTANCE] ", the instances' lines merged by the time each was written.
+// opts.Tail keeps the last lines of them all, opts.Since those written
+// since, opts.Timestamps shows the times. With opts.Follow it then polls
+// every 200 ms for new output and new instances until ctx ends, and
+// returns nil. A revision that is not
 // deployed but left logs (a previous run of wake) can be read too.
 func (r *Runtime) Logs(ctx context.Context, key api.RevisionKey, opts runtime.LogOptions, w io.Writer) error {
 	r.mu.Lock()
