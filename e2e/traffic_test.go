@@ -14,14 +14,14 @@ import (
 
 func (s *server) function(name string) api.Function {
 	s.t.Helper()
-	var list api.FunctionList
-	if err := json.Unmarshal([]byte(s.mustCLI("get", "functions", name, "-o", "json")), &list); err != nil {
+	var fn api.Function
+	if err := json.Unmarshal([]byte(s.mustCLI("get", "functions", name, "-o", "json")), &fn); err != nil {
 		s.t.Fatal(err)
 	}
-	if len(list.Items) != 1 {
-		s.t.Fatalf("wake get functions %s listed %d functions", name, len(list.Items))
+	if fn.Kind != api.KindFunction || fn.Name != name {
+		s.t.Fatalf("wake get functions %s -o json printed a %s named %q, want the function", name, fn.Kind, fn.Name)
 	}
-	return list.Items[0]
+	return fn
 }
 
 // countRevisions sends n GETs to host, one after another, and counts them by

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -18,41 +19,75 @@ import (
 func newDescribeCommand(c *client) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe function|revision|trigger NAME",
+		Use:   "describe function|revision|trigger NAME | describe TYPE/NAME",
 		Short: "Show a function (traffic, rollout), a revision (status, autoscaling settings, the autoscaler's recent decisions, cold starts) or a trigger (source, sink, delivery, counters, lag) in detail",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch args[0] {
-			case "function", "functions", "fn", "service", "ksvc":
-				fn, err := c.function(cmd.Context(), api.FunctionKey{Namespace: namespace, Name: args[1]})
-				if err != nil {
-					return err
-				}
-				return describeFunction(cmd.OutOrStdout(), fn)
-			case "revision", "revisions", "rev":
-			case "trigger", "triggers", "tr":
-				t, err := c.trigger(cmd.Context(), api.TriggerKey{Namespace: namespace, Name: args[1]})
-				if err != nil {
-					return err
-				}
-				return describeTrigger(cmd.OutOrStdout(), t)
-			default:
-				return fmt.Errorf("unknown resource %q: wake describe function|revision|trigger NAME", args[0])
-			}
-			key := api.RevisionKey{Namespace: namespace, Name: args[1]}
-			rev, err := c.revisionWithDecisions(cmd.Context(), key)
+			typ, name, err := typeAndName(args)
 			if err != nil {
+				return fmt.Errorf("%w: wake describe function|revision|trigger NAME", err)
+			}
+			// Tables pad a line's last cells when they are empty: no line
+			// of wake describe ends in spaces.
+			out := &trimWriter{w: cmd.OutOrStdout()}
+			if err := describe(cmd.Context(), out, c, namespace, typ, name); err != nil {
 				return err
 			}
-			share, err := trafficShares(cmd, c, namespace)
-			if err != nil {
-				return err
-			}
-			return describeRevision(cmd.OutOrStdout(), rev, share[key])
+			return out.Flush()
 		},
 	}
 	addNamespaceFlag(cmd, &namespace)
 	return cmd
+}
+
+// describe writes the object of type typ named name.
+func describe(ctx context.Context, out io.Writer, c *client, namespace string, typ *resourceType, name string) error {
+	switch typ {
+	case functionType:
+		fn, err := c.function(ctx, api.FunctionKey{Namespace: namespace, Name: name})
+		if err != nil {
+			return err
+		}
+		return describeFunction(out, fn)
+	case revisionType:
+		key := api.RevisionKey{Namespace: namespace, Name: name}
+		rev, err := c.revisionWithDecisions(ctx, key)
+		if err != nil {
+			return err
+		}
+		share, err := trafficShares(ctx, c, namespace)
+		if err != nil {
+			return err
+		}
+		return describeRevision(out, rev, share[key])
+	}
+	t, err := c.trigger(ctx, api.TriggerKey{Namespace: namespace, Name: name})
+	if err != nil {
+		return err
+	}
+	return describeTrigger(out, t)
+}
+
+// typeAndName reads TYPE NAME or TYPE/NAME, as wake describe and delete
+// take one object. Knative's "service" names a function too.
+func typeAndName(args []string) (*resourceType, string, error) {
+	typ, name := args[0], ""
+	if len(args) == 2 {
+		name = args[1]
+	} else {
+		var ok bool
+		if typ, name, ok = strings.Cut(args[0], "/"); !ok {
+			return nil, "", fmt.Errorf("%q: name a type and an object (TYPE NAME or TYPE/NAME)", args[0])
+		}
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return nil, "", fmt.Errorf("%q: want a name, as in function hello or function/hello", strings.Join(args, " "))
+	}
+	if typ == "service" || typ == "services" {
+		return functionType, name, nil
+	}
+	t, err := lookupType(typ)
+	return t, name, err
 }
 
 func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
@@ -79,10 +114,10 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 			fmt.Fprintf(w, "Image:\t%s\n", ct.Image)
 			fmt.Fprintf(w, "Digest:\t%s\n", dash(r.Status.ImageDigest))
 			if len(ct.Args) > 0 {
-				fmt.Fprintf(w, "Args:\t%s\n", strings.Join(ct.Args, " "))
+				fmt.Fprintf(w, "Args:\t%s\n", shellJoin(ct.Args))
 			}
 		} else {
-			fmt.Fprintf(w, "Command:\t%s\n", dash(strings.Join(append(append([]string{}, ct.Command...), ct.Args...), " ")))
+			fmt.Fprintf(w, "Command:\t%s\n", dash(shellJoin(append(append([]string{}, ct.Command...), ct.Args...))))
 		}
 		if res := ct.Resources; res != nil {
 			fmt.Fprintf(w, "Limits:\t%s\n", dash(quantities(res.Limits)))
@@ -116,11 +151,7 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 			fmt.Fprintf(w, "  Min schedule:\t%s (min now %d)\n", strings.Join(entries, "; "), s.EffectiveMinScale)
 		}
 		fmt.Fprintf(w, "  Rates:\tup to ×%.4g, down to ÷%.4g per decision; scale-down delay %v\n", s.MaxScaleUpRate, s.MaxScaleDownRate, s.ScaleDownDelay.Duration)
-		if s.ScaleToZero {
-			fmt.Fprintf(w, "  To zero:\tafter %v idle\n", s.ScaleToZeroAfter.Duration)
-		} else {
-			fmt.Fprintln(w, "  To zero:\tdisabled (enable-scale-to-zero is false)")
-		}
+		fmt.Fprintf(w, "  To zero:\t%s\n", toZero(s))
 	}
 	fmt.Fprintf(w, "  Observed:\tstable %.4g, panic %.4g; panic mode %s\n", a.ObservedStable, a.ObservedPanic, yesNo(a.Panic))
 	if d := a.LastDecision; d != nil {
@@ -143,6 +174,19 @@ func describeRevision(out io.Writer, r *api.Revision, traffic []string) error {
 		}
 	}
 	return describeColdStarts(out, r.Status.ColdStarts)
+}
+
+// toZero says when a revision goes to zero instances, if ever.
+func toZero(s *api.AutoscalingSettings) string {
+	switch {
+	case !s.ScaleToZero:
+		return "disabled (enable-scale-to-zero is false)"
+	case s.MinScale > 0:
+		return fmt.Sprintf("never (min-scale %d)", s.MinScale)
+	case s.EffectiveMinScale > 0:
+		return fmt.Sprintf("not while the min-scale schedule holds %d; else after %v idle", s.EffectiveMinScale, s.ScaleToZeroAfter.Duration)
+	}
+	return fmt.Sprintf("after %v idle", s.ScaleToZeroAfter.Duration)
 }
 
 // describeColdStarts prints a revision's latest wake-ups from zero: how
@@ -195,6 +239,34 @@ func quantities(m map[string]resource.Quantity) string {
 		parts = append(parts, k+"="+q.String())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// shellJoin writes a command as a shell would need it typed: words
+// with nothing a shell reads specially as they are, others in single
+// quotes (python3 app.py, sh -c 'echo hi').
+func shellJoin(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = shellQuote(w)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // firstLine is s up to its first line break.

@@ -1,23 +1,32 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	api "github.com/wakefn/wake/api/v1"
 )
 
+// getOptions are wake get's flags, as kubectl get spells them.
 type getOptions struct {
 	namespace     string
 	allNamespaces bool
 	output        string
+	noHeaders     bool
+	selector      string
+	watch         bool
+	watchEvents   bool
+
+	format outputFormat    // -o, parsed
+	labels labels.Selector // -l, parsed; nil without -l
 }
 
 func (o *getOptions) ns() string {
@@ -27,37 +36,71 @@ func (o *getOptions) ns() string {
 	return o.namespace
 }
 
+// complete parses the flags that need it.
+func (o *getOptions) complete() error {
+	var err error
+	if o.format, err = parseOutput(o.output); err != nil {
+		return err
+	}
+	if o.selector != "" {
+		if o.labels, err = labels.Parse(o.selector); err != nil {
+			return fmt.Errorf("-l %q: %v", o.selector, err)
+		}
+	}
+	return nil
+}
+
 func newGetCommand(c *client) *cobra.Command {
 	o := &getOptions{}
 	cmd := &cobra.Command{
-		Use:       "get functions|revisions|triggers [NAME]",
-		Short:     "List functions, revisions or triggers with their status",
-		Args:      cobra.RangeArgs(1, 2),
+		Use:   "get TYPE[,TYPE...] [NAME...] | get TYPE/NAME...",
+		Short: "List functions, revisions or triggers with their status",
+		Long: `List functions, revisions or triggers with their status.
+
+TYPE is functions (function, fn, ksvc), revisions (revision, rev) or
+triggers (trigger, tr), or several joined by commas. A revision's NAME may
+also be its function's: all of that function's revisions.`,
+		Example: `  wake get functions
+  wake get function/hello -o yaml
+  wake get functions,revisions -A
+  wake get revisions -l serving.knative.dev/service=hello -o name
+  wake get functions -o jsonpath='{.items[*].status.url}'
+  wake get revisions hello -w`,
 		ValidArgs: []string{"functions", "revisions", "triggers"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch o.output {
-			case "table", "wide", "json", "yaml":
-			default:
-				return fmt.Errorf("-o: must be table, wide, json or yaml, got %q", o.output)
+			if len(args) == 0 {
+				return errors.New("wake get needs a resource type: functions, revisions or triggers (wake get functions)")
 			}
-			name := ""
-			if len(args) == 2 {
-				name = args[1]
+			if err := o.complete(); err != nil {
+				return err
 			}
-			switch args[0] {
-			case "functions", "function", "fn", "ksvc":
-				return getFunctions(cmd, c, o, name)
-			case "revisions", "revision", "rev":
-				return getRevisions(cmd, c, o, name)
-			case "triggers", "trigger", "tr":
-				return getTriggers(cmd, c, o, name)
+			reqs, err := parseGetArgs(args)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("unknown resource %q: use functions, revisions or triggers", args[0])
+			if o.labels != nil && anyNames(reqs) {
+				return errors.New("-l: name objects or select them by label, not both")
+			}
+			if o.watch {
+				if len(reqs) != 1 {
+					return errors.New("-w: watch one resource type at a time")
+				}
+				ticker := time.NewTicker(watchInterval)
+				defer ticker.Stop()
+				return watchGet(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c, o, reqs[0], ticker.C)
+			}
+			return runGet(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c, o, reqs)
 		},
 	}
 	addNamespaceFlag(cmd, &o.namespace)
-	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, wide (revisions: with the autoscaler's view; triggers: with next fire and retries), json or yaml")
+	f := cmd.Flags()
+	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces, with a NAMESPACE column")
+	f.StringVarP(&o.output, "output", "o", "table",
+		"table, wide (revisions: with the autoscaler's view; triggers: with next fire and retries), json, yaml, name or jsonpath=TEMPLATE")
+	f.BoolVar(&o.noHeaders, "no-headers", false, "print tables without their header")
+	f.StringVarP(&o.selector, "selector", "l", "", "only objects whose labels match, e.g. -l 'app=shop,tier!=test'")
+	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print each object again when it changes, until interrupted")
+	f.BoolVar(&o.watchEvents, "output-watch-events", false, "with -w, say what happened to each object: ADDED, MODIFIED or DELETED")
 	return cmd
 }
 
@@ -65,121 +108,241 @@ func addNamespaceFlag(cmd *cobra.Command, ns *string) {
 	cmd.Flags().StringVarP(ns, "namespace", "n", api.DefaultNamespace, "namespace of the function or trigger")
 }
 
-func getFunctions(cmd *cobra.Command, c *client, o *getOptions, name string) error {
-	list, err := c.functions(cmd.Context(), o.ns())
+// getRequest is what one resource type of the command line asks for:
+// the objects of these names, or all of them.
+type getRequest struct {
+	typ   *resourceType
+	names []string
+}
+
+func anyNames(reqs []getRequest) bool {
+	for _, r := range reqs {
+		if len(r.names) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// parseGetArgs reads wake get's arguments as kubectl does: TYPE[,TYPE...]
+// [NAME...], or TYPE/NAME... (one or more, of any types, and nothing
+// else).
+func parseGetArgs(args []string) ([]getRequest, error) {
+	var reqs []getRequest
+	add := func(t *resourceType, name string) {
+		for i := range reqs {
+			if reqs[i].typ == t {
+				if name != "" {
+					reqs[i].names = append(reqs[i].names, name)
+				}
+				return
+			}
+		}
+		r := getRequest{typ: t}
+		if name != "" {
+			r.names = []string{name}
+		}
+		reqs = append(reqs, r)
+	}
+	slashed := 0
+	for _, a := range args {
+		if strings.Contains(a, "/") {
+			slashed++
+		}
+	}
+	if slashed > 0 {
+		if slashed != len(args) {
+			return nil, fmt.Errorf("%q: with TYPE/NAME, name no type beside it: wake get function/hello revision/hello-00001, or wake get functions hello",
+				strings.Join(args, " "))
+		}
+		for _, a := range args {
+			typ, name, _ := strings.Cut(a, "/")
+			t, err := lookupType(typ)
+			if err != nil {
+				return nil, err
+			}
+			if name == "" || strings.Contains(name, "/") {
+				return nil, fmt.Errorf("%q: want TYPE/NAME, e.g. function/hello", a)
+			}
+			add(t, name)
+		}
+		return reqs, nil
+	}
+	types := strings.Split(args[0], ",")
+	for _, typ := range types {
+		t, err := lookupType(typ)
+		if err != nil {
+			return nil, err
+		}
+		add(t, "")
+	}
+	if len(args) > 1 {
+		if len(reqs) > 1 {
+			return nil, fmt.Errorf("names need one resource type, not %s: wake get functions hello, or wake get function/hello revision/hello-00001", args[0])
+		}
+		reqs[0].names = args[1:]
+	}
+	return reqs, nil
+}
+
+// fetch returns the objects r asks for that -l selects, in the order of
+// r's names, and the names that matched nothing.
+func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs []metav1.Object, missing []string, err error) {
+	all, err := r.typ.list(ctx, c, o.ns())
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.names) == 0 {
+		objs = all
+	} else {
+		taken := map[metav1.Object]bool{}
+		for _, name := range r.names {
+			found := false
+			for _, obj := range all {
+				if r.typ.matches(obj, name) {
+					found = true
+					if !taken[obj] {
+						taken[obj] = true
+						objs = append(objs, obj)
+					}
+				}
+			}
+			if !found {
+				missing = append(missing, name)
+			}
+		}
+	}
+	if o.labels != nil {
+		selected := objs[:0]
+		for _, obj := range objs {
+			if o.labels.Matches(labels.Set(obj.GetLabels())) {
+				selected = append(selected, obj)
+			}
+		}
+		objs = selected
+	}
+	return objs, missing, nil
+}
+
+// notFound says that name matched nothing.
+func (r getRequest) notFound(name string, o *getOptions) error {
+	if o.allNamespaces {
+		return fmt.Errorf("no %s named %s in any namespace", r.typ.what, name)
+	}
+	return fmt.Errorf("no %s named %s in namespace %s", r.typ.what, name, o.namespace)
+}
+
+// getResult is what one request found.
+type getResult struct {
+	typ  *resourceType
+	objs []metav1.Object
+}
+
+func runGet(ctx context.Context, out, errOut io.Writer, c *client, o *getOptions, reqs []getRequest) error {
+	var results []getResult
+	var notFound []error
+	for _, r := range reqs {
+		objs, missing, err := r.fetch(ctx, c, o)
+		if err != nil {
+			return err
+		}
+		results = append(results, getResult{typ: r.typ, objs: objs})
+		for _, name := range missing {
+			notFound = append(notFound, r.notFound(name, o))
+		}
+	}
+	// One object named, and found by that name: kubectl prints it, not
+	// a list of one. (A function's name given for revisions is a list.)
+	single := len(reqs) == 1 && len(reqs[0].names) == 1
+	if single && len(notFound) > 0 {
+		return notFound[0]
+	}
+	single = single && len(results[0].objs) == 1 && results[0].objs[0].GetName() == reqs[0].names[0]
+	printed, err := printGet(ctx, out, c, o, results, single)
 	if err != nil {
 		return err
 	}
-	if name != "" {
-		items := list.Items[:0]
-		for _, fn := range list.Items {
-			if fn.Name == name {
-				items = append(items, fn)
-			}
+	if len(notFound) > 0 {
+		return errors.Join(notFound...)
+	}
+	if !printed && o.format.tabular() {
+		// kubectl's words, on stderr: a script reading stdout sees nothing.
+		if o.allNamespaces {
+			fmt.Fprintln(errOut, "No resources found")
+		} else {
+			fmt.Fprintf(errOut, "No resources found in %s namespace.\n", o.namespace)
 		}
-		if len(items) == 0 {
-			return fmt.Errorf("function %s not found in namespace %s", name, o.namespace)
-		}
-		list.Items = items
 	}
-	if o.output == "json" || o.output == "yaml" {
-		return printObject(cmd.OutOrStdout(), o.output, list)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tURL\tLATEST CREATED\tLATEST READY\tREADY\tREASON")
-	for _, fn := range list.Items {
-		status, reason := readiness(fn.Status.Conditions)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fn.Namespace, fn.Name, fn.Status.URL,
-			fn.Status.LatestCreatedRevisionName, fn.Status.LatestReadyRevisionName, status, reason)
-	}
-	return tw.Flush()
+	return nil
 }
 
-// getRevisions lists revisions; NAME selects a revision by its name, or
-// all the revisions of a function by the function's.
-func getRevisions(cmd *cobra.Command, c *client, o *getOptions, name string) error {
-	list, err := c.revisions(cmd.Context(), o.ns())
-	if err != nil {
-		return err
-	}
-	if name != "" {
-		items := list.Items[:0]
-		for _, r := range list.Items {
-			if r.Name == name || r.FunctionName() == name {
-				items = append(items, r)
+// printGet prints what wake get found in the format of -o, and says
+// whether a table or name printed anything.
+func printGet(ctx context.Context, out io.Writer, c *client, o *getOptions, results []getResult, single bool) (bool, error) {
+	printed := false
+	switch {
+	case o.format.kind == "name":
+		for _, res := range results {
+			for _, obj := range res.objs {
+				fmt.Fprintln(out, qualifiedName(res.typ.kind, obj.GetName()))
+				printed = true
 			}
 		}
-		if len(items) == 0 {
-			return fmt.Errorf("no revision or function named %s in namespace %s", name, o.namespace)
+		return printed, nil
+	case !o.format.tabular():
+		return true, o.format.printValue(out, valueOf(results, single))
+	}
+	for _, res := range results {
+		if len(res.objs) == 0 {
+			continue
 		}
-		list.Items = items
-	}
-	if o.output == "json" || o.output == "yaml" {
-		return printObject(cmd.OutOrStdout(), o.output, list)
-	}
-	share, err := trafficShares(cmd, c, o.ns())
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
-	header := "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tAGE\tREASON"
-	if o.output == "wide" {
-		header = "NAMESPACE\tNAME\tFUNCTION\tTRAFFIC\tREADY\tDESIRED\tACTUAL\tMETRIC\tOBSERVED\tTARGET\tPANIC\tAGE\tREASON\tLAST DECISION"
-	}
-	fmt.Fprintln(tw, header)
-	for _, r := range list.Items {
-		status, reason := readiness(r.Status.Conditions)
-		traffic := strings.Join(share[r.Key()], ", ")
-		if traffic == "" {
-			traffic = "-"
+		if printed && !o.noHeaders {
+			fmt.Fprintln(out) // kubectl's blank line between the tables of several types
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t", r.Namespace, r.Name, r.FunctionName(), traffic,
-			status, r.Status.DesiredReplicas, r.Status.ActualReplicas)
-		if o.output == "wide" {
-			fmt.Fprintf(tw, "%s\t", autoscalingColumns(r.Status.Autoscaling))
+		header, rows, err := res.typ.table(ctx, c, o, res.objs, len(results) > 1)
+		if err != nil {
+			return printed, err
 		}
-		fmt.Fprintf(tw, "%s\t%s", age(r.CreationTimestamp.Time), dash(reason))
-		if o.output == "wide" {
-			last := "-"
-			if a := r.Status.Autoscaling; a != nil && a.LastDecision != nil {
-				last = a.LastDecision.Reason
+		t := &table{w: out}
+		t.fit(rows...)
+		if !o.noHeaders {
+			t.fit(header)
+			if err := t.write(header); err != nil {
+				return printed, err
 			}
-			fmt.Fprintf(tw, "\t%s", last)
 		}
-		fmt.Fprintln(tw)
+		if err := t.write(rows...); err != nil {
+			return printed, err
+		}
+		printed = true
 	}
-	return tw.Flush()
+	return printed, nil
 }
 
-// trafficShares is each revision's share of its function's traffic, with
-// tags ("90%", "10% #canary"). Traffic lives on functions, so they are
-// fetched too.
-func trafficShares(cmd *cobra.Command, c *client, namespace string) (map[api.RevisionKey][]string, error) {
-	fns, err := c.functions(cmd.Context(), namespace)
-	if err != nil {
-		return nil, err
-	}
-	share := map[api.RevisionKey][]string{}
-	for _, fn := range fns.Items {
-		for _, t := range fn.Status.Traffic {
-			k := api.RevisionKey{Namespace: fn.Namespace, Name: t.RevisionName}
-			s := fmt.Sprintf("%d%%", t.PercentOrZero())
-			if t.Tag != "" {
-				s += " #" + t.Tag
-			}
-			share[k] = append(share[k], s)
-		}
-	}
-	return share, nil
+// genericList is kubectl's List, for objects of several kinds.
+type genericList struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []any  `json:"items"`
 }
 
-// autoscalingColumns are -o wide's METRIC, OBSERVED (stable/panic
-// averages), TARGET and PANIC, tab-separated.
-func autoscalingColumns(a *api.AutoscalingStatus) string {
-	if a == nil {
-		return "-\t-\t-\t-"
+// valueOf is what -o json, yaml and jsonpath print: the object when one
+// was named, else a list (FunctionList, RevisionList, TriggerList), or a
+// v1 List for several types.
+func valueOf(results []getResult, single bool) any {
+	if single {
+		return results[0].objs[0]
 	}
-	return fmt.Sprintf("%s\t%.3g/%.3g\t%.3g\t%s", a.Metric, a.ObservedStable, a.ObservedPanic, a.Target, yesNo(a.Panic))
+	if len(results) == 1 {
+		return results[0].typ.typedList(results[0].objs)
+	}
+	l := genericList{APIVersion: "v1", Kind: "List", Items: []any{}}
+	for _, res := range results {
+		for _, obj := range res.objs {
+			l.Items = append(l.Items, obj)
+		}
+	}
+	return l
 }
 
 func yesNo(b bool) string {
@@ -243,35 +406,4 @@ func age(t time.Time) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// printObject writes v as JSON, or as YAML with the same field names.
-func printObject(w io.Writer, format string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if format == "json" {
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	}
-	var node yaml.Node
-	if err := yaml.Unmarshal(b, &node); err != nil {
-		return err
-	}
-	blockStyle(&node)
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
-	defer enc.Close()
-	return enc.Encode(&node)
-}
-
-// blockStyle drops the styles a node parsed from JSON has (flow
-// collections, double-quoted strings), so that it is written as block
-// YAML, with quotes only where a value needs them.
-func blockStyle(n *yaml.Node) {
-	n.Style = 0
-	for _, c := range n.Content {
-		blockStyle(c)
-	}
 }

@@ -152,18 +152,23 @@ func TestGetTriggersTable(t *testing.T) {
 		want string
 	}{
 		{"table", []string{"get", "triggers"}, `
+NAME      SOURCE                                                  SINK                               READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE
+nightly   cron "0 3 * * *" Europe/Paris                           https://hooks.example.com/report   False   -      4           0               1        -     2h
+orders    kafka topics=orders,refunds group=wake.default.orders   hello/canary                       True    50/s   120         2               3        12    2h
+`},
+		{"one by name, alias tr", []string{"get", "tr", "orders"}, `
+NAME     SOURCE                                                  SINK           READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE
+orders   kafka topics=orders,refunds group=wake.default.orders   hello/canary   True    50/s   120         2               3        12    2h
+`},
+		{"wide", []string{"get", "trigger", "nightly", "-o", "wide"}, `
+NAME      SOURCE                          SINK                               READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE   ` +
+			fmt.Sprintf("%-*s", len(localTime(nextFire)), "NEXT FIRE") + `   RETRIED
+nightly   cron "0 3 * * *" Europe/Paris   https://hooks.example.com/report   False   -      4           0               1        -     2h    ` + localTime(nextFire) + `   2
+`},
+		{"every namespace, with their column", []string{"get", "triggers", "-A"}, `
 NAMESPACE   NAME      SOURCE                                                  SINK                               READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE
 default     nightly   cron "0 3 * * *" Europe/Paris                           https://hooks.example.com/report   False   -      4           0               1        -     2h
 default     orders    kafka topics=orders,refunds group=wake.default.orders   hello/canary                       True    50/s   120         2               3        12    2h
-`},
-		{"one by name, alias tr", []string{"get", "tr", "orders"}, `
-NAMESPACE   NAME     SOURCE                                                  SINK           READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE
-default     orders   kafka topics=orders,refunds group=wake.default.orders   hello/canary   True    50/s   120         2               3        12    2h
-`},
-		{"wide", []string{"get", "trigger", "nightly", "-o", "wide"}, `
-NAMESPACE   NAME      SOURCE                          SINK                               READY   RATE   DELIVERED   DEAD-LETTERED   FAILED   LAG   AGE   ` +
-			fmt.Sprintf("%-*s", len(localTime(nextFire)), "NEXT FIRE") + `   RETRIED
-default     nightly   cron "0 3 * * *" Europe/Paris   https://hooks.example.com/report   False   -      4           0               1        -     2h    ` + localTime(nextFire) + `   2
 `},
 	}
 	for _, tc := range tests {
@@ -206,8 +211,9 @@ func TestGetTriggersJSONAndErrors(t *testing.T) {
 		t.Errorf("-A asked for %s, want every namespace's", got[len(got)-1].Path)
 	}
 
+	// One named object is that object, as kubectl prints it.
 	out, err = wake(t, server, "get", "triggers", "orders", "-o", "yaml")
-	if err != nil || !strings.Contains(out, "kind: TriggerList") || !strings.Contains(out, "consumerGroup: wake.default.orders") {
+	if err != nil || !strings.Contains(out, "kind: Trigger\n") || !strings.Contains(out, "consumerGroup: wake.default.orders") {
 		t.Errorf("-o yaml: %v\n%s", err, out)
 	}
 
@@ -215,7 +221,7 @@ func TestGetTriggersJSONAndErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get", "triggers", "missing"}, "/namespaces/default/triggers/missing: not found"},
+		{[]string{"get", "triggers", "missing"}, "no trigger named missing in namespace default"},
 		{[]string{"get", "triggers", "missing", "-A"}, "no trigger named missing in any namespace"},
 		{[]string{"get", "widgets"}, "use functions, revisions or triggers"},
 	} {
@@ -316,7 +322,7 @@ func TestDeleteTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != "trigger default/orders deleted\n" {
+	if out != `trigger.wake.dev "orders" deleted`+"\n" {
 		t.Errorf("output %q", out)
 	}
 	if got := f.sent(); len(got) != 1 || got[0].Method != http.MethodDelete || got[0].Path != v1+"/namespaces/default/triggers/orders" {
