@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/controlplane"
 )
@@ -22,6 +24,17 @@ type client struct {
 	server string
 	auth   clientAuth
 	http   http.Client
+}
+
+// addFlags gives cmd, and the commands under it, the flags of a command
+// that talks to wake serve: --server, and --token and --state-dir, where
+// the admin token comes from. Only such commands have them: wake serve
+// and the Kubernetes roles have no use for them, and their help does not
+// list them.
+func (c *client) addFlags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&c.server, "server", envOr("WAKE_SERVER", defaultServer),
+		"admin API of wake serve (env WAKE_SERVER)")
+	c.auth.addFlags(cmd)
 }
 
 // apiError is a failed admin API call, with the server's explanation.

@@ -1,6 +1,6 @@
 // Command wake is wake's single binary: `wake serve` runs the platform on
 // this machine, the other commands (apply, get, describe, traffic, trigger,
-// invoke, logs, delete) talk to it through its admin API, and
+// invoke, logs, delete, version) talk to it through its admin API, and
 // `wake autoscaler simulate` replays a trace through the autoscaler offline.
 package main
 
@@ -45,14 +45,10 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
+	// The commands that talk to wake serve carry its address and token
+	// flags; wake serve and the Kubernetes roles do not list them.
 	c := &client{}
-	root.PersistentFlags().StringVar(&c.server, "server", envOr("WAKE_SERVER", defaultServer),
-		"admin API of wake serve (env WAKE_SERVER)")
-	c.auth.addFlags(root)
-	root.AddCommand(
-		newServeCommand(),
-		newControllerCommand(),
-		newGatewayCommand(),
+	clientCommands := []*cobra.Command{
 		newApplyCommand(c),
 		newGetCommand(c),
 		newDescribeCommand(c),
@@ -62,6 +58,16 @@ func newRootCommand() *cobra.Command {
 		newInvokeCommand(c),
 		newLogsCommand(c),
 		newDeleteCommand(c),
+		newVersionCommand(c),
+	}
+	for _, cmd := range clientCommands {
+		c.addFlags(cmd)
+	}
+	root.AddCommand(clientCommands...)
+	root.AddCommand(
+		newServeCommand(),
+		newControllerCommand(),
+		newGatewayCommand(),
 		newAutoscalerCommand(),
 	)
 	return root
