@@ -45,7 +45,7 @@ ModuleNotFoundError: No module named 'flask'
 		},
 		{
 			name: "go panic",
-			out: "panic: listen tcp: address 99999: invalid port\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:12 +0x1d\nexit status 2\n",
+			out:  "panic: listen tcp: address 99999: invalid port\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:12 +0x1d\nexit status 2\n",
 			want: []string{"; last output: panic: listen tcp: address 99999: invalid port\n\ngoroutine 1 [running]:"},
 		},
 		{
