@@ -97,7 +97,7 @@ func manifestsIn(dir string) ([]string, error) {
 func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut io.Writer) error {
 	bad := 0
 	for _, m := range files {
-		problems, err := c.manifestProblems(ctx, m)
+		problems, err := c.manifestProblems(ctx, m, len(files) > 1)
 		if err != nil {
 			return err
 		}
@@ -123,9 +123,15 @@ func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut
 // manifestProblems returns every problem of one file, in line order: its
 // own, "no objects" if it holds none (as kubectl says), or wake serve's
 // (dryRun: checked, not stored).
-func (c *client) manifestProblems(ctx context.Context, m manifestFile) (api.Errors, error) {
+//
+// With dryRun false only the first check is made: a lone file needs no
+// dry run, since the server applies one file's objects all or none.
+func (c *client) manifestProblems(ctx context.Context, m manifestFile, dryRun bool) (api.Errors, error) {
 	if docs, err := api.Decode(m.Source, m.Data); err == nil && len(docs) == 0 {
 		return api.Errors{{Source: m.Source, Message: "no objects passed to apply"}}, nil
+	}
+	if !dryRun {
+		return nil, nil
 	}
 	q := url.Values{"source": {m.Source}, "dir": {m.Dir}, "dryRun": {"true"}}
 	err := c.do(ctx, http.MethodPost, "/apply", q, typedBody{bytes.NewReader(m.Data), "application/yaml"}, nil)

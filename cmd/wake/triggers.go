@@ -9,75 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/eventing/delivery"
 )
-
-// getTriggers lists triggers with their source, sink, readiness, rate
-// limit and counters. NAME selects one trigger of the namespace (or, with
-// -A, those of that name in every namespace).
-func getTriggers(cmd *cobra.Command, c *client, o *getOptions, name string) error {
-	var list *api.TriggerList
-	switch {
-	case name != "" && !o.allNamespaces:
-		t, err := c.trigger(cmd.Context(), api.TriggerKey{Namespace: o.namespace, Name: name})
-		if err != nil {
-			return err
-		}
-		list = &api.TriggerList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindTriggerList}, Items: []api.Trigger{*t}}
-	default:
-		var err error
-		if list, err = c.triggers(cmd.Context(), o.ns()); err != nil {
-			return err
-		}
-		if name != "" {
-			items := list.Items[:0]
-			for _, t := range list.Items {
-				if t.Name == name {
-					items = append(items, t)
-				}
-			}
-			if len(items) == 0 {
-				return fmt.Errorf("no trigger named %s in any namespace", name)
-			}
-			list.Items = items
-		}
-	}
-	if o.output == "json" || o.output == "yaml" {
-		return printObject(cmd.OutOrStdout(), o.output, list)
-	}
-	printTriggerTable(cmd.OutOrStdout(), list.Items, o.output == "wide")
-	return nil
-}
-
-// printTriggerTable writes the table of wake get triggers; wide adds NEXT
-// FIRE and RETRIED.
-func printTriggerTable(out io.Writer, trigs []api.Trigger, wide bool) {
-	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-	header := "NAMESPACE\tNAME\tSOURCE\tSINK\tREADY\tRATE\tDELIVERED\tDEAD-LETTERED\tFAILED\tLAG\tAGE"
-	if wide {
-		header += "\tNEXT FIRE\tRETRIED"
-	}
-	fmt.Fprintln(tw, header)
-	for i := range trigs {
-		t := &trigs[i]
-		ready, _ := readiness(t.Status.Conditions)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s", t.Namespace, t.Name, t.SourceSummary(), t.Spec.Sink,
-			ready, rateColumn(t), t.Status.Delivered, t.Status.DeadLettered, t.Status.Failed, lagColumn(t), age(t.CreationTimestamp.Time))
-		if wide {
-			next := "-"
-			if n := t.Status.NextFireTime; n != nil {
-				next = n.Local().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "\t%s\t%d", next, t.Status.Retried)
-		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-}
 
 func rateColumn(t *api.Trigger) string {
 	r := t.RateLimitInForce()

@@ -379,7 +379,7 @@ func TestTriggerRate(t *testing.T) {
 
 func TestApplyFunctionsAndTriggers(t *testing.T) {
 	manifest := filepath.Join(t.TempDir(), "app.yaml")
-	if err := os.WriteFile(manifest, []byte("# contents are the server's business\n"), 0o600); err != nil {
+	if err := os.WriteFile(manifest, []byte("# the rest is the server's business\nkind: Function\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
