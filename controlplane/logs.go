@@ -109,7 +109,7 @@ func StreamLogs(ctx context.Context, opts LogStreamOptions, w io.Writer) error {
 		}
 		per = append(per, parseStamped(b.Bytes()))
 	}
-	lines := mergeStamped(per)
+	lines := runtime.MergeByTime(per, stampedLine.time)
 	if opts.Tail > 0 && len(lines) > opts.Tail {
 		lines = lines[len(lines)-opts.Tail:]
 	}
@@ -269,24 +269,4 @@ func unstamp(line string) string {
 	return prefix + "] " + text
 }
 
-// mergeStamped interleaves revisions' lines by time, each revision's in
-// its own order; a tie goes to the revision listed first (the older).
-func mergeStamped(per [][]stampedLine) []stampedLine {
-	total := 0
-	for _, ls := range per {
-		total += len(ls)
-	}
-	out := make([]stampedLine, 0, total)
-	next := make([]int, len(per))
-	for len(out) < total {
-		best := -1
-		for i, ls := range per {
-			if next[i] < len(ls) && (best < 0 || ls[next[i]].at.Before(per[best][next[best]].at)) {
-				best = i
-			}
-		}
-		out = append(out, per[best][next[best]])
-		next[best]++
-	}
-	return out
-}
+func (l stampedLine) time() time.Time { return l.at }

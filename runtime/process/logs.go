@@ -308,7 +308,7 @@ func (s *logStore) read(ctx context.Context, clk clock.WithTicker, key api.Revis
 		cursors = append(cursors, c)
 		batch = append(batch, c.timed(c.emit(c.readAll(), opts.Follow)))
 	}
-	lines := since(mergeLines(batch), opts.Since)
+	lines := since(runtime.MergeByTime(batch, logLine.time), opts.Since)
 	if opts.Tail > 0 && len(lines) > opts.Tail {
 		lines = lines[len(lines)-opts.Tail:]
 	}
@@ -336,7 +336,7 @@ func (s *logStore) read(ctx context.Context, clk clock.WithTicker, key api.Revis
 		for _, c := range cursors {
 			batch = append(batch, c.poll())
 		}
-		writeLines(bw, since(mergeLines(batch), opts.Since), opts.Timestamps)
+		writeLines(bw, since(runtime.MergeByTime(batch, logLine.time), opts.Since), opts.Timestamps)
 		if err := bw.Flush(); err != nil {
 			return err
 		}
@@ -348,30 +348,6 @@ type logLine struct {
 	id   string // the instance
 	at   time.Time
 	text string
-}
-
-// mergeLines interleaves instances' lines by time. Each instance's lines
-// keep the order they were written in, even where the clock went back
-// between them; a tie goes to the instance listed first. Linear in the
-// lines times the instances, which a revision keeps few of.
-func mergeLines(per [][]logLine) []logLine {
-	total := 0
-	for _, ls := range per {
-		total += len(ls)
-	}
-	out := make([]logLine, 0, total)
-	next := make([]int, len(per))
-	for len(out) < total {
-		best := -1
-		for i, ls := range per {
-			if next[i] < len(ls) && (best < 0 || ls[next[i]].at.Before(per[best][next[best]].at)) {
-				best = i
-			}
-		}
-		out = append(out, per[best][next[best]])
-		next[best]++
-	}
-	return out
 }
 
 // since returns the lines written at t or later; all of them for zero t.
@@ -539,3 +515,5 @@ func inode(f *os.File) uint64 {
 	}
 	return 0
 }
+
+func (l logLine) time() time.Time { return l.at }
