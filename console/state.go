@@ -72,14 +72,7 @@ func revisionState(conds []api.Condition) (ready, reason, message string) {
 // every revision with traffic and is not ready, it is a note. An older
 // one is history, which the function's page lists with every revision.
 func functionState(fn *api.Function, revs []*api.Revision) stateView {
-	share := map[string]int64{}
-	tags := map[string][]string{}
-	for _, t := range fn.Status.Traffic {
-		share[t.RevisionName] += t.PercentOrZero()
-		if t.Tag != "" {
-			tags[t.RevisionName] = append(tags[t.RevisionName], t.Tag)
-		}
-	}
+	share, tags := trafficOf(fn)
 	var failing, unready *api.Revision
 	newestRouted := -1
 	for i, r := range revs {
@@ -122,4 +115,16 @@ func functionState(fn *api.Function, revs []*api.Revision) stateView {
 		}
 	}
 	return s
+}
+
+// trafficOf returns each revision's share of fn's traffic and its tags.
+func trafficOf(fn *api.Function) (share map[string]int64, tags map[string][]string) {
+	share, tags = map[string]int64{}, map[string][]string{}
+	for _, t := range fn.Status.Traffic {
+		share[t.RevisionName] += t.PercentOrZero()
+		if t.Tag != "" {
+			tags[t.RevisionName] = append(tags[t.RevisionName], t.Tag)
+		}
+	}
+	return share, tags
 }

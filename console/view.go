@@ -194,14 +194,7 @@ func (h *hub) detailOf(key api.FunctionKey, fns map[api.FunctionKey]*api.Functio
 	if d.Spec == nil {
 		d.Spec = []api.TrafficTarget{}
 	}
-	share := map[string]int64{}
-	tags := map[string][]string{}
-	for _, t := range fn.Status.Traffic {
-		share[t.RevisionName] += t.PercentOrZero()
-		if t.Tag != "" {
-			tags[t.RevisionName] = append(tags[t.RevisionName], t.Tag)
-		}
-	}
+	share, tags := trafficOf(fn)
 	revs := byFn[key]
 	d.Revisions = make([]revisionView, 0, len(revs))
 	for i := len(revs) - 1; i >= 0; i-- {
