@@ -209,21 +209,15 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	docs, err := api.Decode(q.Get("source"), body)
-	if err != nil {
-		// List the problems of the documents that did decode too.
-		more := a.cp.Check(docs)
-		var problems api.Errors
-		if errors.As(err, &problems) {
-			err = append(problems, more...)
-		}
-		a.writeError(w, err)
-		return
-	}
-	if q.Get("dryRun") == "true" {
-		if problems := a.cp.Check(docs); len(problems) > 0 {
-			a.writeError(w, problems)
+	dryRun := q.Get("dryRun") == "true"
+	if err != nil || dryRun {
+		// Every problem, of the documents that did decode too.
+		if err := a.cp.Problems(docs, err); err != nil {
+			a.writeError(w, err)
 			return
 		}
+	}
+	if dryRun {
 		writeJSON(w, http.StatusOK, ApplyResult{Functions: []api.Function{}, Triggers: []api.Trigger{}})
 		return
 	}

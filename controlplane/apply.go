@@ -66,6 +66,22 @@ func (c *ControlPlane) Check(docs []*api.Document) api.Errors {
 	return problems
 }
 
+// Problems returns every problem of a manifest's documents: decodeErr,
+// what api.Decode returned with them, and validation's of the documents
+// that decoded. nil when there is none. A decodeErr that is not an
+// api.Errors (the input could not be read at all) is returned as it is.
+func (c *ControlPlane) Problems(docs []*api.Document, decodeErr error) error {
+	var problems api.Errors
+	if decodeErr != nil && !errors.As(decodeErr, &problems) {
+		return decodeErr
+	}
+	problems = append(problems, c.Check(docs)...)
+	if len(problems) == 0 {
+		return nil
+	}
+	return problems
+}
+
 // checkedFunction is a defaulted, validated copy of a document's function.
 type checkedFunction struct {
 	fn  *api.Function

@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	api "github.com/wakefn/wake/api/v1"
 )
@@ -191,4 +194,46 @@ func functionNames(t *testing.T, w *server) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// TestServeManifestErrors: `wake serve -f DIR` checks every file before it
+// applies any, as wake apply does: it refuses to start, naming every
+// problem of every bad file, and stores nothing.
+func TestServeManifestErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := strings.Replace(goodManifest, "TESTFN", testfnBin, 1)
+	files := map[string]string{"0-good.yaml": good}
+	for _, m := range badManifests {
+		files[m.file] = m.manifest
+	}
+	for name, manifest := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	state := t.TempDir()
+	cmd := exec.CommandContext(ctx, wakeBin, "serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state-dir", state, "-f", dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("wake serve -f DIR with bad files started:\n%s", out)
+	}
+	for _, m := range badManifests {
+		for _, want := range m.want {
+			if want = filepath.Join(dir, m.file) + want; !strings.Contains(string(out), want) {
+				t.Errorf("wake serve's output lacks %q", want)
+			}
+		}
+	}
+	if want := "6 of 7 files have problems, nothing was applied"; !strings.Contains(string(out), want) {
+		t.Errorf("wake serve's output lacks %q", want)
+	}
+	if t.Failed() {
+		t.Logf("wake serve said:\n%s", out)
+	}
+	if names := functionNames(t, startWake(t, state)); len(names) > 0 {
+		t.Errorf("functions %v were stored; want none while any file is bad", names)
+	}
 }

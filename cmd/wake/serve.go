@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -385,12 +386,24 @@ func applyAtStart(ctx context.Context, cp *controlplane.ControlPlane, paths []st
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		docs, err := api.Decode(f.Source, f.Data)
-		if err == nil {
-			_, err = cp.Apply(ctx, docs, controlplane.ApplyOptions{BaseDir: f.Dir})
+	// Every file is checked before any is applied, and every problem of
+	// every file reported, as wake apply does.
+	docs := make([][]*api.Document, len(files))
+	var bad []string
+	for i, f := range files {
+		var err error
+		docs[i], err = api.Decode(f.Source, f.Data)
+		if err := cp.Problems(docs[i], err); err != nil {
+			bad = append(bad, fmt.Sprintf("%s was not applied:\n%v", f.Source, err))
+		} else if len(docs[i]) == 0 {
+			bad = append(bad, f.Source+": no objects passed to apply")
 		}
-		if err != nil {
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d files have problems, nothing was applied:\n%s", len(bad), len(files), strings.Join(bad, "\n"))
+	}
+	for i, f := range files {
+		if _, err := cp.Apply(ctx, docs[i], controlplane.ApplyOptions{BaseDir: f.Dir}); err != nil {
 			return fmt.Errorf("applying %s:\n%w", f.Source, err)
 		}
 	}
