@@ -200,13 +200,17 @@ type logFile struct {
 	clock clock.PassiveClock // nil means the real clock
 	f     *os.File
 	size  int64
-	mid   bool // the last write ended inside a line
+	mid   bool   // the last write ended inside a line
+	buf   []byte // reused by Write
 }
 
-// Write writes p, each line that starts in it stamped with the time now.
-// A stamp is never split across a rotation.
+// Write writes p, each line that starts in it stamped with the time now,
+// in one write to the file where no rotation falls inside it: a function
+// that prints a line per request costs one write(2) per read of its
+// output, not two per line. A stamp is never split across a rotation.
 func (l *logFile) Write(p []byte) (int, error) {
 	var stamp []byte
+	buf := l.buf[:0]
 	n := 0
 	for len(p) > 0 {
 		if !l.mid {
@@ -214,30 +218,39 @@ func (l *logFile) Write(p []byte) (int, error) {
 				stamp = l.now().UTC().AppendFormat(make([]byte, 0, stampLen), stampLayout)
 				stamp = append(stamp, ' ')
 			}
-			if l.size > 0 && l.size+int64(len(stamp)) > l.limit {
-				if err := l.rotate(); err != nil {
+			if l.size+int64(len(buf)+len(stamp)) > l.limit {
+				if _, err := l.write(buf); err != nil {
 					return n, err
 				}
+				buf = buf[:0]
+				if l.size > 0 && l.size+int64(len(stamp)) > l.limit {
+					if err := l.rotate(); err != nil {
+						return n, err
+					}
+				}
 			}
-			if _, err := l.write(stamp); err != nil {
-				return n, err
-			}
+			buf = append(buf, stamp...)
 			l.mid = true
 		}
 		k := len(p)
 		if i := bytes.IndexByte(p, '\n'); i >= 0 {
 			k = i + 1
 		}
-		m, err := l.write(p[:k])
-		n += m
-		if err != nil {
-			return n, err
-		}
+		buf = append(buf, p[:k]...)
+		n += k
 		l.mid = p[k-1] != '\n'
 		p = p[k:]
 	}
-	return n, nil
+	_, err := l.write(buf)
+	if cap(buf) <= maxLogBuf {
+		l.buf = buf[:0]
+	}
+	return n, err
 }
+
+// maxLogBuf bounds the buffer a logFile keeps between writes: an output
+// read is at most 32 KiB, plus its stamps.
+const maxLogBuf = 64 << 10
 
 func (l *logFile) now() time.Time {
 	if l.clock == nil {
