@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
@@ -53,6 +54,9 @@ type Options struct {
 	Logger *zap.Logger
 	// Registerer receives the activator's metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Clock times how long a revision has been idle, for dropping its
+	// series (see SeriesIdle). nil means the real clock.
+	Clock clock.PassiveClock
 }
 
 // Activator forwards requests to a revision's instances. Its zero value is
@@ -83,7 +87,7 @@ func New(opts Options) *Activator {
 		h2c:        opts.H2CTransport,
 		queueDepth: opts.QueueDepth,
 		log:        opts.Logger,
-		metrics:    newMetrics(opts.Registerer),
+		metrics:    newMetrics(opts.Registerer, clockNow(opts.Clock)),
 	}
 	if a.transport == nil {
 		a.transport = NewTransport()
@@ -101,6 +105,14 @@ func New(opts Options) *Activator {
 		a.log = zap.NewNop()
 	}
 	return a
+}
+
+// clockNow is c's Now; nil for a nil c (the real clock).
+func clockNow(c clock.PassiveClock) func() time.Time {
+	if c == nil {
+		return nil
+	}
+	return c.Now
 }
 
 func orDefault[T int | int64](v, def T) T {
@@ -122,8 +134,8 @@ func (a *Activator) Register(rev *api.Revision) {
 	rv := newRevision(key, fn, time.Now(), a.queueDepth)
 	rv.queued, rv.buffered = a.queued, newBudget(a.revBytes)
 	rv.limit, rv.timeout, rv.h2c = rev.Spec.ConcurrencyLimit(), timeoutOf(rev), rev.Spec.H2C()
-	rv.metrics = a.metrics.forRevision(fn, key)
-	rv.protocol = a.metrics.protocolErrorsFor(rv.metrics.labels, a.log)
+	rv.metrics = a.metrics.forRevision(fn, key, &rv.mu, rv.busyLocked)
+	rv.protocol = newProtocolErrors(rv.metrics, a.log)
 	a.revisions.LoadOrStore(key, rv)
 }
 
@@ -140,7 +152,7 @@ func (a *Activator) Unregister(key api.RevisionKey) {
 	}
 	rv := v.(*revision)
 	rv.remove()
-	a.metrics.forget(rv.fn, key)
+	rv.metrics.remove()
 }
 
 // Update installs the runtime's latest view of a revision's instances.
@@ -260,7 +272,7 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 			rv.recordColdStart(start, got.ep.ID, w)
 		}
 		if got.cold && !res.headerAt.IsZero() {
-			rv.metrics.coldDuration.Observe(res.headerAt.Sub(start).Seconds())
+			rv.metrics.observeColdDuration(res.headerAt.Sub(start))
 		}
 		if res.err != nil {
 			a.log.Debug("forward failed", zap.String("revision", rv.key.Name), zap.String("instance", got.ep.ID), zap.Error(res.err))
@@ -269,7 +281,7 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 	}
 	rv.metrics.countRequest(res.code)
 	elapsed := time.Since(start)
-	rv.metrics.duration.Observe(elapsed.Seconds())
+	rv.metrics.observeDuration(elapsed)
 	if !res.clientFault {
 		rv.outcomes.record(res.code, elapsed, startWait)
 	}

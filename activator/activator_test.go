@@ -382,7 +382,7 @@ func TestH2CTrailersAndStreaming(t *testing.T) {
 func TestSampleAveragesConcurrencyOverTime(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	rv := newRevision(revKey, fnKey, t0, 10)
-	rv.metrics = newMetrics(nil).forRevision(fnKey, revKey)
+	rv.metrics = newMetrics(nil, nil).forRevision(fnKey, revKey, &rv.mu, rv.busyLocked)
 	ep := newEndpoint(runtime.Endpoint{ID: "i1"}, nil)
 	rv.endpoints = []*endpoint{ep}
 	// Two requests for the whole second, a third for its second half.

@@ -190,11 +190,11 @@ func (rv *revision) recordColdStart(arrival time.Time, id string, w wait) {
 		for i, d := range w.phases {
 			if i == phaseCreate {
 				if w.container {
-					rv.metrics.createPhase().Observe(d.Seconds())
+					rv.metrics.observePhase(i, d)
 				}
 				continue
 			}
-			rv.metrics.coldPhases[i].Observe(d.Seconds())
+			rv.metrics.observePhase(i, d)
 		}
 	}
 	rv.colds.add(c)

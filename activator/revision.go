@@ -24,7 +24,7 @@ type revision struct {
 	limit    int // containerConcurrency; 0 means no limit
 	timeout  time.Duration
 	h2c      bool
-	metrics  revisionMetrics
+	metrics  *revisionMetrics
 	protocol *protocolErrors // its instances' breaks of HTTP/1.1 framing
 
 	mu        sync.Mutex
@@ -91,6 +91,12 @@ func newRevision(key api.RevisionKey, fn api.FunctionKey, now time.Time, maxQueu
 		lastChange:  now,
 		periodStart: now,
 	}
+}
+
+// busyLocked reports whether the revision has a request in flight or
+// queued, or an instance: it keeps its series (see SeriesIdle).
+func (rv *revision) busyLocked() bool {
+	return rv.current > 0 || rv.queue.Len() > 0 || len(rv.endpoints) > 0 || len(rv.draining) > 0
 }
 
 // changeLocked moves the concurrency count by delta at now.
@@ -180,12 +186,12 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 	if res.cold && !rv.activating {
 		rv.activating = true
 		res.first = true
-		rv.metrics.coldStarts.Inc()
+		rv.metrics.coldStart()
 	}
 	w := &waiter{ch: make(chan *endpoint, 1)}
 	w.elem = rv.queue.PushBack(w)
 	rv.changeLocked(now, +1)
-	rv.metrics.queueDepth.Set(float64(rv.queue.Len()))
+	rv.metrics.setQueueDepth(rv.queue.Len())
 	rv.mu.Unlock()
 
 	wk.Wake(rv.key)
@@ -205,7 +211,7 @@ func (rv *revision) acquire(now time.Time, x exchange, wk waker) (acquireResult,
 	if w.elem != nil { // still queued: leave, freeing the place
 		rv.dequeueLocked(w)
 		rv.changeLocked(time.Now(), -1)
-		rv.metrics.queueDepth.Set(float64(rv.queue.Len()))
+		rv.metrics.setQueueDepth(rv.queue.Len())
 		rv.mu.Unlock()
 		return res, ctx.Err()
 	}
@@ -277,7 +283,7 @@ func (rv *revision) dispatchLocked() {
 		ep.inflight++
 		w.ch <- ep
 	}
-	rv.metrics.queueDepth.Set(float64(rv.queue.Len()))
+	rv.metrics.setQueueDepth(rv.queue.Len())
 }
 
 // dequeueLocked takes w off the queue, giving back its place in the
@@ -297,7 +303,7 @@ func (rv *revision) failQueuedLocked(err error) {
 		rv.changeLocked(time.Now(), -1)
 		w.ch <- nil
 	}
-	rv.metrics.queueDepth.Set(0)
+	rv.metrics.setQueueDepth(0)
 }
 
 // setState installs the runtime's view of the revision: endpoints that
@@ -329,7 +335,7 @@ func (rv *revision) setState(s runtime.State) {
 		}
 	}
 	rv.endpoints = next
-	rv.metrics.readyInstances.Set(float64(len(next)))
+	rv.metrics.setReady(len(next))
 	rv.failure = s.Failure
 	if len(next) > 0 {
 		rv.activating = false

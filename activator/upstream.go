@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -41,24 +40,20 @@ const protocolLogEvery = 10 * time.Second
 // concurrent use; report allocates only when it logs.
 type protocolErrors struct {
 	revision string
-	counters [numProtocolKinds]prometheus.Counter
+	metrics  *revisionMetrics
 	log      *zap.Logger
 	lastLog  [numProtocolKinds]atomic.Int64 // unix nanoseconds
 	skipped  [numProtocolKinds]atomic.Int64 // breaks not logged since
 }
 
-func (m *metrics) protocolErrorsFor(labels []string, log *zap.Logger) *protocolErrors {
-	p := &protocolErrors{revision: labels[2], log: log}
-	for k, name := range protocolKindNames {
-		p.counters[k] = m.protocolErrors.WithLabelValues(append(labels[:3:3], name)...)
-	}
-	return p
+func newProtocolErrors(rm *revisionMetrics, log *zap.Logger) *protocolErrors {
+	return &protocolErrors{revision: rm.labels[2], metrics: rm, log: log}
 }
 
 // report records that instance broke the framing; got is what it sent
 // that did not fit (logged quoted, at most 64 bytes), or nil.
 func (p *protocolErrors) report(kind protocolKind, instance, what string, got []byte) {
-	p.counters[kind].Inc()
+	p.metrics.protocolError(kind)
 	now := time.Now().UnixNano()
 	last := p.lastLog[kind].Load()
 	if now-last < int64(protocolLogEvery) || !p.lastLog[kind].CompareAndSwap(last, now) {

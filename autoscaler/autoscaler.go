@@ -203,7 +203,7 @@ func (a *Autoscaler) Upsert(rev *api.Revision, opts UpsertOptions) {
 	}
 	r := &revision{key: key, name: key.String(), decider: d, desired: d.Desired(), applied: applied}
 	r.metrics = a.metrics.forRevision(rev.Namespace, rev.FunctionName(), rev.Name)
-	r.metrics.set(Decision{Desired: r.desired})
+	r.metrics.set(Decision{Desired: r.desired}, a.clock.Now())
 	a.revs.Store(key, r)
 	a.log.Debug("revision added", zap.String("revision", r.name), zap.Int("desired", r.desired), zap.Bool("initial", opts.Initial))
 	a.enqueue(r)

@@ -97,9 +97,23 @@ func (a *Autoscaler) tick(ctx context.Context, decide bool) {
 		if decide {
 			// Also retries a Scale that failed at an earlier decision.
 			a.settle(ctx, r)
+			a.expire(r)
 		}
 		return true
 	})
+}
+
+// expire drops r's gauges once it has been idle for SeriesIdle. Under
+// r.mu, as every gauge write, so it cannot race Forget or a decision.
+func (a *Autoscaler) expire(r *revision) {
+	if r.metrics == nil {
+		return
+	}
+	r.mu.Lock()
+	if !r.forgotten {
+		r.metrics.expire(a.clock.Now())
+	}
+	r.mu.Unlock()
 }
 
 type stepMode int
@@ -154,7 +168,7 @@ func (a *Autoscaler) step(r *revision, mode stepMode) {
 		r.remember(dec, a.history)
 	}
 	// Under r.mu, so it cannot land after Forget deleted the series.
-	r.metrics.set(dec)
+	r.metrics.set(dec, now)
 	r.mu.Unlock()
 	level := zap.DebugLevel
 	if changed {

@@ -2,12 +2,14 @@ package autoscaler
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
-// metrics are the autoscaler's per-revision gauges. A nil *metrics (no
+// metrics are the autoscaler's per-revision gauges, for active revisions
+// only (see SeriesIdle). A nil *metrics (no
 // registry) hands out nil *revisionGauges, whose methods do nothing.
 type metrics struct {
 	desired  *prometheus.GaugeVec
@@ -58,11 +60,23 @@ func register(reg prometheus.Registerer, log *zap.Logger, g *prometheus.GaugeVec
 	return nil
 }
 
-// revisionGauges are one revision's series.
+// SeriesIdle is how long a revision's gauges outlive its activity: they
+// are made at the first decision that wants an instance (or sees load),
+// and deleted once every decision for SeriesIdle wanted none and saw
+// none, so idle revisions, however many, have no series. It is the
+// activator's SeriesIdle, for the same reasons: longer than scrape
+// intervals and dashboard windows, so the gauges are seen back at 0
+// before they go.
+const SeriesIdle = 10 * time.Minute
+
+// revisionGauges are one revision's series, while it is active. All its
+// methods are called under the revision's lock.
 type revisionGauges struct {
 	m                    *metrics
 	labels               []string
-	metric               string // the label value observed was last set with
+	live                 bool      // the gauges exist
+	lastActive           time.Time // the last decision with an instance wanted or load seen
+	metric               string    // the label value observed was last set with
 	desired, panic       prometheus.Gauge
 	stable, panicAverage prometheus.Gauge
 }
@@ -71,14 +85,23 @@ func (m *metrics) forRevision(namespace, function, name string) *revisionGauges 
 	if m == nil {
 		return nil
 	}
-	l := []string{namespace, function, name}
-	return &revisionGauges{m: m, labels: l, desired: m.desired.WithLabelValues(l...), panic: m.panic.WithLabelValues(l...)}
+	return &revisionGauges{m: m, labels: []string{namespace, function, name}}
 }
 
-// set puts a decision on the gauges.
-func (g *revisionGauges) set(d Decision) {
+// set puts a decision taken at now on the gauges, making them if the
+// decision is activity.
+func (g *revisionGauges) set(d Decision, now time.Time) {
 	if g == nil {
 		return
+	}
+	if d.Desired > 0 || d.Panicking || d.Stable > 0 || d.Panic > 0 {
+		g.lastActive = now
+	} else if !g.live {
+		return // idle, and no series to bring back to 0
+	}
+	if !g.live {
+		g.live = true
+		g.desired, g.panic = g.m.desired.WithLabelValues(g.labels...), g.m.panic.WithLabelValues(g.labels...)
 	}
 	g.desired.Set(float64(d.Desired))
 	p := 0.0
@@ -99,12 +122,23 @@ func (g *revisionGauges) set(d Decision) {
 	g.panicAverage.Set(d.Panic)
 }
 
+// expire deletes the gauges once the revision has been idle for
+// SeriesIdle at now. A revision that comes back gets them again at its
+// next active decision.
+func (g *revisionGauges) expire(now time.Time) {
+	if g == nil || !g.live || now.Sub(g.lastActive) < SeriesIdle {
+		return
+	}
+	g.delete()
+}
+
 func (g *revisionGauges) deleteObserved() {
 	if g.metric == "" {
 		return
 	}
 	g.m.observed.DeleteLabelValues(append([]string{"stable", g.metric}, g.labels...)...)
 	g.m.observed.DeleteLabelValues(append([]string{"panic", g.metric}, g.labels...)...)
+	g.metric = ""
 }
 
 // delete drops the revision's series.
@@ -115,4 +149,5 @@ func (g *revisionGauges) delete() {
 	g.m.desired.DeleteLabelValues(g.labels...)
 	g.m.panic.DeleteLabelValues(g.labels...)
 	g.deleteObserved()
+	g.live = false
 }
