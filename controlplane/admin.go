@@ -257,8 +257,47 @@ func functionList(fns []*api.Function) *api.FunctionList {
 	return l
 }
 
+// listFunctions lists functions; ?limit=N&continue=TOKEN page them as
+// the Kubernetes API does (paging.go).
 func (a *admin) listFunctions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, functionList(a.cp.Functions(mux.Vars(r)["namespace"])))
+	opts, ok := listOptions(w, r)
+	if !ok {
+		return
+	}
+	fns, page, err := a.cp.FunctionsPage(mux.Vars(r)["namespace"], opts)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	l := functionList(fns)
+	l.ListMeta = listMeta(page)
+	writeJSON(w, http.StatusOK, l)
+}
+
+// listOptions reads ?limit= and ?continue=, and answers 400 naming a bad
+// limit.
+func listOptions(w http.ResponseWriter, r *http.Request) (ListOptions, bool) {
+	q := r.URL.Query()
+	opts := ListOptions{Continue: q.Get("continue")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("limit: must be a number of items, 0 or more, got %q", s), nil)
+			return opts, false
+		}
+		opts.Limit = n
+	}
+	return opts, true
+}
+
+// listMeta is a page's metadata: continue and remainingItemCount, only
+// when more remain (so that an unpaged list's JSON is as before).
+func listMeta(page ListPage) metav1.ListMeta {
+	if page.Continue == "" {
+		return metav1.ListMeta{}
+	}
+	n := page.Remaining
+	return metav1.ListMeta{Continue: page.Continue, RemainingItemCount: &n}
 }
 
 func functionKey(r *http.Request) api.FunctionKey {
@@ -312,8 +351,21 @@ func revisionList(revs []*api.Revision) *api.RevisionList {
 	return l
 }
 
+// listRevisions lists revisions, of one function with ?function=, paged
+// as listFunctions.
 func (a *admin) listRevisions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, revisionList(a.cp.Revisions(mux.Vars(r)["namespace"], r.URL.Query().Get("function"))))
+	opts, ok := listOptions(w, r)
+	if !ok {
+		return
+	}
+	revs, page, err := a.cp.RevisionsPage(mux.Vars(r)["namespace"], r.URL.Query().Get("function"), opts)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	l := revisionList(revs)
+	l.ListMeta = listMeta(page)
+	writeJSON(w, http.StatusOK, l)
 }
 
 // getRevision returns one revision; ?decisions=true adds the autoscaler's

@@ -16,11 +16,22 @@ func triggerKey(r *http.Request) api.TriggerKey {
 	return api.TriggerKey{Namespace: v["namespace"], Name: v["name"]}
 }
 
+// listTriggers lists triggers, paged as listFunctions.
 func (a *admin) listTriggers(w http.ResponseWriter, r *http.Request) {
+	opts, ok := listOptions(w, r)
+	if !ok {
+		return
+	}
+	trigs, page, err := a.cp.TriggersPage(mux.Vars(r)["namespace"], opts)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
 	l := &api.TriggerList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindTriggerList}, Items: []api.Trigger{}}
-	for _, t := range a.cp.Triggers(mux.Vars(r)["namespace"]) {
+	for _, t := range trigs {
 		l.Items = append(l.Items, *t)
 	}
+	l.ListMeta = listMeta(page)
 	writeJSON(w, http.StatusOK, l)
 }
 

@@ -29,19 +29,8 @@ func (c *ControlPlane) Function(key api.FunctionKey) (*api.Function, error) {
 
 // Functions lists the functions of a namespace ("" for all), by name.
 func (c *ControlPlane) Functions(namespace string) []*api.Function {
-	rollouts := c.rolloutStatus()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*api.Function
-	for k, fn := range c.fns {
-		if namespace == "" || k.Namespace == namespace {
-			out = append(out, c.withStatusLocked(fn, rollouts[k]))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
-	})
-	return out
+	fns, _, _ := c.FunctionsPage(namespace, ListOptions{}) // the zero options cannot be refused
+	return fns
 }
 
 // Revision returns a revision with its status, or ErrNotFound; decisions

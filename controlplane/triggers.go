@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"fmt"
-	"sort"
 
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -122,20 +121,8 @@ func (c *ControlPlane) Trigger(key api.TriggerKey) (*api.Trigger, error) {
 
 // Triggers lists the triggers of a namespace ("" for all), by name.
 func (c *ControlPlane) Triggers(namespace string) []*api.Trigger {
-	c.mu.Lock()
-	var views []triggerView
-	for k, t := range c.trigs {
-		if namespace == "" || k.Namespace == namespace {
-			views = append(views, c.viewLocked(t))
-		}
-	}
-	c.mu.Unlock()
-	out := make([]*api.Trigger, 0, len(views))
-	for _, v := range views {
-		out = append(out, c.withStatus(v))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key().String() < out[j].Key().String() })
-	return out
+	trigs, _, _ := c.TriggersPage(namespace, ListOptions{}) // the zero options cannot be refused
+	return trigs
 }
 
 // triggerView is what a trigger's status needs from the control plane's
