@@ -150,13 +150,14 @@ func (c *client) function(ctx context.Context, key api.FunctionKey) (*api.Functi
 	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/functions/"+key.Name, nil, nil, out)
 }
 
-func (c *client) functions(ctx context.Context, namespace string) (*api.FunctionList, error) {
+// functions reads one page of the functions of a namespace ("" for all).
+func (c *client) functions(ctx context.Context, namespace string, p pageQuery) (*api.FunctionList, error) {
 	out := &api.FunctionList{}
 	path := "/functions"
 	if namespace != "" {
 		path = "/namespaces/" + namespace + "/functions"
 	}
-	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
+	return out, c.do(ctx, http.MethodGet, path, p.values(), nil, out)
 }
 
 func (c *client) revision(ctx context.Context, key api.RevisionKey) (*api.Revision, error) {
@@ -172,13 +173,14 @@ func (c *client) revisionWithDecisions(ctx context.Context, key api.RevisionKey)
 	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/revisions/"+key.Name, q, nil, out)
 }
 
-func (c *client) revisions(ctx context.Context, namespace string) (*api.RevisionList, error) {
+// revisions reads one page of the revisions of a namespace ("" for all).
+func (c *client) revisions(ctx context.Context, namespace string, p pageQuery) (*api.RevisionList, error) {
 	out := &api.RevisionList{}
 	path := "/revisions"
 	if namespace != "" {
 		path = "/namespaces/" + namespace + "/revisions"
 	}
-	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
+	return out, c.do(ctx, http.MethodGet, path, p.values(), nil, out)
 }
 
 func (c *client) setTraffic(ctx context.Context, key api.FunctionKey, traffic []api.TrafficTarget) (*api.Function, error) {
@@ -200,13 +202,14 @@ func (c *client) trigger(ctx context.Context, key api.TriggerKey) (*api.Trigger,
 	return out, c.do(ctx, http.MethodGet, "/namespaces/"+key.Namespace+"/triggers/"+key.Name, nil, nil, out)
 }
 
-func (c *client) triggers(ctx context.Context, namespace string) (*api.TriggerList, error) {
+// triggers reads one page of the triggers of a namespace ("" for all).
+func (c *client) triggers(ctx context.Context, namespace string, p pageQuery) (*api.TriggerList, error) {
 	out := &api.TriggerList{}
 	path := "/triggers"
 	if namespace != "" {
 		path = "/namespaces/" + namespace + "/triggers"
 	}
-	return out, c.do(ctx, http.MethodGet, path, nil, nil, out)
+	return out, c.do(ctx, http.MethodGet, path, p.values(), nil, out)
 }
 
 func (c *client) deleteTrigger(ctx context.Context, key api.TriggerKey) error {

@@ -24,6 +24,9 @@ type getOptions struct {
 	selector      string
 	watch         bool
 	watchEvents   bool
+	limit         int    // --limit: at most this many objects; 0 means all
+	continueToken string // --continue: from where an earlier --limit stopped
+	chunkSize     int    // --chunk-size: objects an admin API call; 0 means all in one
 
 	format outputFormat    // -o, parsed
 	labels labels.Selector // -l, parsed; nil without -l
@@ -65,6 +68,7 @@ also be its function's: all of that function's revisions.`,
   wake get functions,revisions -A
   wake get revisions -l serving.knative.dev/service=hello -o name
   wake get functions -o jsonpath='{.items[*].status.url}'
+  wake get functions --limit 100 --continue TOKEN
   wake get revisions hello -w`,
 		ValidArgs: []string{"functions", "revisions", "triggers"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,6 +84,9 @@ also be its function's: all of that function's revisions.`,
 			}
 			if o.labels != nil && anyNames(reqs) {
 				return errors.New("-l: name objects or select them by label, not both")
+			}
+			if err := o.checkPaging(reqs); err != nil {
+				return err
 			}
 			if o.watch {
 				if len(reqs) != 1 {
@@ -101,6 +108,9 @@ also be its function's: all of that function's revisions.`,
 	f.StringVarP(&o.selector, "selector", "l", "", "only objects whose labels match, e.g. -l 'app=shop,tier!=test'")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, print each object again when it changes, until interrupted")
 	f.BoolVar(&o.watchEvents, "output-watch-events", false, "with -w, say what happened to each object: ADDED, MODIFIED or DELETED")
+	f.IntVar(&o.limit, "limit", 0, "list at most this many objects, and say on stderr how to read on (--continue)")
+	f.StringVar(&o.continueToken, "continue", "", "list from where an earlier --limit stopped (the token it printed)")
+	f.IntVar(&o.chunkSize, "chunk-size", defaultChunkSize, "read lists from wake serve this many objects a call; 0 reads each in one call")
 	return cmd
 }
 
@@ -186,11 +196,11 @@ func parseGetArgs(args []string) ([]getRequest, error) {
 }
 
 // fetch returns the objects r asks for that -l selects, in the order of
-// r's names, and the names that matched nothing.
-func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs []metav1.Object, missing []string, err error) {
-	all, err := r.typ.list(ctx, c, o.ns())
+// r's names, the names that matched nothing, and where a --limit stopped.
+func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs []metav1.Object, missing []string, meta metav1.ListMeta, err error) {
+	all, meta, err := listObjects(ctx, c, r.typ, o.ns(), pageQuery{limit: o.limit, cont: o.continueToken}, o.chunkSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, meta, err
 	}
 	if len(r.names) == 0 {
 		objs = all
@@ -221,7 +231,7 @@ func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs [
 		}
 		objs = selected
 	}
-	return objs, missing, nil
+	return objs, missing, meta, nil
 }
 
 // notFound says that name matched nothing.
@@ -236,17 +246,18 @@ func (r getRequest) notFound(name string, o *getOptions) error {
 type getResult struct {
 	typ  *resourceType
 	objs []metav1.Object
+	meta metav1.ListMeta // where a --limit stopped
 }
 
 func runGet(ctx context.Context, out, errOut io.Writer, c *client, o *getOptions, reqs []getRequest) error {
 	var results []getResult
 	var notFound []error
 	for _, r := range reqs {
-		objs, missing, err := r.fetch(ctx, c, o)
+		objs, missing, meta, err := r.fetch(ctx, c, o)
 		if err != nil {
 			return err
 		}
-		results = append(results, getResult{typ: r.typ, objs: objs})
+		results = append(results, getResult{typ: r.typ, objs: objs, meta: meta})
 		for _, name := range missing {
 			notFound = append(notFound, r.notFound(name, o))
 		}
@@ -265,6 +276,7 @@ func runGet(ctx context.Context, out, errOut io.Writer, c *client, o *getOptions
 	if len(notFound) > 0 {
 		return errors.Join(notFound...)
 	}
+	sayMore(errOut, results[0].meta)
 	if !printed && o.format.tabular() {
 		// kubectl's words, on stderr: a script reading stdout sees nothing.
 		if o.allNamespaces {
@@ -334,7 +346,7 @@ func valueOf(results []getResult, single bool) any {
 		return results[0].objs[0]
 	}
 	if len(results) == 1 {
-		return results[0].typ.typedList(results[0].objs)
+		return results[0].typ.typedList(results[0].objs, results[0].meta)
 	}
 	l := genericList{APIVersion: "v1", Kind: "List", Items: []any{}}
 	for _, res := range results {

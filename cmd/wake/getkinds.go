@@ -21,13 +21,15 @@ type resourceType struct {
 	names  []string // what else the command line may call it
 	what   string   // what a name given on the command line names, for errors
 
-	// list fetches the objects of a namespace ("" for all), with their
-	// apiVersion and kind set.
-	list func(ctx context.Context, c *client, namespace string) ([]metav1.Object, error)
+	// list fetches a page of the objects of a namespace ("" for all),
+	// with their apiVersion and kind set, and the page's metadata (its
+	// continue token).
+	list func(ctx context.Context, c *client, namespace string, p pageQuery) ([]metav1.Object, metav1.ListMeta, error)
 	// matches says whether a name given on the command line selects obj.
 	matches func(obj metav1.Object, name string) bool
-	// typedList is the list -o json prints for objects of this kind.
-	typedList func(objs []metav1.Object) any
+	// typedList is the list -o json prints for objects of this kind,
+	// with meta (where a page stopped).
+	typedList func(objs []metav1.Object, meta metav1.ListMeta) any
 	// columns are the table's header after NAMESPACE and NAME, and rows
 	// its cells after them, an object a row. namespace is the one listed.
 	columns func(wide bool) []string
@@ -84,21 +86,21 @@ func byName(obj metav1.Object, name string) bool { return obj.GetName() == name 
 
 var functionType = &resourceType{
 	plural: api.ResourceFunctions, kind: api.KindFunction, names: []string{"fn", "ksvc"}, what: "function",
-	list: func(ctx context.Context, c *client, namespace string) ([]metav1.Object, error) {
-		l, err := c.functions(ctx, namespace)
+	list: func(ctx context.Context, c *client, namespace string, p pageQuery) ([]metav1.Object, metav1.ListMeta, error) {
+		l, err := c.functions(ctx, namespace, p)
 		if err != nil {
-			return nil, err
+			return nil, metav1.ListMeta{}, err
 		}
 		objs := make([]metav1.Object, len(l.Items))
 		for i := range l.Items {
 			l.Items[i].APIVersion, l.Items[i].Kind = api.APIVersion, api.KindFunction
 			objs[i] = &l.Items[i]
 		}
-		return objs, nil
+		return objs, l.ListMeta, nil
 	},
 	matches: byName,
-	typedList: func(objs []metav1.Object) any {
-		l := &api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindFunctionList}, Items: []api.Function{}}
+	typedList: func(objs []metav1.Object, meta metav1.ListMeta) any {
+		l := &api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindFunctionList}, ListMeta: meta, Items: []api.Function{}}
 		for _, obj := range objs {
 			l.Items = append(l.Items, *obj.(*api.Function))
 		}
@@ -122,23 +124,23 @@ var functionType = &resourceType{
 // revisions of a function by the function's.
 var revisionType = &resourceType{
 	plural: api.ResourceRevisions, kind: api.KindRevision, names: []string{"rev"}, what: "revision or function",
-	list: func(ctx context.Context, c *client, namespace string) ([]metav1.Object, error) {
-		l, err := c.revisions(ctx, namespace)
+	list: func(ctx context.Context, c *client, namespace string, p pageQuery) ([]metav1.Object, metav1.ListMeta, error) {
+		l, err := c.revisions(ctx, namespace, p)
 		if err != nil {
-			return nil, err
+			return nil, metav1.ListMeta{}, err
 		}
 		objs := make([]metav1.Object, len(l.Items))
 		for i := range l.Items {
 			l.Items[i].APIVersion, l.Items[i].Kind = api.APIVersion, api.KindRevision
 			objs[i] = &l.Items[i]
 		}
-		return objs, nil
+		return objs, l.ListMeta, nil
 	},
 	matches: func(obj metav1.Object, name string) bool {
 		return obj.GetName() == name || obj.(*api.Revision).FunctionName() == name
 	},
-	typedList: func(objs []metav1.Object) any {
-		l := &api.RevisionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindRevisionList}, Items: []api.Revision{}}
+	typedList: func(objs []metav1.Object, meta metav1.ListMeta) any {
+		l := &api.RevisionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindRevisionList}, ListMeta: meta, Items: []api.Revision{}}
 		for _, obj := range objs {
 			l.Items = append(l.Items, *obj.(*api.Revision))
 		}
@@ -191,12 +193,13 @@ func autoscalingColumns(a *api.AutoscalingStatus) []string {
 // tags ("90%", "10% #canary"). Traffic lives on functions, so they are
 // fetched too.
 func trafficShares(ctx context.Context, c *client, namespace string) (map[api.RevisionKey][]string, error) {
-	fns, err := c.functions(ctx, namespace)
+	fns, _, err := listObjects(ctx, c, functionType, namespace, pageQuery{}, defaultChunkSize)
 	if err != nil {
 		return nil, err
 	}
 	share := map[api.RevisionKey][]string{}
-	for _, fn := range fns.Items {
+	for _, obj := range fns {
+		fn := obj.(*api.Function)
 		for _, t := range fn.Status.Traffic {
 			k := api.RevisionKey{Namespace: fn.Namespace, Name: t.RevisionName}
 			s := fmt.Sprintf("%d%%", t.PercentOrZero())
@@ -211,21 +214,21 @@ func trafficShares(ctx context.Context, c *client, namespace string) (map[api.Re
 
 var triggerType = &resourceType{
 	plural: api.ResourceTriggers, kind: api.KindTrigger, names: []string{"tr"}, what: "trigger",
-	list: func(ctx context.Context, c *client, namespace string) ([]metav1.Object, error) {
-		l, err := c.triggers(ctx, namespace)
+	list: func(ctx context.Context, c *client, namespace string, p pageQuery) ([]metav1.Object, metav1.ListMeta, error) {
+		l, err := c.triggers(ctx, namespace, p)
 		if err != nil {
-			return nil, err
+			return nil, metav1.ListMeta{}, err
 		}
 		objs := make([]metav1.Object, len(l.Items))
 		for i := range l.Items {
 			l.Items[i].APIVersion, l.Items[i].Kind = api.APIVersion, api.KindTrigger
 			objs[i] = &l.Items[i]
 		}
-		return objs, nil
+		return objs, l.ListMeta, nil
 	},
 	matches: byName,
-	typedList: func(objs []metav1.Object) any {
-		l := &api.TriggerList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindTriggerList}, Items: []api.Trigger{}}
+	typedList: func(objs []metav1.Object, meta metav1.ListMeta) any {
+		l := &api.TriggerList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindTriggerList}, ListMeta: meta, Items: []api.Trigger{}}
 		for _, obj := range objs {
 			l.Items = append(l.Items, *obj.(*api.Trigger))
 		}

@@ -30,7 +30,7 @@ func watchGet(ctx context.Context, out, errOut io.Writer, c *client, o *getOptio
 		w.table.fit([]string{"MODIFIED"}) // the widest event: the column never shifts
 	}
 	for first := true; ; first = false {
-		objs, missing, err := r.fetch(ctx, c, o)
+		objs, missing, _, err := r.fetch(ctx, c, o)
 		if ctx.Err() != nil {
 			return nil
 		}
