@@ -169,8 +169,6 @@ type revisionSeries struct {
 	used           atomic.Bool // used since the last sweep
 	codes          sync.Map    // int → prometheus.Counter
 	duration       prometheus.Observer
-	coldStarts     prometheus.Counter
-	coldDuration   prometheus.Observer
 	queueDepth     prometheus.Gauge
 	readyInstances prometheus.Gauge
 }
@@ -196,8 +194,6 @@ func (rm *revisionMetrics) series() *revisionSeries {
 	m, l := rm.m, rm.labels
 	s := &revisionSeries{
 		duration:       m.duration.WithLabelValues(l...),
-		coldStarts:     m.coldStarts.WithLabelValues(l...),
-		coldDuration:   m.coldDuration.WithLabelValues(l...),
 		queueDepth:     m.queueDepth.WithLabelValues(l...),
 		readyInstances: m.readyInstances.WithLabelValues(l...),
 	}
@@ -276,21 +272,24 @@ func (rm *revisionMetrics) observeDuration(d time.Duration) {
 	}
 }
 
+// observeColdDuration, coldStart and observePhase record wake-ups from
+// zero. Those are rare, so their series are looked up by label each time,
+// and a revision that never woke from zero (or, for the create phase,
+// runs a command, not an image) has none.
 func (rm *revisionMetrics) observeColdDuration(d time.Duration) {
-	if s := rm.series(); s != nil {
-		s.coldDuration.Observe(d.Seconds())
+	if rm.series() == nil {
+		return
 	}
+	rm.m.coldDuration.WithLabelValues(rm.labels...).Observe(d.Seconds())
 }
 
 func (rm *revisionMetrics) coldStart() {
-	if s := rm.series(); s != nil {
-		s.coldStarts.Inc()
+	if rm.series() == nil {
+		return
 	}
+	rm.m.coldStarts.WithLabelValues(rm.labels...).Inc()
 }
 
-// observePhase observes one phase of a wake-up. Wake-ups are rare, so the
-// series is looked up by label each time; a phase never observed (create,
-// for a command) has none.
 func (rm *revisionMetrics) observePhase(phase int, d time.Duration) {
 	if rm.series() == nil {
 		return
