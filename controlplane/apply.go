@@ -39,8 +39,7 @@ func (c *ControlPlane) Apply(ctx context.Context, docs []*api.Document, opts App
 			resolvePaths(cf.fn, opts.BaseDir)
 		}
 	}
-	unchanged := c.unchanged(fns)
-	out, err := c.apply(ctx, fns, trigs, func(i int, errs field.ErrorList) api.Errors {
+	out, unchanged, err := c.apply(ctx, fns, trigs, func(i int, errs field.ErrorList) api.Errors {
 		return checked[i].doc.Errors(errs)
 	})
 	if err != nil {
@@ -127,25 +126,14 @@ func (c *ControlPlane) check(docs []*api.Document) ([]checkedFunction, []*api.Tr
 	return out, trigs, problems
 }
 
-// unchanged returns the functions, as checked for an apply, that are
-// stored already as they are: same template, traffic, labels and
-// annotations. Applying one again creates no revision and changes no
-// route; `wake apply` says "unchanged", as kubectl does. Kubernetes mode
-// has none: there the API server decides what changed.
-func (c *ControlPlane) unchanged(fns []*api.Function) []api.FunctionKey {
-	if c.opts.ExternalSpec {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []api.FunctionKey
-	for _, fn := range fns {
-		prev := c.fns[fn.Key()]
-		if prev != nil && sameSpec(prev, fn) && maps.Equal(prev.Labels, fn.Labels) && maps.Equal(prev.Annotations, fn.Annotations) {
-			out = append(out, fn.Key())
-		}
-	}
-	return out
+// storedAs says whether fn, as checked for an apply, is stored as it is
+// already: same template, traffic, labels and annotations. Applying it
+// again writes nothing, creates no revision and changes no route; `wake
+// apply` says "unchanged", as kubectl does. Kubernetes mode has none:
+// there the API server decides what changed.
+func (c *ControlPlane) storedAs(prev, fn *api.Function) bool {
+	return !c.opts.ExternalSpec && prev != nil && sameSpec(prev, fn) &&
+		maps.Equal(prev.Labels, fn.Labels) && maps.Equal(prev.Annotations, fn.Annotations)
 }
 
 // InvalidError is a request the control plane refused, said in the terms
@@ -180,7 +168,7 @@ func (c *ControlPlane) SetTraffic(ctx context.Context, key api.FunctionKey, traf
 	if len(errs) > 0 {
 		return nil, trafficError(key, traffic, revs, errs)
 	}
-	out, err := c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+	out, _, err := c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
 	if err != nil {
 		return nil, err
 	}
@@ -219,13 +207,26 @@ func trafficError(key api.FunctionKey, traffic []api.TrafficTarget, revs []*api.
 // functions create, then brings the new revisions up, publishes routes and
 // runs the triggers. position places a
 // problem found here (a traffic target naming a missing revision) in the
-// input of function i.
-func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, error) {
+// input of function i. It returns the functions with status, and those
+// stored as they were already (storedAs): they cost no write, and when
+// every one is such, and no trigger comes, nothing is published either.
+func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) ([]*api.Function, []api.FunctionKey, error) {
 	c.writeMu.Lock()
-	failed, err := c.store(ctx, fns, trigs, position)
+	failed, unchanged, err := c.store(ctx, fns, trigs, position)
 	c.writeMu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	out := make([]*api.Function, 0, len(fns))
+	if len(unchanged) == len(fns) && len(trigs) == 0 {
+		for _, fn := range fns {
+			got, err := c.Function(fn.Key())
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, got)
+		}
+		return out, unchanged, nil
 	}
 	// A revision the runtime would not take says so in its status, where
 	// `wake apply` waits for it.
@@ -234,34 +235,38 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, trigs []*
 	}
 	c.publishRoutes()
 	c.runTriggers(trigs)
-	out := make([]*api.Function, 0, len(fns))
 	for _, fn := range fns {
 		got, err := c.Function(fn.Key())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, got)
 	}
-	return out, nil
+	return out, unchanged, nil
 }
 
 // store writes the functions, the revisions they create and the triggers,
-// and brings the new revisions up; it returns those the runtime refused.
-// The caller holds writeMu.
-func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) (map[api.RevisionKey]error, error) {
+// and brings the new revisions up; it returns those the runtime refused,
+// and the functions it did not write, stored as they are already. The
+// caller holds writeMu.
+func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*api.Trigger, position func(i int, errs field.ErrorList) api.Errors) (map[api.RevisionKey]error, []api.FunctionKey, error) {
 	now := c.now()
 	var problems api.Errors
 	var created []*api.Revision
+	var unchanged []api.FunctionKey
+	write := make([]*api.Function, 0, len(fns))
 	c.mu.Lock()
-	owners := map[string]map[string]string{} // namespace → revision → function
-	for _, r := range c.revs {
-		if owners[r.Namespace] == nil {
-			owners[r.Namespace] = map[string]string{}
-		}
-		owners[r.Namespace][r.Name] = r.FunctionName()
-	}
+	var owners map[string]map[string]string // namespace → revision → function; made when a function changes
 	for i, fn := range fns {
 		prev := c.fns[fn.Key()]
+		if c.storedAs(prev, fn) {
+			unchanged = append(unchanged, fn.Key())
+			continue
+		}
+		write = append(write, fn)
+		if owners == nil {
+			owners = c.revisionOwnersLocked()
+		}
 		existing := c.revisionsOfLocked(fn.Key())
 		var changed bool
 		if c.opts.ExternalSpec {
@@ -304,11 +309,14 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 	c.prepareTriggersLocked(trigs)
 	c.mu.Unlock()
 	if len(problems) > 0 {
-		return nil, problems
+		return nil, nil, problems
+	}
+	if len(write) == 0 && len(trigs) == 0 {
+		return nil, unchanged, nil // no transaction: a no-op apply costs the disk nothing
 	}
 
 	err := c.opts.Store.Update(func(tx Tx) error {
-		for _, fn := range fns {
+		for _, fn := range write {
 			if err := tx.PutFunction(fn); err != nil {
 				return err
 			}
@@ -326,10 +334,10 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("saving: %w", err)
+		return nil, nil, fmt.Errorf("saving: %w", err)
 	}
 	c.mu.Lock()
-	for _, fn := range fns {
+	for _, fn := range write {
 		c.fns[fn.Key()] = fn
 	}
 	for _, rev := range created {
@@ -348,7 +356,20 @@ func (c *ControlPlane) store(ctx context.Context, fns []*api.Function, trigs []*
 			failed[rev.Key()] = err
 		}
 	}
-	return failed, nil
+	return failed, unchanged, nil
+}
+
+// revisionOwnersLocked maps each namespace's revision names to their
+// functions.
+func (c *ControlPlane) revisionOwnersLocked() map[string]map[string]string {
+	owners := map[string]map[string]string{}
+	for _, r := range c.revs {
+		if owners[r.Namespace] == nil {
+			owners[r.Namespace] = map[string]string{}
+		}
+		owners[r.Namespace][r.Name] = r.FunctionName()
+	}
+	return owners
 }
 
 func sameSpec(a, b *api.Function) bool {

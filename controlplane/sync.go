@@ -32,7 +32,7 @@ func (c *ControlPlane) SyncFunction(ctx context.Context, fn *api.Function) error
 	if len(errs) > 0 {
 		err = api.NewErrors(errs)
 	} else {
-		_, err = c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+		_, _, err = c.apply(ctx, []*api.Function{fn}, nil, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
 	}
 	var invalid api.Errors
 	c.mu.Lock()
@@ -58,7 +58,7 @@ func (c *ControlPlane) SyncTrigger(ctx context.Context, t *api.Trigger) error {
 	if errs := t.Validate(); len(errs) > 0 {
 		return api.NewErrors(errs)
 	}
-	_, err := c.apply(ctx, nil, []*api.Trigger{t}, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
+	_, _, err := c.apply(ctx, nil, []*api.Trigger{t}, func(_ int, errs field.ErrorList) api.Errors { return api.NewErrors(errs) })
 	return err
 }
 
