@@ -17,8 +17,8 @@ import (
 // instance or cold start, until it has had no request in flight or
 // queued, no instance and no use of its series for SeriesIdle (checked
 // when /metrics is scraped). Idle revisions, however many, cost nothing
-// per scrape: at 10,000 idle functions a scrape went from 145 MB and
-// 2.4–3.8 s to a few KB.
+// per scrape: at 10,000 idle functions, wake serve's scrape went from
+// 148 MB (119 series per revision) and 3–8 s to 8 KB and under 10 ms.
 //
 // Ten minutes is longer than the usual scrape intervals (15–60 s) and the
 // dashboard's rate windows (1–5 m), so a revision that goes quiet shows
