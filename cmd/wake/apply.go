@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,19 +46,30 @@ func newApplyCommand(c *client) *cobra.Command {
 					}
 					return err
 				}
+				unchanged := make(map[string]bool, len(res.Unchanged))
+				for _, k := range res.Unchanged {
+					unchanged[k] = true
+				}
 				for _, fn := range res.Functions {
-					if slices.Contains(res.Unchanged, fn.Key().String()) {
+					if unchanged[fn.Key().String()] {
 						fmt.Fprintf(out, "function %s/%s unchanged\n", fn.Namespace, fn.Name)
-						continue
+					} else {
+						fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
 					}
-					fmt.Fprintf(out, "function %s/%s applied (revision %s)\n", fn.Namespace, fn.Name, fn.Status.LatestCreatedRevisionName)
 				}
 				for _, t := range res.Triggers {
 					fmt.Fprintf(out, "trigger %s/%s applied (%s → %s)\n", t.Namespace, t.Name, t.SourceKind(), t.Spec.Sink)
 				}
 				// Only functions have revisions to wait for: a trigger runs
-				// as soon as it is stored.
-				applied = append(applied, res.Functions...)
+				// as soon as it is stored. An unchanged function whose
+				// revision is ready has nothing to wait for either, as
+				// kubectl waits for nothing it left unchanged: re-applying
+				// 10,000 functions asks wake serve nothing more.
+				for _, fn := range res.Functions {
+					if !unchanged[fn.Key().String()] || !isReady(fn.Status.Conditions) {
+						applied = append(applied, fn)
+					}
+				}
 			}
 			if noWait {
 				return nil
@@ -169,6 +179,12 @@ func printReady(out io.Writer, fn *api.Function, rev string) {
 			fmt.Fprintf(out, "%s: tag %s: %s (revision %s)\n", fn.Name, t.Tag, t.URL, t.RevisionName)
 		}
 	}
+}
+
+// isReady says whether conditions hold Ready=True.
+func isReady(conds []api.Condition) bool {
+	c := api.GetCondition(conds, api.ConditionReady)
+	return c != nil && c.Status == api.ConditionTrue
 }
 
 func isTerminal(w io.Writer) bool {
