@@ -149,10 +149,11 @@ func TrustedHost(hostport string) bool {
 }
 
 type admin struct {
-	cp   *ControlPlane
-	logs runtime.LogReader
-	info Info
-	log  *zap.Logger
+	cp      *ControlPlane
+	logs    runtime.LogReader
+	info    Info
+	log     *zap.Logger
+	checked checkedManifests // dry runs' documents, for the applies that follow
 }
 
 // Problem is the body of every error the admin API returns.
@@ -208,8 +209,15 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	docs, err := api.Decode(q.Get("source"), body)
 	dryRun := q.Get("dryRun") == "true"
+	var docs []*api.Document
+	ok := false
+	if !dryRun {
+		docs, ok = a.checked.take(q.Get("source"), body)
+	}
+	if !ok {
+		docs, err = api.Decode(q.Get("source"), body)
+	}
 	if err != nil || dryRun {
 		// Every problem, of the documents that did decode too.
 		if err := a.cp.Problems(docs, err); err != nil {
@@ -218,6 +226,7 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if dryRun {
+		a.checked.put(q.Get("source"), body, docs)
 		writeJSON(w, http.StatusOK, ApplyResult{Functions: []api.Function{}, Triggers: []api.Trigger{}})
 		return
 	}
