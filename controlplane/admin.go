@@ -200,7 +200,8 @@ func (a *admin) getInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, h
 // apply takes manifests (YAML or JSON; several documents) in the body.
 // Query: source names the file for error messages, dir its directory;
 // dryRun=true checks them, stores nothing and answers every problem (wake
-// apply checks each of its files before it applies any).
+// apply checks each of its files before it applies any). A manifest of
+// no objects is a problem, as kubectl makes it.
 func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
 	if err != nil {
@@ -217,6 +218,11 @@ func (a *admin) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		docs, err = api.Decode(q.Get("source"), body)
+	}
+	if err == nil && len(docs) == 0 {
+		// kubectl's words; wake apply says them of each empty file.
+		a.writeError(w, api.Errors{{Source: q.Get("source"), Message: "no objects passed to apply"}})
+		return
 	}
 	if err != nil || dryRun {
 		// Every problem, of the documents that did decode too.

@@ -175,3 +175,21 @@ func TestListsPageAsKubernetesDoes(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyOfNoObjectsIsAProblem(t *testing.T) {
+	cp, _, _ := newPlane(t, t.TempDir())
+	srv := httptest.NewServer(controlplane.NewAdminHandler(controlplane.AdminOptions{ControlPlane: cp}))
+	defer srv.Close()
+	for _, q := range []string{"", "&dryRun=true"} {
+		res, err := http.Post(srv.URL+"/apis/wake.dev/v1/apply?source=empty.yaml"+q, "application/yaml", strings.NewReader("# to do\n---\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p controlplane.Problem
+		json.NewDecoder(res.Body).Decode(&p)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].String() != "empty.yaml: no objects passed to apply" {
+			t.Errorf("%s: %d %+v", q, res.StatusCode, p)
+		}
+	}
+}
