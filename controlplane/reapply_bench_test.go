@@ -3,6 +3,9 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -58,6 +61,38 @@ func BenchmarkReapplyUnchanged(b *testing.B) {
 	for b.Loop() {
 		if n := applyManifests(b, cp, manifests); n != reapplyFunctions {
 			b.Fatalf("%d unchanged, want %d", n, reapplyFunctions)
+		}
+	}
+}
+
+// BenchmarkReapplyUnchangedThroughAdminAPI: the same re-apply as wake
+// apply -f DIR sends it: a dry run of every file, then an apply of each,
+// over HTTP, answers read in full. The CLI's own time is not in it.
+func BenchmarkReapplyUnchangedThroughAdminAPI(b *testing.B) {
+	cp, _, _ := newPlane(b, b.TempDir())
+	srv := httptest.NewServer(controlplane.NewAdminHandler(controlplane.AdminOptions{ControlPlane: cp}))
+	defer srv.Close()
+	post := func(i int, m, query string) {
+		res, err := http.Post(fmt.Sprintf("%s/apis/wake.dev/v1/apply?source=f%02d.yaml%s", srv.URL, i, query), "application/yaml", strings.NewReader(m))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %s", query, res.Status)
+		}
+	}
+	manifests := reapplyBatches(reapplyFunctions, reapplyBatch)
+	for i, m := range manifests {
+		post(i, m, "")
+	}
+	for b.Loop() {
+		for i, m := range manifests {
+			post(i, m, "&dryRun=true")
+		}
+		for i, m := range manifests {
+			post(i, m, "")
 		}
 	}
 }
