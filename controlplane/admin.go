@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/runtime"
@@ -289,11 +290,19 @@ func (a *admin) listFunctions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, l)
 }
 
-// listOptions reads ?limit= and ?continue=, and answers 400 naming a bad
-// limit.
+// listOptions reads ?limit=, ?continue= and ?labelSelector=, and answers
+// 400 naming a bad limit or selector.
 func listOptions(w http.ResponseWriter, r *http.Request) (ListOptions, bool) {
 	q := r.URL.Query()
 	opts := ListOptions{Continue: q.Get("continue")}
+	if s := q.Get("labelSelector"); s != "" {
+		sel, err := labels.Parse(s)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("labelSelector: %q: %v", s, err), nil)
+			return opts, false
+		}
+		opts.Selector = sel
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	api "github.com/wakefn/wake/api/v1"
 )
 
@@ -24,6 +26,14 @@ type ListOptions struct {
 	Limit int
 	// Continue is the token of the previous answer ("" for the first).
 	Continue string
+	// Selector keeps the items whose labels it matches, before the
+	// limit counts them; nil keeps all.
+	Selector labels.Selector
+}
+
+// selects says whether o's selector keeps an object with these labels.
+func (o ListOptions) selects(l map[string]string) bool {
+	return o.Selector == nil || o.Selector.Matches(labels.Set(l))
 }
 
 // ListPage says where a page stopped: Continue is the token for the next
@@ -94,6 +104,15 @@ func (c *ControlPlane) FunctionsPage(namespace string, opts ListOptions) ([]*api
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keys := c.functionKeysLocked(namespace)
+	if opts.Selector != nil {
+		selected := keys[:0]
+		for _, k := range keys {
+			if opts.selects(c.fns[k].Labels) {
+				selected = append(selected, k)
+			}
+		}
+		keys = selected
+	}
 	start := 0
 	if from != nil {
 		start = sort.Search(len(keys), func(i int) bool { return keys[i].String() > from[0] })
@@ -141,7 +160,7 @@ func (c *ControlPlane) RevisionsPage(namespace, function string, opts ListOption
 	if err != nil {
 		return nil, ListPage{}, err
 	}
-	out, page := c.revisionsPage(namespace, function, from, opts.Limit)
+	out, page := c.revisionsPage(namespace, function, from, opts)
 	for _, r := range out {
 		c.setAutoscaling(r, false)
 	}
@@ -156,7 +175,8 @@ func revisionKey(fn api.FunctionKey, r *api.Revision) []string {
 	return []string{fn.String(), fmt.Sprintf("%020d", g), r.Name}
 }
 
-func (c *ControlPlane) revisionsPage(namespace, function string, from []string, limit int) ([]*api.Revision, ListPage) {
+func (c *ControlPlane) revisionsPage(namespace, function string, from []string, opts ListOptions) ([]*api.Revision, ListPage) {
+	limit := opts.Limit
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*api.Revision
@@ -169,16 +189,14 @@ func (c *ControlPlane) revisionsPage(namespace, function string, from []string, 
 		if from != nil && fn.String() < from[0] {
 			continue
 		}
-		if limit > 0 && len(out) == limit {
+		if limit > 0 && len(out) == limit && opts.Selector == nil {
 			// Full: count what is left, without copying it.
-			if n := len(c.byFn[fn]); n > 0 {
-				page.Remaining += int64(n)
-			}
+			page.Remaining += int64(len(c.byFn[fn]))
 			continue
 		}
 		for _, r := range c.revisionsOfLocked(fn) {
 			k := revisionKey(fn, r)
-			if !after(k, from) {
+			if !opts.selects(r.Labels) || !after(k, from) {
 				continue
 			}
 			if limit > 0 && len(out) == limit {
@@ -210,7 +228,7 @@ func (c *ControlPlane) TriggersPage(namespace string, opts ListOptions) ([]*api.
 	c.mu.Lock()
 	keys := make([]api.TriggerKey, 0, len(c.trigs))
 	for k := range c.trigs {
-		if (namespace == "" || k.Namespace == namespace) && (from == nil || k.String() > from[0]) {
+		if (namespace == "" || k.Namespace == namespace) && (from == nil || k.String() > from[0]) && opts.selects(c.trigs[k].Labels) {
 			keys = append(keys, k)
 		}
 	}

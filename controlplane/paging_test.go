@@ -43,7 +43,11 @@ type pageList struct {
 
 func getPage(t *testing.T, srv *httptest.Server, path string, q url.Values) (pageList, int, string) {
 	t.Helper()
-	res, err := http.Get(srv.URL + "/apis/wake.dev/v1" + path + "?" + q.Encode())
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	res, err := http.Get(srv.URL + "/apis/wake.dev/v1" + path + sep + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +156,18 @@ func TestListsPageAsKubernetesDoes(t *testing.T) {
 		}
 	})
 
+	t.Run("a label selector, before the limit", func(t *testing.T) {
+		// Revisions carry their function's name as a label.
+		pages, remaining := readAll(t, srv, "/revisions?labelSelector=serving.knative.dev/service+in+(a,cart)", 1)
+		want := [][]string{{"default/a-00001"}, {"default/a-00002"}, {"shop/cart-00001"}}
+		if diff := cmp.Diff(want, pages); diff != "" {
+			t.Errorf("pages (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]int64{2, 1, -1}, remaining); diff != "" {
+			t.Errorf("remainingItemCount (-want +got):\n%s", diff)
+		}
+	})
+
 	fnToken := func() string {
 		l, _, _ := getPage(t, srv, "/functions", url.Values{"limit": {"1"}})
 		return l.Metadata.Continue
@@ -166,6 +182,7 @@ func TestListsPageAsKubernetesDoes(t *testing.T) {
 		{"a made-up token", "/revisions", url.Values{"continue": {"aGVsbG8"}}, "continue:"},
 		{"a negative limit", "/functions", url.Values{"limit": {"-1"}}, "limit:"},
 		{"a limit that is no number", "/revisions", url.Values{"limit": {"ten"}}, "limit:"},
+		{"a bad selector", "/functions", url.Values{"labelSelector": {"a=(b"}}, "labelSelector:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, code, detail := getPage(t, srv, tc.path, tc.q)

@@ -198,7 +198,7 @@ func parseGetArgs(args []string) ([]getRequest, error) {
 // fetch returns the objects r asks for that -l selects, in the order of
 // r's names, the names that matched nothing, and where a --limit stopped.
 func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs []metav1.Object, missing []string, meta metav1.ListMeta, err error) {
-	all, meta, err := listObjects(ctx, c, r.typ, o.ns(), pageQuery{limit: o.limit, cont: o.continueToken}, o.chunkSize)
+	all, meta, err := listObjects(ctx, c, r.typ, o.ns(), pageQuery{limit: o.limit, cont: o.continueToken, selector: o.selector}, o.chunkSize)
 	if err != nil {
 		return nil, nil, meta, err
 	}
@@ -222,7 +222,7 @@ func (r getRequest) fetch(ctx context.Context, c *client, o *getOptions) (objs [
 			}
 		}
 	}
-	if o.labels != nil {
+	if o.labels != nil { // wake serve selected already; a server older than paging did not
 		selected := objs[:0]
 		for _, obj := range objs {
 			if o.labels.Matches(labels.Set(obj.GetLabels())) {

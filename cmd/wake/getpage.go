@@ -22,10 +22,13 @@ import (
 const defaultChunkSize = 500
 
 // pageQuery is one list call's page: at most limit items (0: all), from
-// the continue token cont ("" for the first page).
+// the continue token cont ("" for the first page), of those that selector
+// (-l, "" for all) matches. wake serve selects before it counts, as the
+// Kubernetes API does, so --limit 10 -l app=shop shows 10 of the shop's.
 type pageQuery struct {
-	limit int
-	cont  string
+	limit    int
+	cont     string
+	selector string
 }
 
 func (p pageQuery) values() url.Values {
@@ -35,6 +38,9 @@ func (p pageQuery) values() url.Values {
 	}
 	if p.cont != "" {
 		q.Set("continue", p.cont)
+	}
+	if p.selector != "" {
+		q.Set("labelSelector", p.selector)
 	}
 	return q
 }
@@ -51,7 +57,7 @@ func listObjects(ctx context.Context, c *client, t *resourceType, namespace stri
 		if left := want.limit - len(objs); want.limit > 0 && (size == 0 || left < size) {
 			size = left
 		}
-		page, meta, err := t.list(ctx, c, namespace, pageQuery{limit: size, cont: cont})
+		page, meta, err := t.list(ctx, c, namespace, pageQuery{limit: size, cont: cont, selector: want.selector})
 		if err != nil {
 			return nil, metav1.ListMeta{}, err
 		}

@@ -92,6 +92,7 @@ func TestGetReadsListsInPages(t *testing.T) {
 		{"--continue", []string{"--limit", "2", "--continue", "2"}, "fn02 fn03", []string{"continue=2&limit=2"},
 			"1 more remain: read on with --continue 4\n"},
 		{"--continue to the end", []string{"--continue", "4"}, "fn04", []string{"continue=4&limit=500"}, ""},
+		{"-l goes to wake serve", []string{"-l", "app=shop", "--limit", "5"}, "", []string{"labelSelector=app%3Dshop&limit=5"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
