@@ -82,8 +82,17 @@ func (m *checkedManifests) take(source string, body []byte) ([]*api.Document, bo
 	}
 	delete(m.docs, k)
 	m.bytes -= e.size
-	if len(m.docs) == 0 {
-		m.order = m.order[:0]
+	if len(m.order) > 2*len(m.docs)+16 {
+		// Forget the keys of entries taken, so that a dry run never
+		// followed by its apply does not let order grow with every apply
+		// after it.
+		live := m.order[:0]
+		for _, o := range m.order {
+			if _, ok := m.docs[o]; ok {
+				live = append(live, o)
+			}
+		}
+		m.order = live
 	}
 	return e.docs, true
 }

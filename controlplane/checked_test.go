@@ -38,3 +38,22 @@ func TestCheckedManifestsAreTakenOnceAndBounded(t *testing.T) {
 		t.Errorf("%d bytes remembered, want %d", m.bytes, len(big))
 	}
 }
+
+// TestCheckedManifestsOrderStaysBounded: a dry run never followed by its
+// apply (a directory with a bad file) stays remembered, and the applies
+// after it do not grow what is kept.
+func TestCheckedManifestsOrderStaysBounded(t *testing.T) {
+	var m checkedManifests
+	docs := []*api.Document{{Source: "bad.yaml"}}
+	m.put("bad.yaml", []byte("never applied"), docs)
+	for i := range 10000 {
+		body := []byte{byte(i), byte(i >> 8)}
+		m.put("good.yaml", body, docs)
+		if _, ok := m.take("good.yaml", body); !ok {
+			t.Fatalf("apply %d did not get its documents", i)
+		}
+	}
+	if len(m.order) > 20 || len(m.docs) != 1 {
+		t.Errorf("after 10,000 applies: %d keys in order, %d entries; want the one left and few keys", len(m.order), len(m.docs))
+	}
+}
