@@ -38,10 +38,7 @@ func newApplyCommand(c *client) *cobra.Command {
 				if err != nil {
 					var ae *apiError
 					if errors.As(err, &ae) && len(ae.problem.Errors) > 0 {
-						fmt.Fprintf(errOut, "%s was not applied:\n", m.Source)
-						for _, p := range ae.problem.Errors {
-							fmt.Fprintln(errOut, "  "+p.String())
-						}
+						printProblems(errOut, m.Source, ae.problem.Errors)
 						return &exitError{err}
 					}
 					return err

@@ -105,10 +105,7 @@ func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut
 			continue
 		}
 		bad++
-		fmt.Fprintf(errOut, "%s was not applied:\n", m.Source)
-		for _, p := range problems {
-			fmt.Fprintln(errOut, "  "+p.String())
-		}
+		printProblems(errOut, m.Source, problems)
 	}
 	if bad == 0 {
 		return nil
@@ -120,7 +117,7 @@ func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut
 	return &exitError{err}
 }
 
-// manifestProblems returns every problem of one file, in line order, as
+// manifestProblems returns every problem of one file as
 // wake serve finds them (dryRun: checked, not stored), "no objects passed
 // to apply" (kubectl's words) for a file that holds none. The file is not
 // decoded here too: wake serve's dry run keeps what it decoded for the
@@ -140,10 +137,19 @@ func (c *client) manifestProblems(ctx context.Context, m manifestFile, dryRun bo
 	if err == nil || !errors.As(err, &ae) || len(ae.problem.Errors) == 0 {
 		return nil, err
 	}
-	problems := append(api.Errors(nil), ae.problem.Errors...)
-	sort.SliceStable(problems, func(i, j int) bool { // lineless ones last
+	return ae.problem.Errors, nil
+}
+
+// printProblems says that a file was not applied, and why: its problems
+// in line order, those without a line last.
+func printProblems(w io.Writer, source string, problems api.Errors) {
+	problems = append(api.Errors(nil), problems...)
+	sort.SliceStable(problems, func(i, j int) bool {
 		a, b := problems[i].Line, problems[j].Line
 		return a > 0 && (b == 0 || a < b)
 	})
-	return problems, nil
+	fmt.Fprintf(w, "%s was not applied:\n", source)
+	for _, p := range problems {
+		fmt.Fprintln(w, "  "+p.String())
+	}
 }
