@@ -217,24 +217,16 @@ func (c *ControlPlane) apply(ctx context.Context, fns []*api.Function, trigs []*
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]*api.Function, 0, len(fns))
-	if len(unchanged) == len(fns) && len(trigs) == 0 {
-		for _, fn := range fns {
-			got, err := c.Function(fn.Key())
-			if err != nil {
-				return nil, nil, err
-			}
-			out = append(out, got)
+	if len(unchanged) < len(fns) || len(trigs) > 0 {
+		// A revision the runtime would not take says so in its status,
+		// where `wake apply` waits for it.
+		for key, err := range failed {
+			c.Update(key, runtime.State{Failure: &runtime.Failure{Reason: "DeployFailed", Message: err.Error(), At: c.clock.Now()}})
 		}
-		return out, unchanged, nil
+		c.publishRoutes()
+		c.runTriggers(trigs)
 	}
-	// A revision the runtime would not take says so in its status, where
-	// `wake apply` waits for it.
-	for key, err := range failed {
-		c.Update(key, runtime.State{Failure: &runtime.Failure{Reason: "DeployFailed", Message: err.Error(), At: c.clock.Now()}})
-	}
-	c.publishRoutes()
-	c.runTriggers(trigs)
+	out := make([]*api.Function, 0, len(fns))
 	for _, fn := range fns {
 		got, err := c.Function(fn.Key())
 		if err != nil {
