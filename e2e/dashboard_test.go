@@ -59,6 +59,13 @@ spec:
     function: flaky
 `)
 	produce(t, broker, "jobs", 0, 200, 10)
+	// A request that waits for an instance: the cold-start series exist
+	// from a revision's first wake-up from zero (flaky may never have one:
+	// the cron trigger's pre-warm can start it before any event waits).
+	w.apply(fn{name: "cold", marker: marker(t), annotations: map[string]string{api.AnnotationInitialScale: "0"}}.yaml(), "--no-wait")
+	if r := w.mustGet("cold.default.localhost", "/"); r.code != 200 {
+		t.Fatalf("cold start: %d %s", r.code, r.body)
+	}
 
 	var missing []string
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
