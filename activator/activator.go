@@ -279,9 +279,8 @@ func (a *Activator) serve(rv *revision, start time.Time, x exchange) result {
 		}
 		break
 	}
-	rv.metrics.countRequest(res.code)
 	elapsed := time.Since(start)
-	rv.metrics.observeDuration(elapsed)
+	rv.metrics.requestDone(res.code, elapsed)
 	if !res.clientFault {
 		rv.outcomes.record(res.code, elapsed, startWait)
 	}

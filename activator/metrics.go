@@ -252,11 +252,23 @@ func (rm *revisionMetrics) deleteLocked() {
 	}
 }
 
+// countRequest counts a request answered without reaching an instance
+// (its body failed); requestDone counts an answered one with its
+// duration, looking the series up once.
 func (rm *revisionMetrics) countRequest(code int) {
-	s := rm.series()
-	if s == nil {
-		return
+	if s := rm.series(); s != nil {
+		s.count(rm, code)
 	}
+}
+
+func (rm *revisionMetrics) requestDone(code int, d time.Duration) {
+	if s := rm.series(); s != nil {
+		s.count(rm, code)
+		s.duration.Observe(d.Seconds())
+	}
+}
+
+func (s *revisionSeries) count(rm *revisionMetrics, code int) {
 	if c, ok := s.codes.Load(code); ok {
 		c.(prometheus.Counter).Inc()
 		return
@@ -264,12 +276,6 @@ func (rm *revisionMetrics) countRequest(code int) {
 	c := rm.m.requests.WithLabelValues(append(rm.labels[:3:3], strconv.Itoa(code))...)
 	s.codes.Store(code, c)
 	c.Inc()
-}
-
-func (rm *revisionMetrics) observeDuration(d time.Duration) {
-	if s := rm.series(); s != nil {
-		s.duration.Observe(d.Seconds())
-	}
 }
 
 // observeColdDuration, coldStart and observePhase record wake-ups from

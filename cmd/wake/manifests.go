@@ -94,10 +94,16 @@ func manifestsIn(dir string) ([]string, error) {
 // returns an error if any file has a problem (or has no object in it), so
 // that wake apply applies all of its files or none: a directory with one
 // bad file is fixed and applied again as a whole, not left half applied.
+//
+// A lone file is not checked first: the server applies one file's objects
+// all or none, and says its problems then.
 func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut io.Writer) error {
+	if len(files) < 2 {
+		return nil
+	}
 	bad := 0
 	for _, m := range files {
-		problems, err := c.manifestProblems(ctx, m, len(files) > 1)
+		problems, err := c.manifestProblems(ctx, m)
 		if err != nil {
 			return err
 		}
@@ -111,9 +117,7 @@ func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut
 		return nil
 	}
 	err := fmt.Errorf("%d of %d files have problems: nothing was applied", bad, len(files))
-	if len(files) > 1 {
-		fmt.Fprintln(errOut, err)
-	}
+	fmt.Fprintln(errOut, err)
 	return &exitError{err}
 }
 
@@ -123,14 +127,7 @@ func checkManifests(ctx context.Context, c *client, files []manifestFile, errOut
 // decoded here too: wake serve's dry run keeps what it decoded for the
 // apply, and a second decode was most of the CLI's time in a re-apply of
 // 10,000 functions.
-//
-// With dryRun false nothing is asked: a lone file needs no dry run, since
-// the server applies one file's objects all or none, and says its
-// problems then.
-func (c *client) manifestProblems(ctx context.Context, m manifestFile, dryRun bool) (api.Errors, error) {
-	if !dryRun {
-		return nil, nil
-	}
+func (c *client) manifestProblems(ctx context.Context, m manifestFile) (api.Errors, error) {
 	q := url.Values{"source": {m.Source}, "dir": {m.Dir}, "dryRun": {"true"}}
 	err := c.do(ctx, http.MethodPost, "/apply", q, typedBody{bytes.NewReader(m.Data), "application/yaml"}, nil)
 	var ae *apiError

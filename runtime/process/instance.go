@@ -407,12 +407,8 @@ func (in *instance) supervise(p *proc) {
 			progressTimer.Reset(progressEvery)
 		case <-startC:
 			startC, progressC = nil, nil
-			probe := "readiness probe: " + describeWait(pr.lastErr(), p)
-			if sp != nil && sp.firstPass().IsZero() {
-				probe = "startup probe: " + describeWait(sp.lastErr(), p)
-			}
 			msg := fmt.Sprintf("not ready within its progress deadline of %v (%s); %s%s",
-				spec.deadline, api.AnnotationProgressDeadline, probe, p.out.quote())
+				spec.deadline, api.AnnotationProgressDeadline, waitingProbe(p, pr, sp), p.out.quote())
 			if in.failStart(p, cancel, runtime.ReasonProgressDeadline, msg, reasonDeadline) {
 				return
 			}

@@ -29,12 +29,18 @@ const progressRetry = 30 * time.Second
 // connections on PORT=38987 (progress deadline 2m0s); last output: ...".
 // It holds no elapsed time, so it changes only when something does.
 func (in *instance) describeProgress(p *proc, readiness, startup *prober) string {
-	what := "readiness probe: " + describeWait(readiness.lastErr(), p)
-	if startup != nil && startup.firstPass().IsZero() {
-		what = "startup probe: " + describeWait(startup.lastErr(), p)
-	}
 	return fmt.Sprintf("instance %s running since %s, %s (progress deadline %v)%s",
-		in.endpoint().ID, p.start.Format(time.TimeOnly), what, in.rev.spec.deadline, p.out.quote())
+		in.endpoint().ID, p.start.Format(time.TimeOnly), waitingProbe(p, readiness, startup), in.rev.spec.deadline, p.out.quote())
+}
+
+// waitingProbe says which probe a starting instance waits on, and why it
+// has not passed: its startup probe until that passes, then its
+// readiness probe.
+func waitingProbe(p *proc, readiness, startup *prober) string {
+	if startup != nil && startup.firstPass().IsZero() {
+		return "startup probe: " + describeWait(startup.lastErr(), p)
+	}
+	return "readiness probe: " + describeWait(readiness.lastErr(), p)
 }
 
 // describeWait says in a user's words why a probe has not passed.
