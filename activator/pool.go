@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wakefn/wake/h1"
+	"github.com/wakefn/wake/sockio"
 )
 
 // The fast path keeps its own idle connections to each instance, as
@@ -66,11 +67,11 @@ func (c *upstreamConn) state() idleState {
 // peekSocket says what waits unread on the socket fd, without blocking
 // and without reading (buf takes the byte peeked at).
 func peekSocket(fd int, buf []byte) idleState {
-	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	n, err := sockio.Peek(fd, buf)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+	case err == syscall.EAGAIN:
 		return idleOpen // nothing to read yet: the healthy case
-	case err == nil && n > 0:
+	case err == 0 && n > 0:
 		return idleData
 	}
 	return idleClosed // 0 bytes is the instance's FIN; any error, a broken connection
@@ -143,11 +144,12 @@ func (p *connPool) get(fresh bool) (c *upstreamConn, reused bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	sock := sockio.New(nc)
 	return &upstreamConn{
 		nc: nc,
 		fd: socketFD(nc),
-		br: bufio.NewReaderSize(nc, upstreamBuffer),
-		bw: bufio.NewWriterSize(nc, upstreamBuffer),
+		br: bufio.NewReaderSize(sock, upstreamBuffer),
+		bw: bufio.NewWriterSize(sock, upstreamBuffer),
 	}, false, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/h1"
+	"github.com/wakefn/wake/sockio"
 )
 
 // FastHandler serves a routed HTTP/1.1 request on the fast path: the
@@ -250,12 +251,13 @@ type connBufs struct {
 func (s *Server) serveConn(c *conn) {
 	defer s.done.Done()
 	bufs := bufPool.Get().(*connBufs)
-	bufs.r.Reset(c.nc)
+	sock := sockio.New(c.nc)
+	bufs.r.Reset(sock)
 	if s.fast == nil {
 		s.handOff(c, bufs.r)
 		return
 	}
-	bufs.w.Reset(c.nc)
+	bufs.w.Reset(sock)
 	ex := &h1.Exchange{In: bufs.r, Out: bufs.w, Conn: c.nc, ClientIP: clientIP(c.nc)}
 	handedOff, linger := false, false
 	defer func() {
