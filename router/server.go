@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -328,6 +329,10 @@ func (s *Server) serveConn(c *conn) {
 			linger = ex.Broken && err == nil
 			return
 		}
+		// Under load, other connections are ready: serving them first
+		// gives the client time to send its next request, which the Peek
+		// then finds without parking (see fastExchange.exchange).
+		runtime.Gosched()
 	}
 }
 
