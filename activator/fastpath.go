@@ -267,10 +267,12 @@ func (x *fastExchange) exchange(rv *revision, ep *endpoint, c *upstreamConn) (re
 	}
 	if err == nil {
 		err = c.bw.Flush()
-		// Let the goroutines that are ready run while the instance
-		// answers: its answer is then often there when this one reads, and
-		// the read neither fails with EAGAIN nor parks the goroutine.
-		runtime.Gosched()
+		if ex.Crowded {
+			// Let the goroutines that are ready run while the instance
+			// answers: its answer is then often there when this one
+			// reads, and the read neither fails with EAGAIN nor parks.
+			runtime.Gosched()
+		}
 	}
 	var head []byte
 	for err == nil {

@@ -27,6 +27,11 @@ type Exchange struct {
 	// Broken says the connection cannot carry another request: a body
 	// left unread, a response cut short.
 	Broken bool
+	// Crowded says more requests are being served than there are threads
+	// to run them: a handler about to read what its peer has yet to send
+	// does better to yield first (runtime.Gosched) than to find nothing
+	// and park. Set by the server per request.
+	Crowded bool
 	// Extra holds header lines wake adds to this request's response, each
 	// "Name: value\r\n" (a sticky cookie, Server-Timing): they go after
 	// the instance's own fields, so a field it sent under the same name is

@@ -77,9 +77,14 @@ type Server struct {
 	fallback *http.Server
 	handoff  *connQueue
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{} // every open connection, for MaxConns and Close
-	closing  atomic.Bool
+	mu      sync.Mutex
+	conns   map[*conn]struct{} // every open connection, for MaxConns and Close
+	closing atomic.Bool
+	// active counts the requests being served on the fast path; procs is
+	// GOMAXPROCS. More active than procs means some wait to run: see
+	// h1.Exchange.Crowded.
+	active   atomic.Int32
+	procs    int32
 	listener net.Listener
 	done     sync.WaitGroup // connections the fast path is serving
 }
@@ -110,6 +115,7 @@ func NewServer(opts ServerOptions) *Server {
 		},
 		handoff: newConnQueue(),
 		conns:   map[*conn]struct{}{},
+		procs:   int32(runtime.GOMAXPROCS(0)),
 	}
 }
 
@@ -261,7 +267,11 @@ func (s *Server) serveConn(c *conn) {
 	bufs.w.Reset(sock)
 	ex := &h1.Exchange{In: bufs.r, Out: bufs.w, Conn: c.nc, ClientIP: clientIP(c.nc)}
 	handedOff, linger := false, false
+	counted := false // in s.active
 	defer func() {
+		if counted {
+			s.active.Add(-1)
+		}
 		if handedOff {
 			bufs.w.Reset(nil)
 			return // the guard keeps the reader
@@ -286,6 +296,8 @@ func (s *Server) serveConn(c *conn) {
 			return
 		}
 		c.idle.Store(false)
+		s.active.Add(1)
+		counted = true
 		head, err := h1.BufferedHead(bufs.r), error(nil)
 		if head == nil {
 			// The head came in pieces: the rest must not take long.
@@ -312,6 +324,7 @@ func (s *Server) serveConn(c *conn) {
 			return // cut off, or too slow: nothing to answer
 		}
 		ex.Reset(time.Now())
+		ex.Crowded = s.active.Load() > s.procs
 		if p, ok := s.router.ResolveH1(&ex.Req); ok {
 			if p.SetCookie != "" {
 				ex.AddHeader("Set-Cookie", p.SetCookie)
@@ -329,10 +342,15 @@ func (s *Server) serveConn(c *conn) {
 			linger = ex.Broken && err == nil
 			return
 		}
-		// Under load, other connections are ready: serving them first
-		// gives the client time to send its next request, which the Peek
-		// then finds without parking (see fastExchange.exchange).
-		runtime.Gosched()
+		counted = false
+		if s.active.Add(-1) >= s.procs {
+			// Other connections are being served, some likely ready to
+			// run: serving them first gives this client time to send its
+			// next request, which the Peek then finds without failing and
+			// parking. Idle, there is nothing to yield to, and yielding
+			// would only wake an idle thread to look.
+			runtime.Gosched()
+		}
 	}
 }
 
