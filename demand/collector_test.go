@@ -190,7 +190,9 @@ func TestBadInputIsRefusedWithTheReason(t *testing.T) {
 			}
 		})
 	}
-	res, err := http.Get(l.url + ReportPath)
+	req, _ := http.NewRequest(http.MethodGet, l.url+ReportPath, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken.Token())
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,12 @@
 //     live or gone, as the control plane's Outcomes for the rollouts'
 //     analysis: a sum that never decreases, even when a gateway restarts.
 //
+// Both ends authenticate with a token the controllers and the gateways
+// share (a Secret in Kubernetes): the Reporter sends it as a bearer token
+// read from a TokenFile, reread as the mounted Secret rotates, and a Guard
+// in front of the collector refuses, counts and logs any report or
+// wake-up without an accepted one, before it records or wakes anything.
+//
 // In embedded mode (wake serve) none of this runs: the autoscaler samples
 // the activator in process.
 package demand

@@ -24,8 +24,17 @@ func Example() {
 	ctx := context.Background()
 
 	// wake controller, once elected:
+	// The token comes from the Secret the controllers and gateways share.
 	collector := demand.NewCollector(demand.CollectorOptions{Waker: wakeAutoscaler{}})
-	go func() { log.Print(http.ListenAndServe(":8082", collector.Handler())) }()
+	tokens, err := demand.NewTokens("a-token-of-32-characters-or-more-from-a-secret", demand.TokensOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	guard, err := demand.NewGuard(demand.GuardOptions{Tokens: tokens})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { log.Print(http.ListenAndServe(":8082", guard.Wrap(collector.Handler()))) }()
 	_ = collector.Sample   // autoscaler.Options.Sample
 	_ = collector.Drain    // the runtime's Drainer
 	_ = collector.Outcomes // the control plane's Activator.Outcomes, for rollouts
@@ -34,8 +43,13 @@ func Example() {
 	// can read it, so the Waker forwards to the Reporter made after.
 	var reporter *demand.Reporter
 	act := activator.New(activator.Options{Waker: wakeFunc(func(k api.RevisionKey) { reporter.Wake(k) })})
-	reporter, err := demand.NewReporter(demand.ReporterOptions{
+	token, err := demand.NewTokenFile("/var/run/secrets/wake/report/token", demand.TokenFileOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reporter, err = demand.NewReporter(demand.ReporterOptions{
 		Controllers: []string{"http://wake-controller.wake-system.svc:8082"},
+		Token:       token,
 		Gateway:     "wake-gateway-7d9f-abcde",
 		Source:      act,
 	})

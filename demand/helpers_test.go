@@ -21,7 +21,15 @@ import (
 var (
 	t0     = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	revKey = api.RevisionKey{Namespace: "default", Name: "hello-00001"}
+	// testToken is the token every test leader accepts and every test
+	// reporter sends, unless the test says otherwise.
+	testToken = staticToken("test-report-token-0123456789abcdefghij")
 )
+
+// staticToken is a TokenSource that never changes.
+type staticToken string
+
+func (s staticToken) Token() string { return string(s) }
 
 // fakeSource plays an activator: Sample hands out the queued stats of a
 // revision one by one, then repeats the last with no new request;
@@ -121,6 +129,8 @@ func (f *fakeWaker) count(key api.RevisionKey) int {
 // the reports it accepted and every POST it answered.
 type leader struct {
 	*Collector
+	guard    *Guard
+	tokens   *Tokens
 	clock    *testingclock.FakeClock
 	waker    *fakeWaker
 	url      string
@@ -134,7 +144,14 @@ func newLeader(t *testing.T) *leader {
 	t.Helper()
 	l := &leader{clock: testingclock.NewFakeClock(t0), waker: &fakeWaker{}}
 	l.Collector = NewCollector(CollectorOptions{Waker: l.waker, Clock: l.clock})
-	h := l.Handler()
+	var err error
+	if l.tokens, err = NewTokens(testToken.Token(), TokensOptions{Clock: l.clock}); err != nil {
+		t.Fatal(err)
+	}
+	if l.guard, err = NewGuard(GuardOptions{Tokens: l.tokens, Clock: l.clock}); err != nil {
+		t.Fatal(err)
+	}
+	h := l.guard.Wrap(l.Handler())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.requests.Add(1)
 		if l.fail.Add(-1) >= 0 {
@@ -173,9 +190,25 @@ func (l *leader) post(t *testing.T, path string, v any) (int, string) {
 	return postRaw(t, l.url+path, b)
 }
 
+// postRaw posts body to url with the test token.
 func postRaw(t *testing.T, url string, body []byte) (int, string) {
 	t.Helper()
-	res, err := http.Post(url, "application/json", bytes.NewReader(body))
+	return postAuth(t, url, "Bearer "+testToken.Token(), body)
+}
+
+// postAuth posts body to url with the Authorization header auth ("" for
+// none).
+func postAuth(t *testing.T, url, auth string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +233,9 @@ func (l *leader) report(t *testing.T, gw string, sent time.Time, period time.Dur
 func startReporter(t *testing.T, l *leader, opts ReporterOptions) *Reporter {
 	t.Helper()
 	opts.Clock = l.clock
+	if opts.Token == nil {
+		opts.Token = testToken
+	}
 	r, err := NewReporter(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -229,7 +229,7 @@ func TestOutcomesOfAStaleGatewayStillCount(t *testing.T) {
 func TestReportOfARevisionNeverServedHasNoOutcomes(t *testing.T) {
 	src := newFakeSource()
 	src.setOutcomes(revKey, activator.Outcomes{})
-	r, err := NewReporter(ReporterOptions{Controllers: []string{"http://leader"}, Gateway: "gw-a", Source: src})
+	r, err := NewReporter(ReporterOptions{Controllers: []string{"http://leader"}, Gateway: "gw-a", Source: src, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestOversizedReportLeavesOutcomesOut(t *testing.T) {
 	for i := range 1000 { // about 8 KiB of outcomes each
 		src.setOutcomes(api.RevisionKey{Namespace: "default", Name: fmt.Sprintf("f-%05d", i)}, full)
 	}
-	r, err := NewReporter(ReporterOptions{Controllers: []string{"http://leader"}, Gateway: "gw-a", Source: src})
+	r, err := NewReporter(ReporterOptions{Controllers: []string{"http://leader"}, Gateway: "gw-a", Source: src, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,9 @@ type ReporterOptions struct {
 	Controllers []string
 	// Gateway is this gateway's identity, its pod name. Required.
 	Gateway string
+	// Token is sent with every report and wake-up as a bearer token: the
+	// token the controllers accept (a TokenFile, in a gateway). Required.
+	Token TokenSource
 	// Source is the activator: its counts since the previous report, the
 	// instances it uses and its outcomes since it registered each
 	// revision, which the leader sums for the rollouts. Required.
@@ -77,6 +80,7 @@ type ReporterOptions struct {
 type Reporter struct {
 	controllers []string
 	gateway     string
+	token       TokenSource
 	source      Source
 	interval    time.Duration
 	client      *http.Client
@@ -105,6 +109,7 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	}
 	r := &Reporter{
 		gateway:  opts.Gateway,
+		token:    opts.Token,
 		source:   opts.Source,
 		interval: opts.Interval,
 		client:   opts.Client,
@@ -123,6 +128,8 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	switch {
 	case r.gateway == "":
 		return nil, errors.New("demand: ReporterOptions.Gateway: required (the gateway's pod name)")
+	case r.token == nil:
+		return nil, errors.New("demand: ReporterOptions.Token: required (the token the controllers accept)")
 	case r.source == nil:
 		return nil, errors.New("demand: ReporterOptions.Source: required (the activator)")
 	case r.interval < 0:
@@ -292,6 +299,7 @@ func (r *Reporter) post(ctx context.Context, url string, body []byte) error {
 		return fmt.Errorf("POST %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.token.Token())
 	res, err := r.client.Do(req)
 	if err != nil {
 		return err // names the method and URL already

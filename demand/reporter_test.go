@@ -40,7 +40,7 @@ func TestRequestsOfAFailedReportAreCarriedOver(t *testing.T) {
 	src.add(revKey, nil,
 		activator.Stats{Concurrency: 4, InFlight: 4, Requests: 5, Ready: 1},
 		activator.Stats{Concurrency: 1, InFlight: 1, Requests: 3, Ready: 1})
-	startReporter(t, l, ReporterOptions{Controllers: []string{l.url}, Gateway: "gw-a", Source: src})
+	startReporter(t, l, ReporterOptions{Controllers: []string{l.url}, Gateway: "gw-a", Source: src, Token: testToken})
 
 	l.fail.Store(1)
 	l.clock.Step(DefaultInterval)
@@ -63,7 +63,7 @@ func TestReporterFailsOverToTheNextController(t *testing.T) {
 	follower.fail.Store(1 << 40)
 	src := newFakeSource()
 	src.add(revKey, nil, activator.Stats{Requests: 1})
-	startReporter(t, l, ReporterOptions{Controllers: []string{down.URL, follower.url, l.url}, Gateway: "gw-a", Source: src})
+	startReporter(t, l, ReporterOptions{Controllers: []string{down.URL, follower.url, l.url}, Gateway: "gw-a", Source: src, Token: testToken})
 
 	for i := int64(1); i <= 3; i++ {
 		l.clock.Step(DefaultInterval)
@@ -85,8 +85,9 @@ func TestReporterOptionsAreChecked(t *testing.T) {
 		{"no controller", ReporterOptions{Gateway: "gw", Source: src}, "Controllers: at least one"},
 		{"bad url", ReporterOptions{Controllers: []string{"wake-controller:8082"}, Gateway: "gw", Source: src}, `Controllers[0]: "wake-controller:8082" is not an http(s) base URL`},
 		{"no gateway", ReporterOptions{Controllers: []string{"http://c"}, Source: src}, "Gateway: required"},
-		{"no source", ReporterOptions{Controllers: []string{"http://c"}, Gateway: "gw"}, "Source: required"},
-		{"negative interval", ReporterOptions{Controllers: []string{"http://c"}, Gateway: "gw", Source: src, Interval: -time.Second}, "Interval: -1s"},
+		{"no token", ReporterOptions{Controllers: []string{"http://c"}, Gateway: "gw", Source: src}, "Token: required"},
+		{"no source", ReporterOptions{Controllers: []string{"http://c"}, Gateway: "gw", Token: testToken}, "Source: required"},
+		{"negative interval", ReporterOptions{Controllers: []string{"http://c"}, Gateway: "gw", Source: src, Token: testToken, Interval: -time.Second}, "Interval: -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestReporterOptionsAreChecked(t *testing.T) {
 // newWaker returns a Reporter used only as a Waker, on l's clock.
 func newWaker(t *testing.T, l *leader, controllers ...string) *Reporter {
 	t.Helper()
-	r, err := NewReporter(ReporterOptions{Controllers: controllers, Gateway: "gw-a", Source: newFakeSource(), Clock: l.clock})
+	r, err := NewReporter(ReporterOptions{Controllers: controllers, Gateway: "gw-a", Source: newFakeSource(), Clock: l.clock, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
