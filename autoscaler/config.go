@@ -248,7 +248,7 @@ type Spec struct {
 	MaxScale            int // never 0: MaxScaleLimit when unbounded
 	ActivationScale     int
 	ScaleToZero         bool
-	Grace               time.Duration // scale-to-zero-grace-period
+	Grace               time.Duration // scale-to-zero-grace-period: kept, but never delays zero (the activator is always in the path)
 	Retention           time.Duration // scale-to-zero-pod-retention-period
 	// MinScaleSchedule raises MinScale at times of day; nil: never.
 	MinScaleSchedule *api.MinScaleSchedule
@@ -300,9 +300,14 @@ func (c Config) Spec(s api.Scaling) Spec {
 	return sp.normalize()
 }
 
-// ScaleToZeroAfter is how long a revision must be idle before it goes to
-// zero.
-func (s Spec) ScaleToZeroAfter() time.Duration { return s.StableWindow + max(s.Grace, s.Retention) }
+// ScaleToZeroAfter is about how long a revision must be idle before it
+// goes to zero, as Knative's scaler reaches it with the activator in the
+// path: the stable window (for its average to reach 0), then the
+// retention period, then one decision (DefaultDecisionInterval). The
+// grace period does not count (see DefaultScaleToZeroGracePeriod).
+func (s Spec) ScaleToZeroAfter() time.Duration {
+	return s.StableWindow + max(s.Retention, DefaultDecisionInterval)
+}
 
 // MinScaleAt is the minimum in force at t: MinScale, raised by the
 // min-scale-schedule entries holding at t (capped at MaxScale). entry is

@@ -7,10 +7,13 @@ import (
 	api "github.com/wakefn/wake/api/v1"
 )
 
-// DefaultScaleToZeroGracePeriod is how long an idle revision keeps its last
-// instance after its window has emptied, before going to zero (Knative's
-// scale-to-zero-grace-period). It covers a client that pauses between
-// requests a little longer than the window.
+// DefaultScaleToZeroGracePeriod is Knative's scale-to-zero-grace-period:
+// how long Knative keeps the last pod once the activator was put back in
+// the request path, so that the activator's endpoints are programmed
+// before the pod goes. wake's activator is always in the path (Knative's
+// target-burst-capacity -1), so, as in Knative with that setting, the
+// grace never delays zero; the key is accepted so that a Knative
+// ConfigMap loads unchanged.
 const DefaultScaleToZeroGracePeriod = 30 * time.Second
 
 // initialScaleDeadline is how long initial-scale holds when the revision
@@ -54,9 +57,15 @@ type Sample struct {
 //  5. bounds: MinScale (or InitialScale until first reached), MaxScale;
 //     MinScale is raised by a min-scale-schedule entry holding at the
 //     time, which also counts as a want (see scheduled);
-//  6. zero only when scale to zero is enabled, nothing is in flight, and
-//     the revision has been idle for StableWindow + max(grace, retention);
-//     until then one instance stays.
+//  6. zero as Knative's KPA scaler reaches it with the activator always
+//     in the path: the first decision that comes to 0 (the stable average
+//     is 0, the revision active for a stable window) marks it inactive and
+//     keeps one instance; a later decision that still comes to 0 once it
+//     has been inactive for scale-to-zero-pod-retention-period goes to
+//     zero. So zero comes one decision (2s) after the stable average
+//     reaches 0, or the retention after it. The grace period does not
+//     delay it (see DefaultScaleToZeroGracePeriod). wake adds: never with
+//     a request in flight or queued.
 type Decider struct {
 	spec    Spec
 	start   time.Time
@@ -67,7 +76,8 @@ type Decider struct {
 
 	recorded       bool      // a sample arrived: there is data to scale on
 	lastRecord     time.Time // end of the last sampled period
-	lastActive     time.Time // idle clock: the last instant a request was seen starting, running or ending
+	activeSince    time.Time // when the count last rose from 0 (or the Decider started)
+	inactiveSince  time.Time // zero: active; else the decision that first came to 0 (Knative's PA Active=False)
 	inFlight       int       // in flight + queued at the last sample or activation
 	ready          int       // ready instances at the last sample
 	initialReached bool      // ready reached InitialScale once (or there was none to reach)
@@ -83,7 +93,7 @@ type Decider struct {
 // that many instances were ready once. Otherwise (a revision wake adopted
 // after a restart) it starts at MinScale.
 func NewDecider(spec Spec, now time.Time, initial bool) *Decider {
-	d := &Decider{start: now, lastRecord: now, lastActive: now}
+	d := &Decider{start: now, lastRecord: now, activeSince: now}
 	d.setSpec(spec.normalize())
 	d.desired, _ = d.minScale(now)
 	d.initialReached = !initial || d.spec.InitialScale <= d.spec.MinScale
@@ -139,11 +149,7 @@ func (d *Decider) setSpec(s Spec) {
 func (d *Decider) SetReachable(reachable bool) { d.unreachable = !reachable }
 
 // Record adds a sample covering the period since the previous Record (or
-// since the Decider started). A sample with any sign of a request — some
-// concurrency, a request in flight or queued now, a request arrived —
-// restarts the idle clock at now: the last request ended at most one
-// sample period before, and erring late keeps an instance a moment longer
-// rather than killing one early.
+// since the Decider started).
 func (d *Decider) Record(now time.Time, s Sample) {
 	if now.After(d.lastRecord) {
 		v := s.Concurrency
@@ -164,9 +170,6 @@ func (d *Decider) Record(now time.Time, s Sample) {
 	}
 	if d.ready >= d.spec.InitialScale {
 		d.initialReached = true
-	}
-	if s.Concurrency > 0 || s.InFlight > 0 || s.Requests > 0 {
-		d.lastActive = later(d.lastActive, now)
 	}
 }
 
@@ -280,16 +283,15 @@ func (d *Decider) minScale(now time.Time) (n, entry int) {
 }
 
 // scheduled applies a min-scale-schedule entry holding now as a want, not
-// only as a bound: the scale-down delay remembers it, and the idle clock
-// runs while it holds, so when its window closes the count comes down by
-// the usual rules (scale-down delay, scale-down rate, then zero after the
-// stable window and the grace), not all at once.
+// only as a bound: the scale-down delay remembers it, and the revision
+// stays active while it holds, so when its window closes the count comes
+// down by the usual rules (scale-down delay, scale-down rate, then zero
+// as an idle revision's), not all at once.
 func (d *Decider) scheduled(now time.Time, want int, dec *Decision) int {
 	n, entry := d.minScale(now)
 	if entry == 0 {
 		return want
 	}
-	d.lastActive = later(d.lastActive, now)
 	if n > want {
 		dec.Steps |= StepMinScaleSchedule
 		dec.ScheduleEntry, dec.ScheduleMin = entry, n
@@ -342,18 +344,36 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		want, dec.Steps = sp.MaxScale, dec.Steps|StepMaxScale
 	}
 	if want > 0 || d.desired == 0 {
+		if want > 0 {
+			d.inactiveSince = time.Time{}
+			if d.desired == 0 {
+				d.activeSince = now
+			}
+		}
 		return want
 	}
-	dec.IdleFor = now.Sub(d.lastActive)
-	dec.ZeroAfter = sp.ScaleToZeroAfter()
+	// Knative's KPA scaler (handleScaleToZero) with the activator in the
+	// path: active for a stable window → inactive → zero once inactive for
+	// the retention period, at a later decision.
+	dec.ActiveFor = now.Sub(d.activeSince)
+	dec.ZeroAfter = sp.Retention
 	switch {
 	case !sp.ScaleToZero:
 		dec.Steps |= StepNoScaleToZero
 	case d.inFlight > 0:
+		d.inactiveSince = time.Time{}
 		dec.Steps |= StepInFlight
-	case dec.IdleFor < dec.ZeroAfter:
+	case dec.ActiveFor < sp.StableWindow:
+		dec.Steps |= StepActiveWait
+	case d.inactiveSince.IsZero() || !now.After(d.inactiveSince):
+		d.inactiveSince = now
+		dec.Steps |= StepIdleWait
+	case now.Sub(d.inactiveSince) < sp.Retention:
+		dec.IdleFor = now.Sub(d.inactiveSince)
 		dec.Steps |= StepIdleWait
 	default:
+		dec.IdleFor = now.Sub(d.inactiveSince)
+		d.inactiveSince = time.Time{}
 		dec.Steps |= StepToZero
 		return 0
 	}
@@ -375,12 +395,11 @@ func (d *Decider) reachableMin(now time.Time) int {
 // another. Waiting requests far above what is ready (past the panic
 // threshold) start panic mode, as the activator's burst does in Knative,
 // so the next decisions do not take the instances back before the stable
-// window has seen the burst. It restarts the idle clock.
+// window has seen the burst. It makes the revision active again.
 func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 	sp := d.spec
 	inFlight = max(inFlight, 0)
 	d.inFlight = max(d.inFlight, inFlight)
-	d.lastActive = later(d.lastActive, now)
 	dec := Decision{At: now, Previous: d.desired, Ready: d.ready, InFlight: inFlight, Activation: true,
 		Metric: sp.Metric, TargetValue: sp.TargetValue, StableWindow: sp.StableWindow, PanicWindow: sp.PanicWindow}
 	demand := d.waitingDemand(now, inFlight)
@@ -436,11 +455,4 @@ func (d *Decider) waitingDemand(now time.Time, inFlight int) float64 {
 		d.waitingSince = now
 	}
 	return float64(inFlight) / max(now.Sub(d.waitingSince), minWaitSpan).Seconds()
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

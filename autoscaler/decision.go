@@ -34,8 +34,11 @@ type Decision struct {
 	// With StepMinScaleSchedule: the min-scale-schedule entry (1-based)
 	// holding the count up, and the count it holds.
 	ScheduleEntry, ScheduleMin int
-	IdleFor                    time.Duration // when the count would go to zero: idle time so far
-	ZeroAfter                  time.Duration // ... and idle time needed
+	// When the count would go to zero: how long the revision has been
+	// active (it must be a stable window), inactive (0 at the decision
+	// that made it so), and the inactive time needed
+	// (scale-to-zero-pod-retention-period).
+	ActiveFor, IdleFor, ZeroAfter time.Duration
 }
 
 // Step is a rule that changed a decision's count, or a transition it made.
@@ -62,6 +65,7 @@ const (
 	StepIdleWait
 	StepToZero
 	StepMinScaleSchedule
+	StepActiveWait
 )
 
 // Reason explains the decision in one line, e.g.
@@ -123,11 +127,17 @@ func (d Decision) Reason() string {
 		{StepMaxScale, func() string { return "max-scale" }},
 		{StepNoScaleToZero, func() string { return "scale to zero is disabled, keeping 1" }},
 		{StepInFlight, func() string { return fmt.Sprintf("%d in flight, keeping 1", d.InFlight) }},
+		{StepActiveWait, func() string {
+			return fmt.Sprintf("active %v of the %v stable window, keeping 1", d.ActiveFor.Round(time.Second), d.StableWindow)
+		}},
 		{StepIdleWait, func() string {
-			return fmt.Sprintf("idle %v of %v, keeping 1", d.IdleFor.Round(time.Second), d.ZeroAfter)
+			if d.IdleFor == 0 {
+				return "inactive from now, keeping 1 until a later decision"
+			}
+			return fmt.Sprintf("inactive %v of the %v retention, keeping 1", d.IdleFor.Round(time.Second), d.ZeroAfter)
 		}},
 		{StepToZero, func() string {
-			return fmt.Sprintf("idle %v ≥ %v: to zero", d.IdleFor.Round(time.Second), d.ZeroAfter)
+			return fmt.Sprintf("inactive %v ≥ %v retention: to zero", d.IdleFor.Round(time.Second), d.ZeroAfter)
 		}},
 	}
 	for _, n := range notes {
