@@ -36,6 +36,8 @@ func (f *Function) Validate(opts ValidateOptions) field.ErrorList {
 	}
 	errs = append(errs, validateLabels(f.Labels, meta.Child("labels"))...)
 	errs = append(errs, validateAnnotations(f.Annotations, meta.Child("annotations"))...)
+	_, gc := ParseRevisionGC(f.Annotations, DefaultRevisionGC, meta.Child("annotations"))
+	errs = append(errs, gc...)
 	spec := field.NewPath("spec")
 	errs = append(errs, f.validateTemplate(opts, spec.Child("template"))...)
 	errs = append(errs, validateTraffic(f.Name, f.Spec.Traffic, spec.Child("traffic"))...)
