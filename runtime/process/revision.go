@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/utils/clock"
 
 	"github.com/wakefn/wake/runtime"
 	"github.com/wakefn/wake/runtime/image"
@@ -72,6 +71,14 @@ type revision struct {
 	done   chan struct{} // closed by stopAll: the loop ends
 	idle   chan struct{} // closed once stopped and every instance goroutine returned
 
+	// loopMu guards looping and ended; taken after mu where both are
+	// held. The loop runs only while there is work (a poke not yet
+	// reconciled, a backoff to wait out): a revision at rest, however
+	// many there are, costs no goroutine.
+	loopMu  sync.Mutex
+	looping bool // a loop goroutine runs
+	ended   bool // stopAll ran: no loop starts again
+
 	mu           sync.Mutex
 	target       int         // the last count asked through Scale
 	desired      int         // target, once reconcile applied it: reports never count more live instances
@@ -103,11 +110,20 @@ func newRevision(rt *Runtime, spec *revSpec) *revision {
 	}
 }
 
+// poke asks for a reconcile, and starts the loop when none runs.
 func (r *revision) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	r.loopMu.Lock()
+	defer r.loopMu.Unlock()
+	if r.looping || r.ended {
+		return
+	}
+	r.looping = true
+	r.rt.wg.Add(1)
+	go r.loop()
 }
 
 func (r *revision) setDesired(n int) {
@@ -117,30 +133,41 @@ func (r *revision) setDesired(n int) {
 	r.poke()
 }
 
-// loop reconciles whenever poked, and when a backoff ends.
+// loop reconciles until nothing is left to do, then returns: it is
+// started by poke, and a poke that comes while it is returning either is
+// seen here (it sent before the check under loopMu) or starts a new loop
+// (it checked looping after). A backoff keeps it waiting on a timer.
 func (r *revision) loop() {
 	defer r.rt.wg.Done()
-	var timer clock.Timer
-	var timerC <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for {
+		select { // the poke that started or woke this pass
+		case <-r.wake:
+		default:
+		}
+		wait := r.reconcile()
+		if wait <= 0 {
+			r.loopMu.Lock()
+			select {
+			case <-r.wake: // poked meanwhile: go on
+				r.loopMu.Unlock()
+				continue
+			default:
+			}
+			r.looping = false
+			r.loopMu.Unlock()
+			return
+		}
+		timer := r.rt.clock.NewTimer(wait)
 		select {
 		case <-r.done:
+			timer.Stop()
+			r.loopMu.Lock()
+			r.looping = false
+			r.loopMu.Unlock()
 			return
 		case <-r.wake:
-		case <-timerC:
-			timerC = nil
-		}
-		if wait := r.reconcile(); wait > 0 {
-			if timer != nil {
-				timer.Stop()
-			}
-			timer = r.rt.clock.NewTimer(wait)
-			timerC = timer.C()
+			timer.Stop()
+		case <-timer.C():
 		}
 	}
 }
@@ -260,6 +287,9 @@ func (r *revision) stopAll(reason string) <-chan struct{} {
 	}
 	r.stopped = true
 	close(r.done)
+	r.loopMu.Lock()
+	r.ended = true
+	r.loopMu.Unlock()
 	if reason == reasonRemoved {
 		r.target, r.desired = 0, 0
 	}

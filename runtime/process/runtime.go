@@ -103,8 +103,9 @@ type Options struct {
 // Runtime runs revisions' instances as local child processes. Every method
 // is safe for concurrent use. Deploy, Scale and Remove take one mutex and
 // never wait on a process; the work happens in one goroutine per revision
-// (reconcile) and one per instance (start, probe, stop), plus one blocked
-// in wait(2) per live instance.
+// while it has work (reconcile; none for a revision at rest, so a
+// thousand retired revisions cost no goroutine) and one per instance
+// (start, probe, stop), plus one blocked in wait(2) per live instance.
 //
 // The Observer may call back into the Runtime from Update. But a ready
 // instance is drained only after the Observer has returned from the Update
@@ -248,8 +249,6 @@ func (r *Runtime) Deploy(ctx context.Context, rev *api.Revision) error {
 		if !busy {
 			rv := newRevision(r, spec)
 			r.revs[spec.key] = rv
-			r.wg.Add(1)
-			go rv.loop()
 			if spec.image != nil {
 				r.wg.Add(1)
 				go rv.prefetch()
