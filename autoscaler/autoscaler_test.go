@@ -272,9 +272,9 @@ func TestScaleToZeroInTheLoop(t *testing.T) {
 	h.a.Upsert(revA, UpsertOptions{Initial: true})
 	h.flush()
 	h.advance(200 * time.Second)
-	// Untouched: active for the 60s stable window, inactive at the 60s
-	// decision, zero at the next one, as Knative's scaler does.
-	h.wantCalls(scaleCall{"hello-00001", 1, 0}, scaleCall{"hello-00001", 0, 62 * time.Second})
+	// Untouched: active for the 60s stable window, so inactive and zero at
+	// the 60s decision, as Knative's scaler does.
+	h.wantCalls(scaleCall{"hello-00001", 1, 0}, scaleCall{"hello-00001", 0, 60 * time.Second})
 }
 
 func TestLoadScalesUpAtDecisionTicks(t *testing.T) {

@@ -303,11 +303,9 @@ func (c Config) Spec(s api.Scaling) Spec {
 // ScaleToZeroAfter is about how long a revision must be idle before it
 // goes to zero, as Knative's scaler reaches it with the activator in the
 // path: the stable window (for its average to reach 0), then the
-// retention period, then one decision (DefaultDecisionInterval). The
-// grace period does not count (see DefaultScaleToZeroGracePeriod).
-func (s Spec) ScaleToZeroAfter() time.Duration {
-	return s.StableWindow + max(s.Retention, DefaultDecisionInterval)
-}
+// retention period, at the next decision. The grace period does not count
+// (see DefaultScaleToZeroGracePeriod).
+func (s Spec) ScaleToZeroAfter() time.Duration { return s.StableWindow + s.Retention }
 
 // MinScaleAt is the minimum in force at t: MinScale, raised by the
 // min-scale-schedule entries holding at t (capped at MaxScale). entry is

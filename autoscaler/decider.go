@@ -59,13 +59,14 @@ type Sample struct {
 //     time, which also counts as a want (see scheduled);
 //  6. zero as Knative's KPA scaler reaches it with the activator always
 //     in the path: the first decision that comes to 0 (the stable average
-//     is 0, the revision active for a stable window) marks it inactive and
-//     keeps one instance; a later decision that still comes to 0 once it
-//     has been inactive for scale-to-zero-pod-retention-period goes to
-//     zero. So zero comes one decision (2s) after the stable average
-//     reaches 0, or the retention after it. The grace period does not
-//     delay it (see DefaultScaleToZeroGracePeriod). wake adds: never with
-//     a request in flight or queued.
+//     is 0, the revision active for a stable window) marks it inactive,
+//     and it goes to zero at once, or, with
+//     scale-to-zero-pod-retention-period, at the first decision after it
+//     has been inactive that long (keeping one instance until then). So
+//     zero comes at the first decision after the stable average reaches
+//     0, plus the retention. The grace period does not delay it (see
+//     DefaultScaleToZeroGracePeriod). wake adds: never with a request in
+//     flight or queued.
 type Decider struct {
 	spec    Spec
 	start   time.Time
@@ -344,11 +345,9 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		want, dec.Steps = sp.MaxScale, dec.Steps|StepMaxScale
 	}
 	if want > 0 || d.desired == 0 {
-		if want > 0 {
-			d.inactiveSince = time.Time{}
-			if d.desired == 0 {
-				d.activeSince = now
-			}
+		if want > 0 && (d.desired == 0 || !d.inactiveSince.IsZero()) {
+			// Knative's PA turns Active again: its active time restarts.
+			d.inactiveSince, d.activeSince = time.Time{}, now
 		}
 		return want
 	}
@@ -365,14 +364,15 @@ func (d *Decider) finish(now time.Time, want int, dec *Decision) int {
 		dec.Steps |= StepInFlight
 	case dec.ActiveFor < sp.StableWindow:
 		dec.Steps |= StepActiveWait
-	case d.inactiveSince.IsZero() || !now.After(d.inactiveSince):
-		d.inactiveSince = now
-		dec.Steps |= StepIdleWait
-	case now.Sub(d.inactiveSince) < sp.Retention:
-		dec.IdleFor = now.Sub(d.inactiveSince)
-		dec.Steps |= StepIdleWait
 	default:
+		if d.inactiveSince.IsZero() {
+			d.inactiveSince = now
+		}
 		dec.IdleFor = now.Sub(d.inactiveSince)
+		if dec.IdleFor < sp.Retention {
+			dec.Steps |= StepIdleWait
+			break
+		}
 		d.inactiveSince = time.Time{}
 		dec.Steps |= StepToZero
 		return 0

@@ -219,7 +219,7 @@ func TestDecider(t *testing.T) {
 		// Down without the down rate's limit, then the usual idle rule.
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationMinScale: "4"}, 0), initial: true, until: 300 * s,
 			unreachable: true},
-		want: []change{{0, 4}, {2 * s, 1}, {62 * s, 0}},
+		want: []change{{0, 4}, {2 * s, 1}, {60 * s, 0}},
 	}, {
 		name: "initial scale below min-scale starts at min-scale",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "1", api.AnnotationMinScale: "2"}, 0),
@@ -232,7 +232,7 @@ func TestDecider(t *testing.T) {
 	}, {
 		name: "initial scale holds until reached, then the usual rules",
 		// Instances ready at 20s; then the down rate (3 → 1); inactive
-		// once active for a stable window (60s), zero a decision later.
+		// once active for a stable window (60s), and so to zero.
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), initial: true, until: 300 * s,
 			ready: func(at time.Duration, desired int) int {
 				if at < 20*s {
@@ -240,48 +240,56 @@ func TestDecider(t *testing.T) {
 				}
 				return desired
 			}},
-		want: []change{{0, 3}, {20 * s, 1}, {62 * s, 0}},
+		want: []change{{0, 3}, {20 * s, 1}, {60 * s, 0}},
 	}, {
 		name: "initial scale never reached is given up after the progress deadline",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationInitialScale: "3"}, 0), initial: true, until: 700 * s,
 			ready: func(time.Duration, int) int { return 0 }},
-		want: []change{{0, 3}, {610 * s, 1}, {612 * s, 0}},
+		want: []change{{0, 3}, {610 * s, 0}},
 	}, {
 		name: "adopted revision starts at min-scale and stays at zero untouched",
 		sim:  simulation{spec: defaults, until: 300 * s},
 		want: []change{{0, 0}},
 	}, {
-		name: "zero one decision after the stable average reaches 0, as Knative with the activator in the path",
+		name: "zero at the decision after the stable average reaches 0, as Knative with the activator in the path",
 		// Last activity in the 5s sample: the average is 0 from 65s, so
-		// the 66s decision marks it inactive and the 68s one goes to zero.
+		// the 66s decision marks it inactive and goes to zero.
 		sim:  simulation{spec: defaults, initial: true, until: 300 * s, load: oneRequest(5 * s)},
-		want: []change{{0, 1}, {68 * s, 0}},
+		want: []change{{0, 1}, {66 * s, 0}},
 	}, {
 		name: "scale-to-zero-pod-retention-period longer than the grace",
 		sim: simulation{spec: spec(t, map[string]string{api.AnnotationScaleToZeroPodRetention: "2m"}, 0), initial: true,
 			until: 300 * s, load: oneRequest(5 * s)},
 		want: []change{{0, 1}, {186 * s, 0}}, // inactive at 66s, + 120s
 	}, {
+		name: "a request while inactive makes it active again; the retention starts over",
+		// Inactive at 66s; the request at 100s wants 1 again; its window
+		// empties at 160s: inactive then, zero 120s later.
+		sim: simulation{spec: spec(t, map[string]string{api.AnnotationScaleToZeroPodRetention: "2m"}, 0), initial: true,
+			until: 400 * s, load: func(at time.Duration) Sample {
+				return max2(oneRequest(5*s)(at), oneRequest(100*s)(at))
+			}},
+		want: []change{{0, 1}, {280 * s, 0}},
+	}, {
 		name: "scale-to-zero-grace-period does not delay zero: the activator is always in the path",
-		// Active for a stable window at 60s: inactive, zero at 62s.
+		// Active for a stable window at 60s: inactive, and zero.
 		sim:  simulation{spec: spec(t, nil, 0, "scale-to-zero-grace-period", "5m"), initial: true, until: 300 * s},
-		want: []change{{0, 1}, {62 * s, 0}},
+		want: []change{{0, 1}, {60 * s, 0}},
 	}, {
 		name: "enable-scale-to-zero false keeps one",
 		sim:  simulation{spec: spec(t, nil, 0, "enable-scale-to-zero", "false"), initial: true, until: 300 * s},
 		want: []change{{0, 1}},
 	}, {
 		name: "activity within the stable window keeps the average above 0",
-		// Requests at 5s and 40s: the average is 0 from 100s; inactive at
-		// 100s, zero at 102s.
+		// Requests at 5s and 40s: the average is 0 from 100s.
 		sim: simulation{spec: defaults, initial: true, until: 300 * s, load: func(at time.Duration) Sample {
 			return max2(oneRequest(5*s)(at), oneRequest(40*s)(at))
 		}},
-		want: []change{{0, 1}, {102 * s, 0}},
+		want: []change{{0, 1}, {100 * s, 0}},
 	}, {
 		name: "a request in flight blocks zero; the clock starts when it ends",
 		sim:  simulation{spec: defaults, initial: true, until: 600 * s, load: during(0, 300*s, 1)},
-		want: []change{{0, 1}, {362 * s, 0}},
+		want: []change{{0, 1}, {360 * s, 0}},
 	}, {
 		name: "in flight without measured concurrency still blocks zero",
 		sim: simulation{spec: defaults, initial: true, until: 200 * s, load: func(at time.Duration) Sample {
@@ -292,14 +300,14 @@ func TestDecider(t *testing.T) {
 		name: "activation from zero",
 		sim: simulation{spec: defaults, until: 300 * s, wakes: map[time.Duration]int{10*s + s/2: 1},
 			load: oneRequest(11 * s)},
-		want: []change{{0, 0}, {10*s + s/2, 1}, {74 * s, 0}},
+		want: []change{{0, 0}, {10*s + s/2, 1}, {72 * s, 0}},
 	}, {
 		name: "burst activation starts every instance it needs at once and panics",
 		// 200 waiting, target 70: 3 at once; panic holds them to 70.5s,
-		// then the stable 27 → 1, and zero 62s after the burst ended.
+		// then the stable 27 → 1, and zero 60s after the burst ended.
 		sim: simulation{spec: defaults, until: 200 * s, wakes: map[time.Duration]int{10*s + s/2: 200},
 			load: during(10*s, 20*s, 200)},
-		want: []change{{0, 0}, {10*s + s/2, 3}, {72 * s, 1}, {82 * s, 0}},
+		want: []change{{0, 0}, {10*s + s/2, 3}, {72 * s, 1}, {80 * s, 0}},
 	}, {
 		name: "rps activation reads the waiting requests as a rate",
 		// 1 waiting (10/s over the 100ms floor) → 1; 60 waiting 0.2s later
@@ -413,10 +421,7 @@ func TestDeciderReason(t *testing.T) {
 
 	idle := NewDecider(spec(t, nil, 0), t0, true)
 	idle.Record(t0.Add(time.Second), Sample{Ready: 1})
-	if r := idle.Decide(t0.Add(200 * time.Second)).Reason(); !strings.Contains(r, "inactive from now") {
-		t.Errorf("idle reason %q, want it to say it is inactive from now", r)
-	}
-	if r := idle.Decide(t0.Add(202 * time.Second)).Reason(); !strings.Contains(r, "to zero") {
+	if r := idle.Decide(t0.Add(200 * time.Second)).Reason(); !strings.Contains(r, "inactive: to zero") {
 		t.Errorf("idle reason %q, want it to say it goes to zero", r)
 	}
 }

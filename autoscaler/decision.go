@@ -131,12 +131,12 @@ func (d Decision) Reason() string {
 			return fmt.Sprintf("active %v of the %v stable window, keeping 1", d.ActiveFor.Round(time.Second), d.StableWindow)
 		}},
 		{StepIdleWait, func() string {
-			if d.IdleFor == 0 {
-				return "inactive from now, keeping 1 until a later decision"
-			}
 			return fmt.Sprintf("inactive %v of the %v retention, keeping 1", d.IdleFor.Round(time.Second), d.ZeroAfter)
 		}},
 		{StepToZero, func() string {
+			if d.ZeroAfter == 0 {
+				return "inactive: to zero"
+			}
 			return fmt.Sprintf("inactive %v ≥ %v retention: to zero", d.IdleFor.Round(time.Second), d.ZeroAfter)
 		}},
 	}

@@ -36,14 +36,14 @@ func ExampleDecider() {
 		}
 	}
 	// The burst panicked the revision: its 3 instances stay for a stable
-	// window. The last activity was at 3s: the stable average is 0 at
-	// 64s, which marks the revision inactive, and the next decision goes
-	// to zero (Knative's clock: no grace with the activator in the path).
+	// window. The last activity was at 3s: the 64s decision finds the
+	// stable average 0 and goes to zero (Knative's clock: no grace with
+	// the activator in the path).
 
 	// Output:
 	// activation: 200 waiting / target 70 = 3 wanted, 0 ready; entered panic → 3
 	// 62s: stable: 1m0s avg 3.333 / target 70 = 1 wanted, 3 ready; left panic after a 1m0s stable window below the threshold → 1
-	// 66s: stable: 1m0s avg 0 / target 70 = 0 wanted, 1 ready; inactive 2s ≥ 0s retention: to zero → 0
+	// 64s: stable: 1m0s avg 0 / target 70 = 0 wanted, 1 ready; inactive: to zero → 0
 }
 
 // Wiring in a server: the activator supplies samples and wakes, the runtime

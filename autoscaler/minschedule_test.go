@@ -24,13 +24,13 @@ func TestMinScaleScheduleDecider(t *testing.T) {
 	}{{
 		// Both entries hold from 12:01:30 to 12:02:00; the larger wins. When
 		// the last closes, the count falls by the down rate (5 → 2 → 1),
-		// then inactive once the 6s window's average is 0 and to zero a
-		// decision later.
+		// then to zero at the first decision that finds the 6s window's
+		// average 0.
 		name: "overlapping entries take the max, then the usual way down",
 		ann: map[string]string{api.AnnotationWindow: "6s",
 			api.AnnotationMinScaleSchedule: "0 1 12 * * * for 60s -> 2; 30 1 12 * * * for 60s -> 5"},
 		until: 240 * s,
-		want:  []change{{0, 0}, {60 * s, 2}, {90 * s, 5}, {150 * s, 2}, {152 * s, 1}, {156 * s, 0}},
+		want:  []change{{0, 0}, {60 * s, 2}, {90 * s, 5}, {150 * s, 2}, {152 * s, 1}, {154 * s, 0}},
 	}, {
 		// The scale-down delay remembers what the schedule held: 4 stays 30s
 		// after the window closes at 12:01:20, each step down waits as long.
@@ -38,7 +38,7 @@ func TestMinScaleScheduleDecider(t *testing.T) {
 		ann: map[string]string{api.AnnotationWindow: "6s", api.AnnotationScaleDownDelay: "30s",
 			api.AnnotationMinScaleSchedule: "0 1 12 * * * for 20s -> 4"},
 		until: 240 * s,
-		want:  []change{{0, 0}, {60 * s, 4}, {108 * s, 2}, {138 * s, 1}, {170 * s, 0}},
+		want:  []change{{0, 0}, {60 * s, 4}, {108 * s, 2}, {138 * s, 1}, {168 * s, 0}},
 	}, {
 		// 13:01 in Paris is 12:01 UTC in March; read as UTC the entry would
 		// hold an hour later.
@@ -46,7 +46,7 @@ func TestMinScaleScheduleDecider(t *testing.T) {
 		ann: map[string]string{api.AnnotationWindow: "6s",
 			api.AnnotationMinScaleSchedule: "CRON_TZ=Europe/Paris 0 1 13 * * * for 10s -> 3\nTZ=UTC 0 1 13 * * * for 10s -> 7"},
 		until: 120 * s,
-		want:  []change{{0, 0}, {60 * s, 3}, {70 * s, 1}, {74 * s, 0}},
+		want:  []change{{0, 0}, {60 * s, 3}, {70 * s, 1}, {72 * s, 0}},
 	}, {
 		name:        "no route reaches it: the schedule does not hold, as min-scale",
 		ann:         map[string]string{api.AnnotationMinScaleSchedule: "0 1 12 * * * for 60s -> 2"},
@@ -109,8 +109,8 @@ func TestMinScaleScheduleReasons(t *testing.T) {
 
 // A revision at zero is decided at every decision tick, so a window that
 // opens with no traffic scales it up; when it closes the revision goes
-// back to zero as an idle revision does: inactive, then zero a decision
-// later.
+// back to zero as an idle revision does, at the first decision that finds
+// its window's average 0.
 func TestMinScaleScheduleInTheLoop(t *testing.T) {
 	h := newHarness(t)
 	h.run()
@@ -133,5 +133,5 @@ func TestMinScaleScheduleInTheLoop(t *testing.T) {
 	}
 	h.advance(80 * time.Second)
 	h.wantCalls(scaleCall{"hello-00001", 0, 0}, scaleCall{"hello-00001", 3, 120 * time.Second},
-		scaleCall{"hello-00001", 1, 140 * time.Second}, scaleCall{"hello-00001", 0, 144 * time.Second})
+		scaleCall{"hello-00001", 1, 140 * time.Second}, scaleCall{"hello-00001", 0, 142 * time.Second})
 }

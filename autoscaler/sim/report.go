@@ -47,7 +47,7 @@ func writeSettings(b *bufio.Writer, r *Result) {
 	fmt.Fprintf(b, "            max-scale-up-rate %.4g, max-scale-down-rate %.4g, scale-down-delay %v; min-scale %d, max-scale %d, activation-scale %d\n",
 		s.MaxScaleUpRate, s.MaxScaleDownRate, s.ScaleDownDelay, s.MinScale, s.MaxScale, s.ActivationScale)
 	if s.ScaleToZero {
-		fmt.Fprintf(b, "            scale to zero after about %v idle (stable window + retention, at least one decision; as Knative with the activator in the path)\n", s.ScaleToZeroAfter())
+		fmt.Fprintf(b, "            scale to zero after about %v idle (stable window + retention, at the next decision; as Knative with the activator in the path)\n", s.ScaleToZeroAfter())
 	} else {
 		fmt.Fprintln(b, "            scale to zero disabled")
 	}

@@ -75,22 +75,23 @@ func TestSteadyLoadSettles(t *testing.T) {
 }
 
 // TestArithmetic checks the summary on a trace small enough to work out
-// by hand. Load 3 over [2s, 4s); stable window 2s and grace 1s, so the
-// revision may go to zero 3s after it was last busy.
+// by hand. Load 3 over [2s, 4s); stable window 2s and pod retention 1s,
+// so the revision is inactive once its window is empty and goes to zero
+// at the first decision 1s after that.
 //
 //	0-2s  nothing: no instance (2s at zero)
 //	2s    3 requests queue: activation, one instance starts (1s start-up)
 //	3s    it is ready; 3 request-seconds were queued
 //	4s    the last sample with load; the revision is idle from here
-//	6s    decision: idle 2s of 3s, keep 1
-//	8s    decision: idle 4s ≥ 3s, to zero (instance ran 2s-8s: 6s)
+//	6s    decision: window average 0: inactive, retention 1s, keep 1
+//	8s    decision: inactive 2s ≥ 1s, to zero (instance ran 2s-8s: 6s)
 //	8-10s nothing (2s more at zero: 4s in all)
 //
 // Decisions: the activation and the ticks at 2, 4, 6 and 8s.
 func TestArithmetic(t *testing.T) {
 	tr := mustRead(t, "second,concurrency\n2,3\n3,3\n")
 	res := mustRun(t, tr, Options{
-		Config: config(t, "stable-window", "2s", "scale-to-zero-grace-period", "1s"),
+		Config: config(t, "stable-window", "2s", "scale-to-zero-pod-retention-period", "1s"),
 		After:  6 * time.Second,
 	})
 	want := Summary{
