@@ -66,6 +66,7 @@ const (
 	StepToZero
 	StepMinScaleSchedule
 	StepActiveWait
+	StepBacklogPlan
 )
 
 // Reason explains the decision in one line, e.g.
