@@ -40,6 +40,7 @@ type controllerOptions struct {
 	leaseNamespace string
 	leaseName      string
 	leaseDuration  time.Duration
+	reportSecret   string
 	autoscaling    *autoscalerFlags
 	logLevel       string
 	logFormat      string
@@ -73,6 +74,8 @@ gateways' reports to it and take over when it goes.`,
 	f.StringVar(&o.leaseName, "lease-name", "wake-controller", "name of the leader Lease")
 	f.DurationVar(&o.leaseDuration, "lease-duration", leader.DefaultLeaseDuration,
 		"how long a leader that stopped renewing blocks the others (renewal deadline and retry scale with it)")
+	f.StringVar(&o.reportSecret, "report-token-secret", defaultReportTokenSecret,
+		"Secret in --lease-namespace holding the token gateways must send on --listen (key token); created with a random token if missing")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "console or json")
 	o.autoscaling = addAutoscalerFlags(cmd)
@@ -94,7 +97,19 @@ func runController(ctx context.Context, o controllerOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkReportSecretName(o.reportSecret); err != nil {
+		return err
+	}
 	clients, err := o.kube.clients()
+	if err != nil {
+		return err
+	}
+	// The report port opens only with its token: a gateway's report or
+	// wake-up without it is refused, by a standby as by the leader.
+	secret := newReportSecret(clients.core, o.leaseNamespace, o.reportSecret, log.Named("reportauth"))
+	tokenCtx, cancelToken := context.WithTimeout(ctx, 30*time.Second)
+	tokens, err := secret.tokens(tokenCtx)
+	cancelToken()
 	if err != nil {
 		return err
 	}
@@ -125,8 +140,14 @@ func runController(ctx context.Context, o controllerOptions) error {
 	}
 	defer admin.Close()
 
+	guard, err := demand.NewGuard(demand.GuardOptions{Tokens: tokens, Registerer: metrics.base, Logger: log.Named("reportauth")})
+	if err != nil {
+		return err
+	}
+	go secret.follow(ctx, tokens)
+
 	ctl := &controller{o: o, log: log, clients: clients, asConfig: asConfig, metrics: metrics, fatal: make(chan error, 1)}
-	reports := &http.Server{Handler: ctl, ReadHeaderTimeout: 10 * time.Second, ErrorLog: stdLog(log.Named("http"))}
+	reports := &http.Server{Handler: guard.Wrap(ctl), ReadHeaderTimeout: 10 * time.Second, ErrorLog: stdLog(log.Named("http"))}
 	go reports.Serve(ln)
 	defer reports.Close()
 	fmt.Fprintf(os.Stderr, "wake %s controller %s: reports on %s (advertised as %s), admin on %s\n",

@@ -27,6 +27,7 @@ type gatewayOptions struct {
 	domain          string
 	id              string
 	controllers     []string
+	tokenFile       string
 	queueDepth      int
 	maxQueued       int
 	maxConns        int
@@ -58,6 +59,8 @@ many as the traffic needs behind one Service.`,
 	f.StringVar(&o.id, "id", envOr("POD_NAME", hostname()), "this gateway's name in its reports (env POD_NAME)")
 	f.StringSliceVar(&o.controllers, "controller", []string{"http://wake-controller.wake-system.svc:8082"},
 		"wake controller's report address; several are tried in turn")
+	f.StringVar(&o.tokenFile, "report-token-file", "",
+		"file holding the token the controllers accept (their Secret "+defaultReportTokenSecret+", key "+reportTokenKey+", mounted); reread as it changes")
 	f.IntVar(&o.queueDepth, "queue-depth", activator.DefaultQueueDepth, "requests one revision may hold while it has no room")
 	f.IntVar(&o.maxQueued, "max-queued", activator.DefaultMaxQueued, "requests all revisions together may hold while they have no room")
 	f.IntVar(&o.maxConns, "max-connections", 0, "connections served at once, past which one gets 503 (0: from the file descriptor limit)")
@@ -93,6 +96,10 @@ func runGateway(ctx context.Context, o gatewayOptions) error {
 	for i, c := range o.controllers {
 		o.controllers[i] = strings.TrimSuffix(strings.TrimSpace(c), "/")
 	}
+	token, err := gatewayReportToken(o.tokenFile, log.Named("reportauth"))
+	if err != nil {
+		return err
+	}
 	clients, err := o.kube.clients()
 	if err != nil {
 		return err
@@ -117,7 +124,7 @@ func runGateway(ctx context.Context, o gatewayOptions) error {
 		Logger: log.Named("activator"), Registerer: reg})
 	rtr := router.New(router.Options{Next: act})
 	reporter, err := demand.NewReporter(demand.ReporterOptions{
-		Controllers: o.controllers, Gateway: o.id, Source: act, Logger: log.Named("demand"),
+		Controllers: o.controllers, Gateway: o.id, Token: token, Source: act, Logger: log.Named("demand"),
 	})
 	if err != nil {
 		return err
