@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # kube-testenv.sh builds the binaries of the real Kubernetes control plane
 # that internal/kubetest starts for tests (issue 8): etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl and kwok. There is no
-# container runtime here, so KWOK plays the kubelet: it makes nodes and pods
-# Ready, and everything else is the real thing. It also makes sure `ip`
-# (iproute2) is there: the harness routes its pod CIDR to lo.
+# kube-controller-manager, kube-scheduler, kubectl and kwok. KWOK plays the
+# kubelet of a fake node: it makes nodes and pods Ready, and everything else
+# is the real thing. It also makes sure `ip` (iproute2) is there: the
+# harness routes its pod CIDR to lo.
+#
+# For the one real node beside it (issue 22, internal/kubetest/realnode.go)
+# it builds the kubelet at the same version and, as root, installs
+# containerd, runc and the CNI plugins from Debian (hack/install-containerd.sh).
+# A real kubelet runs on the test machines (Firecracker VMs, cgroup v1, root
+# without CAP_SYS_RESOURCE) with: the cgroupfs driver under a cgroup root of
+# its own, failSwapOn false, oomScoreAdj 0 (root may not lower its score
+# to the default -999, which the kubelet would only log), containerd's
+# restrict_oom_score_adj (else CRI cannot start the pause container, which
+# asks for -998), and a sandbox image built locally, since no registry is
+# reachable. It sets vm.overcommit_memory, kernel.panic and
+# kernel.panic_on_oops at its start; the harness puts them back after.
 #
 # The binaries go into a cache OUTSIDE the work tree and the script prints
 # that bin dir on stdout (progress goes to stderr):
@@ -23,6 +35,8 @@
 # 5 minutes; etcd is Debian's etcd-server 3.4 (seconds), or with
 # WAKE_KUBE_ETCD=source (or when apt cannot install it) etcd 3.6 built from
 # the module proxy (77 s). 27 minutes in all from nothing; 0.1 s cached.
+# The kubelet after them: 66 s, most of its packages being built already
+# for the others; KUBELET_COLD.
 #
 # Environment:
 #   WAKE_KUBE_CACHE     the cache dir (default above)
@@ -208,6 +222,50 @@ EOF
 	done
 	stamp kube "$KUBE_VERSION"
 	log "built in $(($(date +%s) - start)) s"
+fi
+
+# ---- kubelet ---------------------------------------------------------------
+# Built from the same module and go.mod as the control plane, so that it is
+# the same release and shares the packages built above.
+
+if ! stamped kubelet "$KUBE_VERSION" kubelet; then
+	src=$CACHE/src/kubernetes-$KUBE_VERSION
+	cat >"$src/tools-kubelet.go" <<'EOF'
+//go:build tools
+
+// Package tools pins the commands this module builds.
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kubelet"
+EOF
+	minor=${KUBE_VERSION#v1.}
+	minor=${minor%%.*}
+	ldflags="-s -w"
+	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags="$ldflags -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+	done
+	log "building kubelet at $KUBE_VERSION (about a minute after the control plane)"
+	start=$(date +%s)
+	(
+		cd "$src"
+		go mod tidy >&2
+		mkdir -p "$src/out"
+		go build -ldflags "$ldflags" -o "$src/out/" k8s.io/kubernetes/cmd/kubelet >&2
+	)
+	mv -f "$src/out/kubelet" "$BIN/kubelet"
+	stamp kubelet "$KUBE_VERSION"
+	log "built in $(($(date +%s) - start)) s"
+fi
+
+# ---- containerd, runc, CNI plugins -------------------------------------------
+# Only as root: without root no container runs, and the real-node tests
+# skip saying so.
+
+if [ "$(id -u)" = 0 ]; then
+	"$(dirname "$0")/install-containerd.sh" >&2 ||
+		log "could not install containerd, runc and the CNI plugins; the real-node tests will skip, saying what is missing"
+else
+	log "not root: no containerd; the real-node tests will skip"
 fi
 
 # ---- kwok ----------------------------------------------------------------

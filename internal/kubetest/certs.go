@@ -28,6 +28,7 @@ type credentials struct {
 	saPub       string
 	tokenFile   string // --token-auth-file
 	token       string // the admin's bearer token (group system:masters)
+	nodeToken   string // the real node's kubelet (system:node:RealNodeName, group system:nodes)
 	caPEM       []byte
 }
 
@@ -98,6 +99,13 @@ func writeCredentials(dir string) (*credentials, error) {
 		return nil, err
 	}
 	c.token = hex.EncodeToString(tok)
+	if _, err := rand.Read(tok); err != nil {
+		return nil, err
+	}
+	// The kubelet of the real node (realnode.go) authenticates as a node,
+	// so that the Node authorizer and NodeRestriction treat it as on a
+	// real cluster. The file is read once, at the API server's start.
+	c.nodeToken = hex.EncodeToString(tok)
 	c.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
 	files := []struct {
@@ -110,7 +118,8 @@ func writeCredentials(dir string) (*credentials, error) {
 		{c.saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{c.saPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER})},
 		// token,user,uid,"groups"
-		{c.tokenFile, []byte(c.token + `,admin,admin,"system:masters"` + "\n")},
+		{c.tokenFile, []byte(c.token + `,admin,admin,"system:masters"` + "\n" +
+			c.nodeToken + ",system:node:" + RealNodeName + ",node-" + RealNodeName + `,"system:nodes"` + "\n")},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {

@@ -9,6 +9,14 @@
 // machine (127.0.0.0/8 cannot be used: EndpointSlices refuse loopback
 // addresses). Routing it takes CAP_NET_ADMIN, as root has here and in CI.
 //
+// One real node can join the KWOK one (Env.RealNode): a kubelet on
+// containerd, runc and the CNI bridge plugin, where pods that ask for it
+// (RealNode.Pin) really run, pulling their images over plain HTTP from a
+// registry on 127.0.0.1 that the harness serves (RealNode.Registry). Its
+// pods' IPs are in a /24 of 10.218.0.0/16 on a bridge of its own, which
+// this machine reaches directly. It takes root; where the machine lacks
+// something it needs, RealNode skips saying what.
+//
 // The binaries come from hack/kube-testenv.sh (`make kube-testenv`), found
 // through $WAKE_KUBE_BIN or the script's cache. Without them a test is
 // skipped, or fails with the command to run when WAKE_KUBE_REQUIRED=1.

@@ -60,7 +60,8 @@ type Env struct {
 	// 198.18.42.0/24, routed to lo while the control plane runs (see
 	// podcidr.go for why not 127.x) and held by this test binary alone,
 	// so that two test binaries running at once never bind the same pod
-	// IP. Every pod IP is in it, and is bound and dialed like 127.0.0.1.
+	// IP. Every pod IP of the KWOK node is in it, and is bound and dialed
+	// like 127.0.0.1 (the real node's pods have IPs of RealNode.PodCIDR).
 	PodCIDR string
 	// Dir holds the component logs (NAME.log), the kubeconfig and the
 	// credentials; removed when the control plane stops, unless a test
@@ -78,6 +79,10 @@ type Env struct {
 
 	mu    sync.Mutex // guards procs
 	procs map[string]*proc
+
+	nodeMu  sync.Mutex // guards node and nodeErr
+	node    *RealNode  // started by RealNode, on first use
+	nodeErr error
 }
 
 var shared struct {
@@ -336,7 +341,9 @@ func (e *Env) startControllers() error {
 	return e.run("kwok",
 		"--config="+stages,
 		"--kubeconfig="+e.Kubeconfig,
-		"--manage-all-nodes=true",
+		// Not every node: the real node (realnode.go) has a kubelet of
+		// its own. The fake one carries this annotation.
+		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		// Pods on nodes without a podCIDR would get IPs from here; ours
 		// has one, but keep even the fallback local.
 		"--cidr="+e.PodCIDR,
@@ -464,8 +471,16 @@ func (e *Env) restartControllers() error {
 	return nil
 }
 
-// stop ends every component, the API's clients first, etcd last.
+// stop ends every component, the API's clients first, etcd last; the
+// real node, if one was started, goes before them all, while the API
+// server can still tell its kubelet to stop its pods.
 func (e *Env) stop() {
+	e.nodeMu.Lock()
+	if e.node != nil {
+		e.node.stop()
+		e.node = nil
+	}
+	e.nodeMu.Unlock()
 	for _, name := range []string{"kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		if p := e.proc(name); p != nil {
 			grace := 10 * time.Second
@@ -486,7 +501,7 @@ func (e *Env) stop() {
 // logTails prints the end of each component's log.
 func (e *Env) logTails(t testing.TB) {
 	t.Helper()
-	for _, name := range components {
+	for _, name := range append(components, "containerd", "kubelet") {
 		if p := e.proc(name); p != nil {
 			state := "running"
 			if p.alive() != nil {
