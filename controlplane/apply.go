@@ -438,6 +438,7 @@ func (c *ControlPlane) forget(key api.FunctionKey) ([]*api.Revision, error) {
 	for _, r := range revs {
 		c.deleteRevisionLocked(r.Key())
 		delete(c.state, r.Key())
+		delete(c.retired, r.Key())
 	}
 	return revs, nil
 }

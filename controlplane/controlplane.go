@@ -78,6 +78,11 @@ type Options struct {
 	ExternalSpec bool
 	Logger       *zap.Logger        // nil means no logs
 	Clock        clock.PassiveClock // nil means the real clock
+	// RevisionGC is when non-active revisions are deleted (Knative's
+	// config-gc); a function's annotations override it. nil means
+	// api.DefaultRevisionGC. Nothing is collected unless RunRevisionGC or
+	// SweepRevisions runs.
+	RevisionGC *api.RevisionGC
 	// OnChange is called after a revision's instances or readiness
 	// changed, and after new routes were published, with no lock held, so
 	// that a watcher (the console) can look at once rather than poll. It
@@ -111,6 +116,10 @@ type ControlPlane struct {
 	trigErr map[api.TriggerKey]string
 	// rejected: functions whose latest generation SyncFunction refused.
 	rejected map[api.FunctionKey]rejection
+	// retired: revisions kept as metadata only (gcsweep.go); gcVerdicts:
+	// the latest sweep's decision for each revision.
+	retired    map[api.RevisionKey]bool
+	gcVerdicts map[api.RevisionKey]gcVerdict
 }
 
 // New returns a control plane; Start loads what the store holds.
@@ -129,6 +138,7 @@ func New(opts Options) *ControlPlane {
 
 		trigErr:  map[api.TriggerKey]string{},
 		rejected: map[api.FunctionKey]rejection{},
+		retired:  map[api.RevisionKey]bool{},
 	}
 	if c.opts.Domain == "" {
 		c.opts.Domain = "localhost"
@@ -199,6 +209,9 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	c.resumeRollouts(fns)
 	for _, rev := range revs {
+		if c.startsRetired(rev) {
+			continue
+		}
 		// Cold, after a restart: at min-scale, not initial-scale, unless
 		// the runtime kept instances running.
 		if err := c.activate(ctx, rev, autoscaler.UpsertOptions{}); err != nil {
@@ -260,7 +273,19 @@ func (c *ControlPlane) publishRoutes() {
 		route, _ := resolveTraffic(fn, c.revisionsOfLocked(fn.Key()), rollouts[fn.Key()], nil)
 		routes = append(routes, route)
 	}
+	revived := c.reviveLocked(func(yield func(api.RevisionKey) bool) {
+		for _, r := range routes {
+			for _, t := range r.Targets {
+				if !yield(api.RevisionKey{Namespace: r.Function.Namespace, Name: t.Revision}) {
+					return
+				}
+			}
+		}
+	})
 	c.mu.Unlock()
+	// A retired revision that a route names again serves before the route
+	// is published.
+	c.revive(revived)
 	if len(started) > 0 {
 		defer c.saveRollouts(started)
 	}

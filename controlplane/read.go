@@ -193,6 +193,12 @@ func (c *ControlPlane) withStatusLocked(stored *api.Function, ro *api.RolloutSta
 func (c *ControlPlane) revisionWithStatusLocked(stored *api.Revision) *api.Revision {
 	rev := stored.DeepCopy()
 	rev.Status.ActualReplicas = int32(len(c.state[rev.Key()].Ready))
+	if gc := c.gcAnnotationLocked(rev.Key()); gc != "" {
+		if rev.Annotations == nil {
+			rev.Annotations = map[string]string{}
+		}
+		rev.Annotations[AnnotationGC] = gc
+	}
 	return rev
 }
 

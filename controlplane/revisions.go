@@ -78,7 +78,7 @@ func planRevision(changed bool, fn *api.Function, existing []*api.Revision, owne
 				continue
 			}
 			if equality.Semantic.DeepEqual(r.Spec, fn.Spec.Template.Spec) &&
-				equality.Semantic.DeepEqual(r.Annotations, nilIfEmpty(fn.Spec.Template.Annotations)) {
+				equality.Semantic.DeepEqual(templateAnnotations(r), nilIfEmpty(fn.Spec.Template.Annotations)) {
 				return revisionChange{}, nil
 			}
 			return revisionChange{}, field.Invalid(field.NewPath("spec", "template", "metadata", "name"), name,
@@ -125,6 +125,21 @@ func planRevision(changed bool, fn *api.Function, existing []*api.Revision, owne
 	}
 	rev.Status.Conditions = api.SetCondition(nil, ready, now)
 	return revisionChange{created: rev}, nil
+}
+
+// templateAnnotations are a revision's annotations as its template had
+// them: without the routing state the collector records on it.
+func templateAnnotations(r *api.Revision) map[string]string {
+	if _, ok := r.Annotations[AnnotationRoutingStateModified]; !ok {
+		return r.Annotations
+	}
+	out := make(map[string]string, len(r.Annotations))
+	for k, v := range r.Annotations {
+		if k != AnnotationRoutingStateModified {
+			out[k] = v
+		}
+	}
+	return nilIfEmpty(out)
 }
 
 func nilIfEmpty(m map[string]string) map[string]string {
