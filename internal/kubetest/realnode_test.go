@@ -21,11 +21,12 @@ import (
 	"github.com/wakefn/wake/internal/testimage"
 )
 
-// A pod pinned to the real node runs for real: the kubelet pulls its
-// image from the node's registry over plain HTTP, containerd starts it in
-// a sandbox on the node's bridge, it becomes Ready by its readiness probe
-// and answers HTTP on its pod IP from this machine; deleted, it leaves no
-// container behind in containerd.
+// Pods pinned to the real node run for real: the kubelet pulls their
+// image from the node's registry over plain HTTP, containerd starts them
+// in sandboxes on the node's bridge, they become Ready by their readiness
+// probe and answer HTTP on their pod IPs from this machine; deleted, they
+// leave no container behind in containerd. The first pod pulls the image,
+// the second finds it on the node.
 func TestRealNodeRunsAPod(t *testing.T) {
 	env := kubetest.Start(t)
 	node := env.RealNode(t)
@@ -35,16 +36,98 @@ func TestRealNodeRunsAPod(t *testing.T) {
 
 	image := node.Registry + "/kubetest/testfn:1"
 	testimage.Push(t, image, "GREETING=from-a-real-node")
+	client := &http.Client{Timeout: 5 * time.Second}
+	var ips []string
+	for _, name := range []string{"pulls", "cached"} {
+		pod := realPod(node, name, image)
+		created := time.Now()
+		ready := createUntilReady(ctx, t, env, ns, pod)
+		t.Logf("pod %s: created → Ready in %v (schedule, %s, sandbox, container, first probe), on %s with IP %s",
+			name, time.Since(created).Round(time.Millisecond), pullEvent(ctx, env, ns, name), ready.Spec.NodeName, ready.Status.PodIP)
+
+		if ready.Spec.NodeName != node.Name {
+			t.Fatalf("pod %s ran on %q, want the real node %q", name, ready.Spec.NodeName, node.Name)
+		}
+		_, cidr, _ := net.ParseCIDR(node.PodCIDR)
+		if ip := net.ParseIP(ready.Status.PodIP); ip == nil || !cidr.Contains(ip) {
+			t.Fatalf("pod %s has IP %q, not in the real node's pod CIDR %s", name, ready.Status.PodIP, node.PodCIDR)
+		}
+		resp, err := client.Get("http://" + net.JoinHostPort(ready.Status.PodIP, "8080") + "/")
+		if err != nil {
+			t.Fatalf("GET pod %s from this machine: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "from-a-real-node") {
+			t.Fatalf("pod %s answered %s %q, want 200 with its greeting", name, resp.Status, body)
+		}
+		ips = append(ips, ready.Status.PodIP)
+	}
+
+	running, err := node.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(running) != 4 {
+		t.Fatalf("containerd holds %q while the two pods run, want their sandboxes and containers", running)
+	}
+
+	deleted := time.Now()
+	for _, name := range []string{"pulls", "cached"} {
+		if err := env.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"pulls", "cached"} {
+		for {
+			_, err := env.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("pod %s is still there %v after its deletion", name, time.Since(deleted))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	gone := time.Since(deleted)
+	for _, ip := range ips {
+		if _, err := client.Get("http://" + net.JoinHostPort(ip, "8080") + "/"); err == nil {
+			t.Errorf("%s still answers after its pod is gone", ip)
+		}
+	}
+	// The kubelet stops a deleted pod's containers at once and removes
+	// them in its container GC, which runs once a minute.
+	var left []string
+	for {
+		if left, err = node.Containers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("containers left in containerd %v after the pods' deletion: %q", time.Since(deleted), left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("pods deleted → gone from the API in %v, their containers gone from containerd in %v",
+		gone.Round(time.Millisecond), time.Since(deleted).Round(time.Millisecond))
+}
+
+// realPod is a pod of testfn pinned to the real node, Ready when it
+// answers HTTP.
+func realPod(node *kubetest.RealNode, name, image string) *corev1.Pod {
 	const port = 8080
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "real"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
 				Name:  "fn",
 				Image: image,
 				Env: []corev1.EnvVar{
 					{Name: "PORT", Value: "8080"},
-					{Name: "K_REVISION", Value: "real-00001"},
+					{Name: "K_REVISION", Value: name},
 				},
 				Ports: []corev1.ContainerPort{{ContainerPort: port}},
 				ReadinessProbe: &corev1.Probe{
@@ -56,112 +139,57 @@ func TestRealNodeRunsAPod(t *testing.T) {
 		},
 	}
 	node.Pin(&pod.Spec)
+	return pod
+}
 
-	w, err := env.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", "real").String()})
+// createUntilReady creates pod and returns it once it is Ready, failing t
+// at once when its image cannot be pulled or its container created.
+func createUntilReady(ctx context.Context, t *testing.T, env *kubetest.Env, ns string, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	w, err := env.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod.Name).String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	created := time.Now()
 	if _, err := env.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var ready *corev1.Pod
-	for ready == nil {
+	for {
 		select {
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				t.Fatal("the watch of the pod ended before it was Ready")
+				t.Fatalf("the watch of pod %s ended before it was Ready", pod.Name)
 			}
 			p, isPod := ev.Object.(*corev1.Pod)
 			if !isPod || ev.Type == watch.Deleted {
 				continue
 			}
-			if podReady(p) {
-				ready = p
-			}
 			for _, cs := range p.Status.ContainerStatuses {
 				if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "CreateContainerError") {
-					t.Fatalf("container %s: %s: %s", cs.Name, w.Reason, w.Message)
+					t.Fatalf("pod %s, container %s: %s: %s", pod.Name, cs.Name, w.Reason, w.Message)
+				}
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					return p
 				}
 			}
 		case <-ctx.Done():
-			cur, _ := env.Client.CoreV1().Pods(ns).Get(context.Background(), "real", metav1.GetOptions{})
-			t.Fatalf("pod not Ready: %v; its status: %+v", ctx.Err(), cur.Status)
+			cur, _ := env.Client.CoreV1().Pods(ns).Get(context.Background(), pod.Name, metav1.GetOptions{})
+			t.Fatalf("pod %s not Ready: %v; its status: %+v", pod.Name, ctx.Err(), cur.Status)
 		}
-	}
-	readyIn := time.Since(created)
-	t.Logf("pod created → Ready in %v (pulled, sandbox, container, first probe), on %s with IP %s",
-		readyIn.Round(time.Millisecond), ready.Spec.NodeName, ready.Status.PodIP)
-
-	if ready.Spec.NodeName != node.Name {
-		t.Fatalf("pod ran on %q, want the real node %q", ready.Spec.NodeName, node.Name)
-	}
-	_, cidr, _ := net.ParseCIDR(node.PodCIDR)
-	if ip := net.ParseIP(ready.Status.PodIP); ip == nil || !cidr.Contains(ip) {
-		t.Fatalf("pod IP %q is not in the real node's pod CIDR %s", ready.Status.PodIP, node.PodCIDR)
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(ready.Status.PodIP, "8080") + "/")
-	if err != nil {
-		t.Fatalf("GET the pod from this machine: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "from-a-real-node") {
-		t.Fatalf("the pod answered %s %q, want 200 with its greeting", resp.Status, body)
-	}
-
-	running, err := node.Containers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(running) < 2 {
-		t.Fatalf("containerd holds %q while the pod runs, want its sandbox and its container", running)
-	}
-
-	deleted := time.Now()
-	if err := env.Client.CoreV1().Pods(ns).Delete(ctx, "real", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		_, err := env.Client.CoreV1().Pods(ns).Get(ctx, "real", metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the pod is still there %v after its deletion", time.Since(deleted))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	gone := time.Since(deleted)
-	// The kubelet removes a deleted pod's containers in its container GC,
-	// which runs once a minute.
-	var left []string
-	for {
-		if left, err = node.Containers(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if len(left) == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("containers left in containerd %v after the pod's deletion: %q", time.Since(deleted), left)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Logf("pod deleted → gone from the API in %v, its containers gone from containerd in %v",
-		gone.Round(time.Millisecond), time.Since(deleted).Round(time.Millisecond))
-	if _, err := client.Get("http://" + net.JoinHostPort(ready.Status.PodIP, "8080") + "/"); err == nil {
-		t.Errorf("the pod's IP still answers after its containers are gone")
 	}
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return true
-		}
+// pullEvent returns what the kubelet said of the pod's image: "Pulled"
+// events carry the pull's duration ("Successfully pulled image ... in
+// 180ms") or that the image was present already.
+func pullEvent(ctx context.Context, env *kubetest.Env, ns, pod string) string {
+	evs, err := env.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.name", pod), fields.OneTermEqualSelector("reason", "Pulled")).String(),
+	})
+	if err != nil || len(evs.Items) == 0 {
+		return "image pull"
 	}
-	return false
+	return evs.Items[0].Message
 }
