@@ -100,7 +100,7 @@ func (s *reportSecret) ensure(ctx context.Context) (token string, created bool, 
 		}
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("reading the report token from %s (the controller needs get, update and create on it, manifests/install/30-rbac-controller.yaml): %w", s.where(), err)
+		return "", false, fmt.Errorf("reading the report token from %s (the controller needs get and create on it, manifests/install/30-rbac-controller.yaml): %w", s.where(), err)
 	}
 	token, err = tokenFromSecret(sec)
 	if err != nil {

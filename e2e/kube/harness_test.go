@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/wakefn/wake/internal/kubetest"
 )
 
@@ -137,8 +139,44 @@ func freePort(t *testing.T) int {
 type cluster struct {
 	env         *kubetest.Env
 	ns          string
-	controllers map[string]*proc // by identity
-	gateway     string           // host:port of the data plane
+	controllers map[string]*proc  // by identity
+	reportURLs  map[string]string // by identity: the controller's report port
+	admins      map[string]string // by identity: host:port of /metrics
+	gateway     string            // host:port of the data plane
+	gatewayProc *proc
+	tokenFile   string // the gateway's --report-token-file, as a mounted Secret
+}
+
+// reportSecret is the Secret the controllers create in --lease-namespace
+// for the token of their report port.
+const reportSecret = "wake-report-token"
+
+// reportToken waits for the controllers' Secret and returns its token.
+func (c *cluster) reportToken(t *testing.T) string {
+	t.Helper()
+	var token string
+	c.env.Eventually(t, 30*time.Second, "the controllers' report token Secret", func() bool {
+		s, err := c.env.Client.CoreV1().Secrets(c.ns).Get(context.Background(), reportSecret, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		token = strings.TrimSpace(string(s.Data["token"]))
+		return token != ""
+	})
+	return token
+}
+
+// writeToken replaces the gateway's token file, as the kubelet refreshes
+// a mounted Secret: a new file renamed over the old.
+func (c *cluster) writeToken(t *testing.T, token string) {
+	t.Helper()
+	tmp := c.tokenFile + ".new"
+	if err := os.WriteFile(tmp, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, c.tokenFile); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func startCluster(t *testing.T, env *kubetest.Env) *cluster {
@@ -146,22 +184,29 @@ func startCluster(t *testing.T, env *kubetest.Env) *cluster {
 	env.Kubectl(t, nil, "apply", "-f", repoPath("manifests", "crds"))
 	env.Kubectl(t, nil, "wait", "--for", "condition=established", "--timeout", "60s",
 		"crd/functions.wake.dev", "crd/revisions.wake.dev", "crd/triggers.wake.dev")
-	c := &cluster{env: env, ns: env.Namespace(t), controllers: map[string]*proc{}}
+	c := &cluster{env: env, ns: env.Namespace(t), controllers: map[string]*proc{},
+		reportURLs: map[string]string{}, admins: map[string]string{}}
 	c.gateway = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	var urls []string
 	for _, id := range []string{"controller-a", "controller-b"} {
 		port := freePort(t)
 		url := "http://127.0.0.1:" + strconv.Itoa(port)
 		urls = append(urls, url)
+		c.reportURLs[id] = url
+		c.admins[id] = "127.0.0.1:" + strconv.Itoa(freePort(t))
 		c.controllers[id] = start(t, id, "controller", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
 			"--listen", "127.0.0.1:"+strconv.Itoa(port), "--advertise", url,
-			"--admin", "127.0.0.1:"+strconv.Itoa(freePort(t)), "--id", id,
+			"--admin", c.admins[id], "--id", id,
 			"--lease-namespace", c.ns, "--lease-duration", "3s", "--domain", domain, "--gateway", c.gateway,
 			"--scale-to-zero-grace-period", "1s", "--log-format", "console")
 	}
+	// The gateway's token, from the Secret the first controller created,
+	// in a file as a pod mounts it.
+	c.tokenFile = filepath.Join(t.TempDir(), "token")
+	c.writeToken(t, c.reportToken(t))
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	start(t, "gateway", "gateway", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
-		"--listen", c.gateway, "--admin", admin, "--id", "gateway-1",
+	c.gatewayProc = start(t, "gateway", "gateway", "--kubeconfig", env.Kubeconfig, "--namespace", c.ns,
+		"--listen", c.gateway, "--admin", admin, "--id", "gateway-1", "--report-token-file", c.tokenFile,
 		"--controller", strings.Join(urls, ","), "--domain", domain, "--log-format", "console", "--shutdown-delay", "0s")
 	env.Eventually(t, 60*time.Second, "the gateway is up", func() bool {
 		resp, err := http.Get("http://" + admin + "/healthz")

@@ -112,6 +112,10 @@ func TestKubernetesMode(t *testing.T) {
 		t.Logf("at zero %v after the last request", time.Since(began).Round(time.Second))
 	})
 
+	t.Run("the report port takes only the shared token, and follows its rotation", func(t *testing.T) {
+		c.checkReportAuth(t, "hello-00001", func() int32 { return deployment("hello-00001") })
+	})
+
 	t.Run("a canary gets its 10 percent", func(t *testing.T) {
 		env.Kubectl(t, function("2", `  traffic:
     - revisionName: hello-00001
