@@ -248,8 +248,17 @@ type Spec struct {
 	MaxScale            int // never 0: MaxScaleLimit when unbounded
 	ActivationScale     int
 	ScaleToZero         bool
-	Grace               time.Duration // scale-to-zero-grace-period: kept, but never delays zero (the activator is always in the path)
-	Retention           time.Duration // scale-to-zero-pod-retention-period
+	// ContainerConcurrency is the hard limit per instance (0: none). With
+	// a limit, requests beyond it wait in the activator, and the Decider
+	// plans for that backlog (see Decider) rather than counting each
+	// waiting request as a slot.
+	ContainerConcurrency int
+	// RequestTimeout is how long a request may wait and run (the
+	// revision's timeoutSeconds; 0: unknown). A held backlog is planned to
+	// drain before its oldest request's deadline.
+	RequestTimeout time.Duration
+	Grace          time.Duration // scale-to-zero-grace-period: kept, but never delays zero (the activator is always in the path)
+	Retention      time.Duration // scale-to-zero-pod-retention-period
 	// MinScaleSchedule raises MinScale at times of day; nil: never.
 	MinScaleSchedule *api.MinScaleSchedule
 }
@@ -269,9 +278,12 @@ func (c Config) Spec(s api.Scaling) Spec {
 		MaxScale:         int(pick(s.MaxScale, c.MaxScale)),
 		ActivationScale:  int(pick(s.ActivationScale, c.ActivationScale)),
 		ScaleToZero:      c.EnableScaleToZero,
-		Grace:            c.ScaleToZeroGracePeriod,
-		Retention:        pick(s.ScaleToZeroRetention, c.ScaleToZeroPodRetentionPeriod),
-		MinScaleSchedule: s.MinScaleSchedule,
+		// Clamped so a bad value cannot overflow: more than the
+		// max-scale limit of slots per instance means no real limit.
+		ContainerConcurrency: int(min(max(s.ContainerConcurrency, 0), api.MaxContainerConcurrency)),
+		Grace:                c.ScaleToZeroGracePeriod,
+		Retention:            pick(s.ScaleToZeroRetention, c.ScaleToZeroPodRetentionPeriod),
+		MinScaleSchedule:     s.MinScaleSchedule,
 	}
 	if s.Metric != "" {
 		sp.Metric = s.Metric

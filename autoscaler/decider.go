@@ -29,6 +29,10 @@ type Sample struct {
 	InFlight    int     // in flight + queued right now
 	Requests    int64   // requests that arrived during the period
 	Ready       int     // instances ready to take requests now
+	// OldestWait is how long the oldest request held by the activator has
+	// waited (0: none, or not reported). It tightens the horizon a
+	// backlog is planned to drain in (see Decider).
+	OldestWait time.Duration
 	// NoData: the source saw nothing of the period (in Kubernetes mode, no
 	// gateway reported). It is not recorded, and no decision is made on
 	// it: zeros would read as an idle revision and scale it down.
@@ -51,6 +55,12 @@ type Sample struct {
 //  3. panic begins when panic-wanted / ready ≥ PanicThreshold and lasts
 //     until a whole stable window has passed without crossing it; while
 //     panicking the count is the larger of both wants and never drops;
+//     with a backlog held on ready instances (containerConcurrency set,
+//     every instance full), the concurrency recorded and woken on is not
+//     the requests present but what the arrival rate and the backlog's
+//     drain need (see backlogPlan, wake's addition): Knative counts every
+//     waiting request as a slot, so a 5s start under 300 rps asks for
+//     ~150 instances for a load that needs 5;
 //  4. with ScaleDownDelay, the count is the highest of the trailing delay;
 //     and it never falls below what the requests in flight and queued now
 //     need at the target (wake's addition, see inFlightFloor);
@@ -74,6 +84,15 @@ type Decider struct {
 	since   time.Time
 	delay   *maxWindow // nil without ScaleDownDelay
 	carried int64      // requests of a sample with no elapsed time, for the next
+
+	// The backlog plan (concurrency metric with containerConcurrency).
+	svc       float64       // estimated seconds one request takes; 0: unknown yet
+	rate      float64       // requests arriving per second over the last sampled period
+	planned   float64       // the concurrency the backlog plan needs now; 0: no backlog plan
+	backlog   int           // requests waiting beyond the ready instances' slots at the last sample
+	oldest    time.Duration // the oldest waiting request's wait at the last sample
+	lowered   bool          // the plan lowered the last sample's concurrency
+	plannedAt time.Time     // the last sample the plan lowered: the windows hold planned values until a stable window after
 
 	recorded       bool      // a sample arrived: there is data to scale on
 	lastRecord     time.Time // end of the last sampled period
@@ -154,6 +173,10 @@ func (d *Decider) SetReachable(reachable bool) { d.unreachable = !reachable }
 func (d *Decider) Record(now time.Time, s Sample) {
 	if now.After(d.lastRecord) {
 		v := s.Concurrency
+		d.observeBacklog(now.Sub(d.lastRecord), s)
+		if d.lowered = d.planned > 0 && d.planned < v; d.lowered {
+			v, d.plannedAt = d.planned, now
+		}
 		if d.spec.Metric == api.MetricRPS {
 			v = float64(s.Requests+d.carried) / now.Sub(d.lastRecord).Seconds()
 			d.carried = 0
@@ -233,6 +256,7 @@ func (d *Decider) Decide(now time.Time) Decision {
 	case want == panic:
 		dec.Steps |= panicSteps
 	}
+	d.explainPlan(now, &dec)
 	want = d.scheduled(now, want, &dec)
 	want = d.delayed(now, want, &dec)
 	want = d.inFlightFloor(want, &dec)
@@ -264,7 +288,11 @@ func (d *Decider) inFlightFloor(want int, dec *Decision) int {
 	if want >= d.desired || d.spec.Metric != api.MetricConcurrency {
 		return want // requests in flight are no measure of a rate
 	}
-	need := min(ceilRatio(float64(d.inFlight), d.spec.TargetValue), d.desired)
+	present := float64(d.inFlight)
+	if d.planned > 0 {
+		present = min(present, d.planned) // the waiting requests as the plan counts them
+	}
+	need := min(ceilRatio(present, d.spec.TargetValue), d.desired)
 	if need > want {
 		dec.Steps |= StepInFlightFloor
 		dec.InFlightNeed = need
@@ -403,6 +431,15 @@ func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 	dec := Decision{At: now, Previous: d.desired, Ready: d.ready, InFlight: inFlight, Activation: true,
 		Metric: sp.Metric, TargetValue: sp.TargetValue, StableWindow: sp.StableWindow, PanicWindow: sp.PanicWindow}
 	demand := d.waitingDemand(now, inFlight)
+	if d.planned > 0 && sp.Metric == api.MetricConcurrency {
+		// The sample just taken planned for the backlog: wake for that,
+		// not for one slot per waiting request.
+		if planned := d.backlogPlan(inFlight, d.ready, d.oldest); planned > 0 && planned < demand {
+			demand, d.planned = planned, planned
+			d.lowered, d.plannedAt = true, now
+		}
+		d.explainPlan(now, &dec)
+	}
 	if sp.Metric == api.MetricRPS {
 		dec.Panic = demand
 	}

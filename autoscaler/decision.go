@@ -31,6 +31,16 @@ type Decision struct {
 	Steps        Step
 	BeforeDelay  int // with StepScaleDownDelay: the count before the delay held it up
 	InFlightNeed int // with StepInFlightFloor: what the requests in flight need
+	// With StepBacklogPlan: the requests waiting beyond the ready slots,
+	// the concurrency planned for them and the arrivals, and the arrival
+	// rate and seconds per request it was planned from.
+	Backlog                  int
+	Planned                  float64
+	ArrivalRate, RequestTime float64
+	// PlanInWindows: the stable window still holds samples the backlog
+	// plan lowered, so the averages are below the requests that were
+	// present (the Knative comparison counts this as the plan's doing).
+	PlanInWindows bool
 	// With StepMinScaleSchedule: the min-scale-schedule entry (1-based)
 	// holding the count up, and the count it holds.
 	ScheduleEntry, ScheduleMin int
@@ -118,6 +128,10 @@ func (d Decision) Reason() string {
 		{StepScaleDownDelay, func() string { return fmt.Sprintf("scale-down-delay holds %d (wanted %d)", d.Desired, d.BeforeDelay) }},
 		{StepInFlightFloor, func() string {
 			return fmt.Sprintf("%d in flight now need %d, no fewer", d.InFlight, d.InFlightNeed)
+		}},
+		{StepBacklogPlan, func() string {
+			return fmt.Sprintf("backlog of %d planned as %.4g in flight (%.4g/s arriving, %.3gs each, plus its drain)",
+				d.Backlog, d.Planned, d.ArrivalRate, d.RequestTime)
 		}},
 		{StepInitialScale, func() string { return "initial-scale not yet reached" }},
 		{StepMinScale, func() string { return "min-scale" }},

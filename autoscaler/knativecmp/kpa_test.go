@@ -164,7 +164,7 @@ func compare(t *testing.T, tr trace, cc int64, config map[string]string) run {
 		}
 		if dec.Desired != k {
 			r.differ++
-			if dec.Steps&deviations != 0 {
+			if dec.Steps&deviations != 0 || dec.PlanInWindows {
 				r.explained++
 			} else if len(r.first) < 5 {
 				r.first = append(r.first, fmt.Sprintf("%v: Knative %d, wake %d (%s)", now.Sub(epoch), k, dec.Desired, dec.Reason()))

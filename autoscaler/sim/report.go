@@ -40,7 +40,13 @@ func writeSettings(b *bufio.Writer, r *Result) {
 	if r.NewRevision {
 		revision = fmt.Sprintf("new, starting %d", max(r.Spec.InitialScale, r.Spec.MinScale))
 	}
+	if r.Warm > 0 {
+		revision += fmt.Sprintf(", %d warm", r.Warm)
+	}
 	fmt.Fprintf(b, "revision    %s; containerConcurrency %s; start-up %s\n", revision, limitText(r), startupText(r))
+	if r.ClientTimeout > 0 {
+		fmt.Fprintf(b, "requests    queue carried over, first come first served; clients give up after %v\n", r.ClientTimeout)
+	}
 	s := r.Spec
 	fmt.Fprintf(b, "autoscaler  %s target %.4g × %.4g%% = %.4g per instance; stable window %v, panic window %v, panic threshold %.4g%%\n",
 		s.Metric, s.Target, s.TargetValue/s.Target*100, s.TargetValue, s.StableWindow, s.PanicWindow, s.PanicThreshold*100)
@@ -72,6 +78,13 @@ func writeSummary(b *bufio.Writer, r *Result) {
 		{"activations", fmt.Sprintf("%d (%d from zero)", s.Activations, s.ColdStarts)},
 		{"time in panic", clock(s.TimeInPanic)},
 		{"decisions", fmt.Sprint(s.Decisions)},
+	}
+	if r.ClientTimeout > 0 {
+		lines = append(lines, []struct{ name, value string }{
+			{"requests served", fmt.Sprintf("%.0f", s.Served)},
+			{"requests lost", fmt.Sprintf("%.0f (client gave up after %v)", s.Lost, r.ClientTimeout)},
+			{"latency p50, p99", fmt.Sprintf("%s, %s", clock(s.LatencyP50), clock(s.LatencyP99))},
+		}...)
 	}
 	fmt.Fprintln(b, "summary")
 	for _, l := range lines {
@@ -115,6 +128,8 @@ type jsonResult struct {
 	ContainerConcurrency int            `json:"containerConcurrency"`
 	Startup              []float64      `json:"startupSeconds"`
 	NewRevision          bool           `json:"newRevision"`
+	Warm                 int            `json:"warm,omitempty"`
+	ClientTimeout        float64        `json:"clientTimeoutSeconds,omitempty"`
 	Duration             float64        `json:"durationSeconds"`
 	Decisions            []jsonDecision `json:"decisions"`
 	Timeline             []jsonPoint    `json:"timeline"`
@@ -179,6 +194,10 @@ type jsonSummary struct {
 	ScaleDowns           int     `json:"scaleDowns"`
 	Activations          int     `json:"activations"`
 	ColdStarts           int     `json:"coldStarts"`
+	Served               float64 `json:"served,omitempty"`
+	Lost                 float64 `json:"lost,omitempty"`
+	LatencyP50           float64 `json:"latencyP50Seconds,omitempty"`
+	LatencyP99           float64 `json:"latencyP99Seconds,omitempty"`
 }
 
 func toJSON(r *Result) jsonResult {
@@ -194,6 +213,7 @@ func toJSON(r *Result) jsonResult {
 			ActivationScale: s.ActivationScale, ScaleToZero: s.ScaleToZero, ZeroAfter: s.ScaleToZeroAfter().Seconds(),
 		},
 		ContainerConcurrency: r.ContainerConcurrency, NewRevision: r.NewRevision, Duration: r.Duration.Seconds(),
+		Warm: r.Warm, ClientTimeout: r.ClientTimeout.Seconds(),
 		Decisions: make([]jsonDecision, len(r.Decisions)), Timeline: make([]jsonPoint, len(r.Timeline)),
 	}
 	for _, st := range r.Startup {
@@ -214,6 +234,7 @@ func toJSON(r *Result) jsonResult {
 		PeakInstances: sum.PeakInstances, TimeQueueing: sum.TimeQueueing.Seconds(),
 		TimeAtZero: sum.TimeAtZero.Seconds(), TimeInPanic: sum.TimeInPanic.Seconds(),
 		Decisions: sum.Decisions, ScaleEvents: sum.ScaleEvents(), ScaleUps: sum.ScaleUps,
-		ScaleDowns: sum.ScaleDowns, Activations: sum.Activations, ColdStarts: sum.ColdStarts}
+		ScaleDowns: sum.ScaleDowns, Activations: sum.Activations, ColdStarts: sum.ColdStarts,
+		Served: sum.Served, Lost: sum.Lost, LatencyP50: sum.LatencyP50.Seconds(), LatencyP99: sum.LatencyP99.Seconds()}
 	return out
 }

@@ -17,6 +17,8 @@ type Result struct {
 	ContainerConcurrency int
 	Startup              []time.Duration
 	NewRevision          bool
+	Warm                 int           // instances ready at time 0 (Options.Warm)
+	ClientTimeout        time.Duration // Options.ClientTimeout
 	Duration             time.Duration // simulated: the trace, then Options.After
 	// Decisions are those that changed the count or the panic mode (every
 	// one with Options.AllDecisions), in order.
@@ -74,6 +76,12 @@ type Summary struct {
 	ScaleDowns      int // decisions that lowered it
 	Activations     int // decisions made on the wake path
 	ColdStarts      int // activations with no instance ready or starting
+	// With Options.ClientTimeout: requests served and lost (their client
+	// gave up waiting; those still waiting at the end are neither), and
+	// the median and 99th percentile of the served ones' time from
+	// arrival to answer.
+	Served, Lost           float64
+	LatencyP50, LatencyP99 time.Duration
 }
 
 // ScaleEvents is the decisions that changed the count.

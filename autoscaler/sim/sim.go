@@ -54,6 +54,17 @@ type Options struct {
 	// AllDecisions keeps every decision in Result.Decisions, not only
 	// those that changed the count or the panic mode.
 	AllDecisions bool
+	// Warm is how many instances an existing revision (not NewRevision)
+	// has ready at time 0, when more than min-scale: one that was serving.
+	Warm int
+	// ClientTimeout, when set, carries the queue over (see backlog):
+	// requests wait first come first served until a slot frees or until
+	// they have waited this long, when their client gives up and they are
+	// lost. It is also the revision's timeoutSeconds the autoscaler plans
+	// a backlog's drain against. The trace must give each request's time
+	// (not a request log). 0: the default model, where demand is what the
+	// trace says.
+	ClientTimeout time.Duration
 }
 
 // Run replays the trace through a Decider with the options' settings and
@@ -81,6 +92,15 @@ func Run(tr *Trace, opts Options) (*Result, error) {
 		}
 		startTicks[i] = int(s / Tick)
 	}
+	if opts.Warm < 0 || opts.Warm > api.MaxScaleLimit || (opts.Warm > 0 && opts.NewRevision) {
+		return nil, fmt.Errorf("simulate: %d warm instances: must be in [0, %d], and 0 for a new revision", opts.Warm, api.MaxScaleLimit)
+	}
+	if opts.ClientTimeout < 0 || opts.ClientTimeout%Tick != 0 {
+		return nil, fmt.Errorf("simulate: client timeout %v: must be 0 (none) or more, in steps of %v", opts.ClientTimeout, Tick)
+	}
+	if opts.ClientTimeout > 0 && tr.ServiceTime <= 0 {
+		return nil, errors.New("simulate: a client timeout needs a trace of concurrency or rps (with a service time), not a request log")
+	}
 	if opts.After < 0 || tr.Duration()+opts.After > MaxTraceDuration {
 		return nil, fmt.Errorf("simulate: %v after a trace of %v: must be 0 or more, up to %v in all",
 			opts.After, tr.Duration(), MaxTraceDuration)
@@ -96,11 +116,18 @@ func Run(tr *Trace, opts Options) (*Result, error) {
 		epoch:    time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
 		lastWake: -1,
 	}
-	m.d = autoscaler.NewDecider(cfg.Spec(opts.Scaling), m.epoch, opts.NewRevision)
+	spec := cfg.Spec(opts.Scaling)
+	if opts.ClientTimeout > 0 {
+		spec.RequestTimeout = opts.ClientTimeout
+		m.bl = newBacklog(tr.ServiceTime, opts.ClientTimeout)
+	}
+	m.d = autoscaler.NewDecider(spec, m.epoch, opts.NewRevision)
+	m.d.Adopt(opts.Warm)
 	m.res = &Result{
 		Trace: tr.Name, Format: tr.Format, ServiceTime: tr.ServiceTime, Requests: tr.Requests(),
 		Spec: m.d.Spec(), ContainerConcurrency: m.cc, Startup: slices.Clone(startup),
 		NewRevision: opts.NewRevision, Duration: time.Duration(m.ticks) * Tick,
+		Warm: opts.Warm, ClientTimeout: opts.ClientTimeout,
 	}
 	if opts.NewRevision {
 		m.scaleTo(0, m.d.Desired())
@@ -123,6 +150,7 @@ type model struct {
 	epoch   time.Time
 	d       *autoscaler.Decider
 	res     *Result
+	bl      *backlog // nil: the default model
 
 	ready    int
 	starting []pending // asked for, not ready yet
@@ -169,6 +197,9 @@ func (m *model) run() {
 	for k := 0; k < m.ticks; k++ {
 		m.promote(k)
 		load := m.demand(k)
+		if m.bl != nil {
+			load = m.bl.step(k, m.tr.arrival(k), m.slots())
+		}
 		if k > 0 && k%m.sampleTicks == 0 {
 			m.record(k, load)
 			if k%m.decideTicks == 0 {
@@ -190,6 +221,9 @@ func (m *model) run() {
 // period since the last sample.
 func (m *model) record(k int, load float64) {
 	s := autoscaler.Sample{InFlight: inFlight(load), Ready: m.ready}
+	if m.bl != nil {
+		s.OldestWait = m.bl.oldestWait(k)
+	}
 	if n := k - m.lastRecord; n > 0 {
 		s.Concurrency = m.periodLoad / float64(n)
 	}
@@ -261,9 +295,20 @@ func (m *model) promote(k int) {
 	})
 }
 
+// slots is how many requests the ready instances take at once; -1: no
+// limit.
+func (m *model) slots() float64 {
+	if m.cc == 0 && m.ready > 0 {
+		return -1
+	}
+	return float64(m.ready * m.cc)
+}
+
 // queue is the demand no ready instance has room for.
 func (m *model) queue(load float64) float64 {
 	switch {
+	case m.bl != nil:
+		return m.bl.queued
 	case m.ready == 0:
 		return load
 	case m.cc == 0:
@@ -317,6 +362,10 @@ func (m *model) finish() {
 	sum.TimeQueueing = time.Duration(m.queueingTicks) * Tick
 	sum.TimeAtZero = time.Duration(m.zeroTicks) * Tick
 	sum.TimeInPanic = time.Duration(m.panicTicks) * Tick
+	if m.bl != nil {
+		sum.Served, sum.Lost = m.bl.served, m.bl.lost
+		sum.LatencyP50, sum.LatencyP99 = m.bl.latency(0.5), m.bl.latency(0.99)
+	}
 	for i := range m.res.Timeline {
 		n := float64(m.timelineTicks[i])
 		m.res.Timeline[i].Load /= n
