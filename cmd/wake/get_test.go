@@ -102,9 +102,9 @@ default     hello   http://hello.default.localhost:8080   hello-00002      hello
 other       hello   http://hello.other.localhost:8080     hello-00001      hello-00001    True
 `},
 		{"--no-headers", []string{"get", "revisions", "--no-headers"}, `
-hello-00001   hello   90%           True   1   1   2h   -
-hello-00002   hello   10% #canary   True   0   0   2h   -
-bye-00001     bye     -             True   0   0   2h   -
+hello-00001   hello   90%           True   1   1   2h   -   -
+hello-00002   hello   10% #canary   True   0   0   2h   -   -
+bye-00001     bye     -             True   0   0   2h   -   -
 `},
 		{"-o name", []string{"get", "functions", "-o", "name"}, `
 function.wake.dev/bye
@@ -129,8 +129,8 @@ other/hello
 NAME                      URL                                 LATEST CREATED   LATEST READY   READY   REASON
 function.wake.dev/hello   http://hello.other.localhost:8080   hello-00001      hello-00001    True
 
-NAME                            FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON
-revision.wake.dev/hello-00001   hello      -         True    0         0        2h    -
+NAME                            FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON   GC
+revision.wake.dev/hello-00001   hello      -         True    0         0        2h    -        -
 `},
 		{"TYPE/NAME", []string{"get", "function/bye", "rev/hello-00002", "-o", "name"}, `
 function.wake.dev/bye
@@ -296,21 +296,21 @@ func TestGetWatch(t *testing.T) {
 		// A wider cell widens its column from the row it comes in, as
 		// kubectl's rows do.
 		want := `
-NAME          FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON
-hello-00001   hello      90%       True    1         1        2h    -
-hello-00002   hello      10% #canary   True    0         0        2h    -
-hello-00001   hello      90%           True    0         0        2h    -
-hello-00002   hello      10% #canary   True    1         1        2h    -
-hello-00001   hello      90%           True    0         0        2h    -
+NAME          FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON   GC
+hello-00001   hello      90%       True    1         1        2h    -        -
+hello-00002   hello      10% #canary   True    0         0        2h    -        -
+hello-00001   hello      90%           True    0         0        2h    -        -
+hello-00002   hello      10% #canary   True    1         1        2h    -        -
+hello-00001   hello      90%           True    0         0        2h    -        -
 `
 		if events {
 			want = `
-EVENT      NAME          FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON
-ADDED      hello-00001   hello      90%       True    1         1        2h    -
-ADDED      hello-00002   hello      10% #canary   True    0         0        2h    -
-MODIFIED   hello-00001   hello      90%           True    0         0        2h    -
-MODIFIED   hello-00002   hello      10% #canary   True    1         1        2h    -
-DELETED    hello-00001   hello      90%           True    0         0        2h    -
+EVENT      NAME          FUNCTION   TRAFFIC   READY   DESIRED   ACTUAL   AGE   REASON   GC
+ADDED      hello-00001   hello      90%       True    1         1        2h    -        -
+ADDED      hello-00002   hello      10% #canary   True    0         0        2h    -        -
+MODIFIED   hello-00001   hello      90%           True    0         0        2h    -        -
+MODIFIED   hello-00002   hello      10% #canary   True    1         1        2h    -        -
+DELETED    hello-00001   hello      90%           True    0         0        2h    -        -
 `
 		}
 		if diff := cmp.Diff(strings.TrimPrefix(want, "\n"), out.String()); diff != "" {
@@ -336,5 +336,25 @@ DELETED    hello-00001   hello      90%           True    0         0        2h 
 	cancel()
 	if err := <-done; err != nil || out.String() != "revision.wake.dev/hello-00001\n" {
 		t.Errorf("-w -o name: %q, %v", out.String(), err)
+	}
+}
+
+func TestGCColumn(t *testing.T) {
+	now := time.Now()
+	tests := []struct{ name, v, want string }{
+		{"no sweep yet", "", "-"},
+		{"active", "kept: traffic", "-"},
+		{"with instances", "kept: instances", "-"},
+		{"kept by min", "kept: min-non-active-revisions", "kept (min)"},
+		{"no-gc", "kept: no-gc", "never"},
+		{"disabled", "kept: retain settings disabled", "never"},
+		{"due", "next sweep", "next sweep"},
+		{"past", now.Add(-time.Minute).UTC().Format(time.RFC3339), "next sweep"},
+		{"later", now.Add(47*time.Hour + 30*time.Minute).UTC().Format(time.RFC3339), "in 47h"},
+	}
+	for _, tt := range tests {
+		if got := gcColumn(tt.v, now); got != tt.want {
+			t.Errorf("%s: gcColumn(%q) = %q, want %q", tt.name, tt.v, got, tt.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/controlplane"
 )
 
 // The kinds wake get shows: how the command line names each, how its
@@ -148,9 +149,9 @@ var revisionType = &resourceType{
 	},
 	columns: func(wide bool) []string {
 		if wide {
-			return []string{"FUNCTION", "TRAFFIC", "READY", "DESIRED", "ACTUAL", "METRIC", "OBSERVED", "TARGET", "PANIC", "AGE", "REASON", "LAST DECISION"}
+			return []string{"FUNCTION", "TRAFFIC", "READY", "DESIRED", "ACTUAL", "METRIC", "OBSERVED", "TARGET", "PANIC", "AGE", "REASON", "GC", "LAST DECISION"}
 		}
-		return []string{"FUNCTION", "TRAFFIC", "READY", "DESIRED", "ACTUAL", "AGE", "REASON"}
+		return []string{"FUNCTION", "TRAFFIC", "READY", "DESIRED", "ACTUAL", "AGE", "REASON", "GC"}
 	},
 	rows: func(ctx context.Context, c *client, namespace string, objs []metav1.Object, wide bool) ([][]string, error) {
 		share, err := trafficShares(ctx, c, namespace)
@@ -166,7 +167,7 @@ var revisionType = &resourceType{
 			if wide {
 				row = append(row, autoscalingColumns(r.Status.Autoscaling)...)
 			}
-			row = append(row, age(r.CreationTimestamp.Time), dash(reason))
+			row = append(row, age(r.CreationTimestamp.Time), dash(reason), gcColumn(r.Annotations[controlplane.AnnotationGC], time.Now()))
 			if wide {
 				last := "-"
 				if a := r.Status.Autoscaling; a != nil && a.LastDecision != nil {
@@ -178,6 +179,36 @@ var revisionType = &resourceType{
 		}
 		return rows, nil
 	},
+}
+
+// gcColumn says when the revision collector will delete a revision, from
+// what wake serve says of it (controlplane.AnnotationGC): "-" while it is
+// active (routed, tagged, the latest, pinned by a rollout or holding
+// instances), "in 46h" once non-active, "next sweep" when due, "kept
+// (min)" while min-non-active-revisions keeps it although stale, and
+// "never" for no-gc or with both retain settings disabled.
+func gcColumn(v string, now time.Time) string {
+	switch kept, ok := strings.CutPrefix(v, "kept: "); {
+	case v == "":
+		return "-"
+	case ok && kept == "min-non-active-revisions":
+		return "kept (min)"
+	case ok && (kept == "no-gc" || kept == "retain settings disabled"):
+		return "never"
+	case ok:
+		return "-"
+	case v == "next sweep":
+		return v
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return v
+	}
+	d := at.Sub(now)
+	if d <= 0 {
+		return "next sweep"
+	}
+	return "in " + age(time.Now().Add(-d))
 }
 
 // autoscalingColumns are -o wide's METRIC, OBSERVED (stable/panic

@@ -50,6 +50,7 @@ type serveOptions struct {
 	token            adminTokenOptions
 	kafkaEmbedded    string
 	store            storeFlags
+	gc               gcFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -87,6 +88,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.kafkaEmbedded, "kafka-embedded", "",
 		"run a one-broker Kafka on this address (e.g. 127.0.0.1:9092), with its data under STATE_DIR/kafka, for triggers to consume")
 	o.store.addFlags(f)
+	o.gc.addFlags(f)
 	o.containers.addFlags(f)
 	o.autoscaling = addAutoscalerFlags(cmd)
 	return cmd
@@ -180,6 +182,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	asConfig, err := o.autoscaling.config()
+	if err != nil {
+		return err
+	}
+	gcConfig, err := o.gc.config()
 	if err != nil {
 		return err
 	}
@@ -281,7 +287,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	cp = controlplane.New(controlplane.Options{
 		Store: store, Runtime: rt, Router: rtr, Activator: act, Autoscaler: as, Triggers: trigs,
 		Domain: o.domain, URLPort: urlPort, LocalCommands: true, Logger: log.Named("controlplane"),
-		OnChange: func() { notify(changes) },
+		OnChange: func() { notify(changes) }, RevisionGC: &gcConfig,
 	})
 	// Cron triggers wake their function sinks ahead of each fire.
 	trigs.SetPrewarmer(cp.Prewarmer())
@@ -297,6 +303,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	scalerDone := make(chan error, 1)
 	go func() { scalerDone <- as.Run(compCtx) }()
 	go cp.RunRollouts(compCtx)
+	go cp.RunRevisionGC(compCtx, o.gc.interval)
 
 	dataOpts := router.ServerOptions{Router: rtr, ErrorLog: stdLog(log.Named("http")), MaxConns: o.maxConns}
 	if dataOpts.MaxConns <= 0 {
