@@ -209,7 +209,7 @@ func (e *Env) startRealNode() (n *RealNode, err error) {
 			return n, err
 		}
 	}
-	if n.net, err = acquireNodeNet(); err != nil {
+	if n.net, err = acquireNodeNet(n.Dir); err != nil {
 		return n, fmt.Errorf("%w: %w", errEnvironment, err)
 	}
 	n.IP, n.PodCIDR = n.net.gw, n.net.cidr

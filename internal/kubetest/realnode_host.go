@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // What the real node changes on this machine, and how it is put back:
@@ -34,9 +36,11 @@ type nodeNet struct {
 	ip     string // the ip command
 }
 
-// acquireNodeNet locks a free /24 of nodeCIDRRange and makes its bridge
-// with the gateway address on it (the CNI bridge plugin takes it over).
-func acquireNodeNet() (*nodeNet, error) {
+// acquireNodeNet locks a free /24 of nodeCIDRRange for the node whose
+// files are in dir and makes its bridge with the gateway address on it
+// (the CNI bridge plugin takes it over). The lock file names dir, so that
+// the next holder can clean up after a test binary that was killed.
+func acquireNodeNet(dir string) (*nodeNet, error) {
 	ipCmd, err := findIP()
 	if err != nil {
 		return nil, err
@@ -50,6 +54,13 @@ func acquireNodeNet() (*nodeNet, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
 			continue
+		}
+		prev, _ := io.ReadAll(f)
+		if len(prev) > 0 {
+			sweepStaleNode(string(prev), fmt.Sprintf("/wake-kubetest-%d", i))
+		}
+		if err := f.Truncate(0); err == nil {
+			_, _ = f.WriteAt([]byte(dir), 0)
 		}
 		n := &nodeNet{index: i, cidr: fmt.Sprintf("10.218.%d.0/24", i), gw: fmt.Sprintf("10.218.%d.1", i),
 			bridge: fmt.Sprintf("wkt%d", i), lock: f, ip: ipCmd}
@@ -70,9 +81,102 @@ func acquireNodeNet() (*nodeNet, error) {
 	return nil, errors.New("no free pod CIDR in " + nodeCIDRRange)
 }
 
+// release removes the bridge and unlocks the CIDR. The lock file keeps
+// naming the node's dir; the next holder finds nothing left to sweep.
 func (n *nodeNet) release() {
 	_ = exec.Command(n.ip, "link", "del", n.bridge).Run()
 	n.lock.Close()
+}
+
+// sweepStaleNode cleans up after a real node whose test binary was killed
+// before it could stop the node (a `go test -timeout`, say): its kubelet
+// and containerd died with it (parent-death signal), but its pods'
+// processes, their shims, its mounts and cgroups stay. Only what carries
+// that node's dir or cgroup root is touched.
+func sweepStaleNode(dir, cgroupRoot string) {
+	if !strings.HasPrefix(dir, os.TempDir()) || !strings.Contains(dir, "wake-kubetest-") {
+		return // not a dir this harness made
+	}
+	var pids []int
+	hier, _ := cgroupHierarchies()
+	for _, h := range hier {
+		_ = filepath.WalkDir(filepath.Join(h, cgroupRoot), func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+					pids = append(pids, pid)
+				}
+			}
+			return nil
+		})
+	}
+	// The pods' network namespaces, which containerd bind-mounts in
+	// /var/run/netns and which keep their veths on the host: those a
+	// process of the node is in.
+	podNets := map[uint64]bool{}
+	for _, pid := range pids {
+		var st syscall.Stat_t
+		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil {
+			podNets[st.Ino] = true
+		}
+	}
+	if nets, err := os.ReadDir("/var/run/netns"); err == nil {
+		for _, ne := range nets {
+			p := filepath.Join("/var/run/netns", ne.Name())
+			var st syscall.Stat_t
+			if syscall.Stat(p, &st) == nil && podNets[st.Ino] {
+				_ = syscall.Unmount(p, syscall.MNT_DETACH)
+				_ = os.Remove(p)
+			}
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	// The shims of its containers: containerd-shim-runc-v2 ... -address
+	// DIR/containerd/containerd.sock.
+	procs, _ := os.ReadDir("/proc")
+	for _, pe := range procs {
+		pid, err := strconv.Atoi(pe.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", pe.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
+			continue
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && strings.HasPrefix(args[i+1], dir+"/") {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	for range 20 { // killed processes leave their cgroups within moments
+		unmountUnder(dir)
+		removeCgroupRoot(cgroupRoot)
+		if !cgroupRootExists(cgroupRoot) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cgroupRootExists reports whether root is left in any hierarchy.
+func cgroupRootExists(root string) bool {
+	hier, _ := cgroupHierarchies()
+	for _, h := range hier {
+		if _, err := os.Stat(filepath.Join(h, root)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // cgroupHierarchies returns the mount points of the cgroup hierarchies
