@@ -37,6 +37,8 @@ type simulateOptions struct {
 	serviceTime          time.Duration
 	set                  []string
 	after                time.Duration
+	warm                 int
+	clientTimeout        time.Duration
 	newRevision          bool
 	all                  bool
 	plot                 string
@@ -63,6 +65,17 @@ In the first two, each row is the load over one second from its offset;
 seconds with no row have no load, and the trace ends a second after its
 last row. Examples are in autoscaler/testdata/traces.
 
+By default the load is what the trace says, whatever was served before.
+With --client-timeout the queue carries over instead: requests wait first
+come first served until an instance has a free slot, or until they have
+waited that long and their client gives up; the summary then counts the
+requests lost and gives the p50 and p99 latency. Use it with --startup to
+see what a spike costs before deploying, e.g. one warm instance, 5s starts
+and 300 requests/s of 100ms for 20s:
+
+  wake autoscaler simulate --trace spike-rps.csv --container-concurrency 10 \
+      --warm 1 --startup 5s --client-timeout 10s --after 60s
+
 --annotations take the revision's autoscaling.knative.dev/* annotations,
 with or without that prefix; --set takes server-wide defaults, the keys of
 Knative's config-autoscaler (` + strings.Join(autoscaler.ConfigKeys, ", ") + `).
@@ -86,6 +99,9 @@ Knative's config-autoscaler (` + strings.Join(autoscaler.ConfigKeys, ", ") + `).
 		"how long one request takes: turns rps into concurrency and back (not used for a request log)")
 	f.StringArrayVar(&o.set, "set", nil, "server-wide autoscaler default KEY=VALUE (repeatable), e.g. stable-window=30s")
 	f.DurationVar(&o.after, "after", 0, "keep simulating this long after the trace ends, with no load, to see the scale-down")
+	f.IntVar(&o.warm, "warm", 0, "instances an existing revision has ready at the start, when more than min-scale")
+	f.DurationVar(&o.clientTimeout, "client-timeout", 0,
+		"carry the queue over: requests wait until served or until they have waited this long (lost); 0: load is what the trace says")
 	f.BoolVar(&o.newRevision, "new-revision", false,
 		"simulate a revision just created (starts at initial-scale) instead of one at rest at min-scale")
 	f.BoolVar(&o.all, "all", false, "list every decision, not only those that changed the count or the panic mode")
@@ -121,6 +137,12 @@ func runSimulate(out io.Writer, stdin io.Reader, o *simulateOptions) error {
 	if o.after < 0 {
 		return fmt.Errorf("--after %v: must be 0 or more", o.after)
 	}
+	if o.warm < 0 || o.warm > api.MaxScaleLimit || (o.warm > 0 && o.newRevision) {
+		return fmt.Errorf("--warm %d: must be in [0, %d], and 0 with --new-revision", o.warm, api.MaxScaleLimit)
+	}
+	if o.clientTimeout < 0 || o.clientTimeout%sim.Tick != 0 {
+		return fmt.Errorf("--client-timeout %v: must be 0 (off) or more, in steps of %v", o.clientTimeout, sim.Tick)
+	}
 	cfg, err := simulateConfig(o.set)
 	if err != nil {
 		return err
@@ -134,7 +156,7 @@ func runSimulate(out io.Writer, stdin io.Reader, o *simulateOptions) error {
 		return err
 	}
 	res, err := sim.Run(tr, sim.Options{Config: &cfg, Scaling: scaling, Startup: o.startup,
-		NewRevision: o.newRevision, After: o.after, AllDecisions: o.all})
+		NewRevision: o.newRevision, After: o.after, AllDecisions: o.all, Warm: o.warm, ClientTimeout: o.clientTimeout})
 	if err != nil {
 		return err
 	}

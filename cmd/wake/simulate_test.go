@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestSimulateSpike(t *testing.T) {
 		"containerConcurrency 10; start-up 1s",
 		"activation: 300 waiting / target 7 = 43 wanted, 0 ready; entered panic → 43",
 		"peak instances             43",
-		"time at zero instances     130.0s",
+		"time at zero instances     158.0s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -112,6 +113,45 @@ func TestSimulateErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSimulateBacklog is issue 23's spike as a user would simulate it:
+// one warm instance, 5s starts, 300 requests/s of 100ms for 20s from
+// clients that give up after 10s.
+func TestSimulateBacklog(t *testing.T) {
+	var trace strings.Builder
+	trace.WriteString("second,rps\n")
+	for s := range 20 {
+		fmt.Fprintf(&trace, "%d,300\n", s)
+	}
+	out, err := simulate(t, trace.String(), "--trace", "-", "--container-concurrency", "10",
+		"--warm", "1", "--startup", "5s", "--client-timeout", "10s", "--after", "60s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"existing, at min-scale 0, 1 warm; containerConcurrency 10; start-up 5s",
+		"queue carried over, first come first served; clients give up after 10s",
+		"backlog of ",
+		"peak instances             10\n",
+		"requests served            6000\n",
+		"requests lost              0 (client gave up after 10s)",
+		"latency p50, p99           0.1s, 3.4s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--client-timeout 150ms", "--client-timeout 150ms: must be 0 (off) or more, in steps of 100ms"},
+		{"--warm -1", "--warm -1: must be in [0, "},
+		{"--warm 1 --new-revision", "and 0 with --new-revision"},
+	} {
+		_, err := simulate(t, trace.String(), append([]string{"--trace", "-"}, strings.Fields(tc.args)...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error with %q", tc.args, err, tc.want)
+		}
 	}
 }
 
