@@ -176,8 +176,15 @@ func New(opts Options) *Autoscaler {
 }
 
 // Spec is what the autoscaler runs a revision with: its annotations over
-// the server's defaults.
-func (a *Autoscaler) Spec(rev *api.Revision) Spec { return a.config.Spec(rev.Scaling()) }
+// the server's defaults, and its timeoutSeconds (the deadline a held
+// backlog is planned to drain before).
+func (a *Autoscaler) Spec(rev *api.Revision) Spec {
+	s := a.config.Spec(rev.Scaling())
+	if t := rev.Spec.TimeoutSeconds; t != nil && *t > 0 {
+		s.RequestTimeout = time.Duration(*t) * time.Second
+	}
+	return s
+}
 
 // Upsert starts managing a revision; its starting count (see
 // UpsertOptions) is sent to the Scaler by the loop at once. Upserting a

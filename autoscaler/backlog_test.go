@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	api "github.com/wakefn/wake/api/v1"
 )
 
 // saturated feeds d one second in which 300 requests arrived at one full
@@ -86,5 +88,16 @@ func TestBacklogPlanKeepsTheWindowsToThePlan(t *testing.T) {
 	}
 	if dec := d.Decide(t0.Add(10*s + d.Spec().StableWindow)); dec.PlanInWindows {
 		t.Error("PlanInWindows still true a stable window after the last planned sample")
+	}
+}
+
+// A revision's timeoutSeconds and containerConcurrency reach the plan.
+func TestSpecCarriesTheRequestDeadline(t *testing.T) {
+	rev := newRevision("hello-00001", nil)
+	timeout, cc := int64(30), int64(10)
+	rev.Spec.TimeoutSeconds, rev.Spec.ContainerConcurrency = &timeout, &cc
+	a := New(Options{Sample: func(api.RevisionKey) Sample { return Sample{} }, Scaler: &fakeScaler{}})
+	if s := a.Spec(rev); s.RequestTimeout != 30*time.Second || s.ContainerConcurrency != 10 {
+		t.Errorf("RequestTimeout %v, ContainerConcurrency %d; want 30s and 10", s.RequestTimeout, s.ContainerConcurrency)
 	}
 }
