@@ -40,8 +40,10 @@ state = %[2]q
   # harness (internal/kubetest/pause) and served by its own registry.
   sandbox_image = %[5]q
   # Root lacks CAP_SYS_RESOURCE on the test machines, so no process may
-  # lower an oom_score_adj, and unrestricted, CRI fails to start the
-  # sandboxes (the pause container asks for -998; measured for issue 22).
+  # lower an oom_score_adj. Unrestricted, every sandbox fails (the pause
+  # container asks for -998): "RunPodSandbox ... failed to create shim
+  # task: OCI runtime create failed: runc create failed: unable to start
+  # container process: can't get final child's PID from pipe: EOF".
   # Restricted, containerd raises each request to its own score (0).
   restrict_oom_score_adj = true
   enable_selinux = false
@@ -141,7 +143,8 @@ cgroupDriver: cgroupfs
 cgroupRoot: %[4]s
 failSwapOn: false
 # The kubelet lowers its own oom_score_adj to -999 by default, which root
-# may not do here (no CAP_SYS_RESOURCE): keep the score it has.
+# may not do here (no CAP_SYS_RESOURCE): it would only log "Failed to
+# ApplyOOMScoreAdj ... permission denied". Keep the score it has.
 oomScoreAdj: 0
 containerRuntimeEndpoint: unix://%[5]s
 podLogsDir: %[6]s
