@@ -1,8 +1,8 @@
 // Package kubetest starts a real Kubernetes control plane on loopback for
 // tests: etcd, kube-apiserver, kube-controller-manager and kube-scheduler,
-// with KWOK standing in for the kubelet, so that Deployments, ReplicaSets,
-// pods and EndpointSlices behave as on a real cluster while no container
-// ever runs. A test stands in for a pod's process by serving HTTP on the
+// with KWOK standing in for the kubelet of a fake node, so that
+// Deployments, ReplicaSets, pods and EndpointSlices behave as on a real
+// cluster while no container runs there. A test stands in for a pod's process by serving HTTP on the
 // pod's IP (ServePods): the one fake node's pod CIDR is a /24 of
 // 198.18.0.0/15 routed to lo while the tests run, so every pod IP is an
 // address this machine answers on and nothing sent to it leaves the
