@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/wakefn/wake v0.0.0
 
+require golang.org/x/image v0.30.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/blendle/zapdriver v1.3.1 // indirect

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// backlog is the request-level model that Options.ClientTimeout turns on:
+// Queue is the request-level model that Options.ClientTimeout turns on:
 // the trace's arrivals are requests that wait in the activator's queue,
 // first come first served, until a slot frees (then each runs for the
 // trace's service time) or until their client gives up. Unlike the
@@ -17,7 +17,7 @@ import (
 // Requests are fluid (a tick's arrivals may be fractional, as an rps
 // trace's are), so counts of lost and served requests are rounded only
 // when shown.
-type backlog struct {
+type Queue struct {
 	svcTicks int // ticks one request runs, at least 1
 	timeout  int // ticks a request waits before its client gives up
 
@@ -30,23 +30,36 @@ type backlog struct {
 	served, lost float64
 }
 
+// Queued is the requests waiting now.
+func (b *Queue) Queued() float64 { return b.queued }
+
+// Served and Lost are the requests that started, and those whose client
+// gave up waiting, so far.
+func (b *Queue) Served() float64 { return b.served }
+
+// Lost: see Served.
+func (b *Queue) Lost() float64 { return b.lost }
+
 // cohort is the requests that arrived in one tick and still wait.
 type cohort struct {
 	at int
 	n  float64
 }
 
-func newBacklog(service, clientTimeout time.Duration) *backlog {
+// NewQueue returns an empty queue of requests that each run for service
+// (rounded to whole Ticks, at least one) and whose clients give up after
+// waiting clientTimeout.
+func NewQueue(service, clientTimeout time.Duration) *Queue {
 	svc := max(int((service+Tick/2)/Tick), 1)
-	return &backlog{svcTicks: svc, timeout: int(clientTimeout / Tick), starts: make([]float64, svc),
+	return &Queue{svcTicks: svc, timeout: int(clientTimeout / Tick), starts: make([]float64, svc),
 		waits: map[int]float64{}}
 }
 
-// step advances the queue to tick k: requests started svcTicks ago end,
+// Step advances the queue to tick k (called for every tick in order): requests started svcTicks ago end,
 // waiting requests whose client gave up leave, the tick's arrivals join,
 // and as many as slots allow start (slots < 0: no limit). It returns the
 // load the activator sees: in service plus waiting.
-func (b *backlog) step(k int, arrivals, slots float64) float64 {
+func (b *Queue) Step(k int, arrivals, slots float64) float64 {
 	i := k % b.svcTicks
 	b.inService = math.Max(0, b.inService-b.starts[i])
 	b.starts[i] = 0
@@ -84,17 +97,17 @@ func (b *backlog) step(k int, arrivals, slots float64) float64 {
 	return b.inService + b.queued
 }
 
-// oldestWait is how long the oldest waiting request has waited at tick k.
-func (b *backlog) oldestWait(k int) time.Duration {
+// OldestWait is how long the oldest waiting request has waited at tick k.
+func (b *Queue) OldestWait(k int) time.Duration {
 	if len(b.queue) == 0 {
 		return 0
 	}
 	return time.Duration(k-b.queue[0].at) * Tick
 }
 
-// latency is the q-quantile (0 < q ≤ 1) of the served requests' time from
+// Latency is the q-quantile (0 < q ≤ 1) of the served requests' time from
 // arrival to answer: their wait plus the service time.
-func (b *backlog) latency(q float64) time.Duration {
+func (b *Queue) Latency(q float64) time.Duration {
 	if b.served <= epsilon {
 		return 0
 	}

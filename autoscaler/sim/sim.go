@@ -57,7 +57,7 @@ type Options struct {
 	// Warm is how many instances an existing revision (not NewRevision)
 	// has ready at time 0, when more than min-scale: one that was serving.
 	Warm int
-	// ClientTimeout, when set, carries the queue over (see backlog):
+	// ClientTimeout, when set, carries the queue over (see Queue):
 	// requests wait first come first served until a slot frees or until
 	// they have waited this long, when their client gives up and they are
 	// lost. It is also the revision's timeoutSeconds the autoscaler plans
@@ -119,7 +119,7 @@ func Run(tr *Trace, opts Options) (*Result, error) {
 	spec := cfg.Spec(opts.Scaling)
 	if opts.ClientTimeout > 0 {
 		spec.RequestTimeout = opts.ClientTimeout
-		m.bl = newBacklog(tr.ServiceTime, opts.ClientTimeout)
+		m.bl = NewQueue(tr.ServiceTime, opts.ClientTimeout)
 	}
 	m.d = autoscaler.NewDecider(spec, m.epoch, opts.NewRevision)
 	m.d.Adopt(opts.Warm)
@@ -150,7 +150,7 @@ type model struct {
 	epoch   time.Time
 	d       *autoscaler.Decider
 	res     *Result
-	bl      *backlog // nil: the default model
+	bl      *Queue // nil: the default model
 
 	ready    int
 	starting []pending // asked for, not ready yet
@@ -198,7 +198,7 @@ func (m *model) run() {
 		m.promote(k)
 		load := m.demand(k)
 		if m.bl != nil {
-			load = m.bl.step(k, m.tr.arrival(k), m.slots())
+			load = m.bl.Step(k, m.tr.arrival(k), m.slots())
 		}
 		if k > 0 && k%m.sampleTicks == 0 {
 			m.record(k, load)
@@ -222,7 +222,7 @@ func (m *model) run() {
 func (m *model) record(k int, load float64) {
 	s := autoscaler.Sample{InFlight: inFlight(load), Ready: m.ready}
 	if m.bl != nil {
-		s.OldestWait = m.bl.oldestWait(k)
+		s.OldestWait = m.bl.OldestWait(k)
 	}
 	if n := k - m.lastRecord; n > 0 {
 		s.Concurrency = m.periodLoad / float64(n)
@@ -364,7 +364,7 @@ func (m *model) finish() {
 	sum.TimeInPanic = time.Duration(m.panicTicks) * Tick
 	if m.bl != nil {
 		sum.Served, sum.Lost = m.bl.served, m.bl.lost
-		sum.LatencyP50, sum.LatencyP99 = m.bl.latency(0.5), m.bl.latency(0.99)
+		sum.LatencyP50, sum.LatencyP99 = m.bl.Latency(0.5), m.bl.Latency(0.99)
 	}
 	for i := range m.res.Timeline {
 		n := float64(m.timelineTicks[i])
