@@ -1,10 +1,18 @@
 package autoscaler
 
 import (
+	"math"
 	"time"
 
 	api "github.com/wakefn/wake/api/v1"
 )
+
+// minCompletions is how many completed requests (decayed) the estimate of
+// a request's time needs before the plan trusts it: a few completions of
+// 10s requests in a second say little, and without an estimate the plan
+// keeps one slot per waiting request, which for long requests is close
+// to right anyway.
+const minCompletions = 20
 
 // minDrain bounds the horizon a backlog is planned to drain in from
 // below: planning to drain in a few milliseconds would ask for one slot
@@ -16,12 +24,13 @@ const minDrain = time.Second
 // concurrency the plan needs (d.planned, 0 when there is no backlog to
 // plan for). It runs before the sample's fields replace the previous ones.
 //
-// A request's time is measured two ways, the latest that applies wins:
-// with a backlog, every ready slot is busy, so the requests completed in
-// the period (arrived + present before − present now) over the slots
-// give it; without one, Little's law gives it (concurrency / arrival
-// rate). It needs containerConcurrency: without a limit nothing waits
-// while an instance is ready.
+// A request's time is busy slot-seconds over requests completed, summed
+// over recent periods (halved every panic window, so it follows a
+// changing service): with a backlog every ready slot is busy and the
+// completions are arrived + present before − present now; without one,
+// the concurrency is the busy slots and the arrivals the completions
+// (Little's law). It needs containerConcurrency: without a limit nothing
+// waits while an instance is ready.
 func (d *Decider) observeBacklog(dt time.Duration, s Sample) {
 	d.planned, d.backlog = 0, 0
 	cc := d.spec.ContainerConcurrency
@@ -32,13 +41,21 @@ func (d *Decider) observeBacklog(dt time.Duration, s Sample) {
 	d.rate = float64(max(s.Requests, 0)) / secs
 	ready := max(s.Ready, 0)
 	queued := s.InFlight - ready*cc
+	decay := math.Exp2(-secs / d.spec.PanicWindow.Seconds())
+	d.busy, d.done = d.busy*decay, d.done*decay
 	switch slots := min(ready, d.ready) * cc; {
 	case queued > 0 && slots > 0:
 		if done := float64(s.Requests) + float64(d.inFlight-s.InFlight); done > 0 {
-			d.svc = secs * float64(slots) / done
+			d.busy += secs * float64(slots)
+			d.done += done
 		}
 	case queued <= 0 && s.Requests > 0 && s.Concurrency > 0:
-		d.svc = s.Concurrency / d.rate
+		d.busy += s.Concurrency * secs
+		d.done += float64(s.Requests)
+	}
+	d.svc = 0
+	if d.done >= minCompletions {
+		d.svc = d.busy / d.done
 	}
 	d.backlog, d.oldest = max(queued, 0), s.OldestWait
 	d.planned = d.backlogPlan(s.InFlight, ready, s.OldestWait)

@@ -87,6 +87,8 @@ type Decider struct {
 
 	// The backlog plan (concurrency metric with containerConcurrency).
 	svc       float64       // estimated seconds one request takes; 0: unknown yet
+	busy      float64       // busy slot-seconds, decayed, for svc
+	done      float64       // requests completed, decayed, for svc
 	rate      float64       // requests arriving per second over the last sampled period
 	planned   float64       // the concurrency the backlog plan needs now; 0: no backlog plan
 	backlog   int           // requests waiting beyond the ready instances' slots at the last sample

@@ -7,8 +7,10 @@
 //     revision's autoscaling window.
 //   - Decider: one revision's scaling decision as pure state and math over
 //     times passed in (no goroutines, no clock reads), so it is tested in
-//     simulated time. This is the seam where Knative's full KPA (panic
-//     mode, rps, rate limits) replaces the basic algorithm.
+//     simulated time: Knative's KPA, held to Knative's own code by
+//     autoscaler/knativecmp (a module of its own), with wake's listed
+//     deviations, among them the plan for a backlog held on ready
+//     instances (backlog.go).
 //   - Autoscaler: the loop that samples the activator's counts, runs every
 //     revision's Decider on an injected clock, reacts to Wake at once on the
 //     cold-start path, and calls the Scaler when a decision changes.

@@ -17,7 +17,12 @@
 //     instances, the count is planned from the arrival rate and the
 //     backlog's drain, not one slot per waiting request (Knative's
 //     activator counts waiting requests as concurrency, so a 5s start
-//     under 300 rps asks for ~150 instances for a load that needs 5).
+//     under 300 rps asks for ~120 instances for a load that needs 5;
+//     TestSpikeAgainstKnative). The windows then hold the planned
+//     concurrency for a stable window, so later decisions may differ
+//     too: Decision.PlanInWindows marks them. On the concurrency traces,
+//     whose arrivals are not a real queue's, the plan shows wherever the
+//     load exceeds the ready slots at containerConcurrency 10.
 //
 // Scale to zero is Knative's KPA scaler rule (handleScaleToZero in
 // pkg/reconciler/autoscaling/kpa/scaler.go), transcribed in kpaZero below
