@@ -101,3 +101,16 @@ func TestSpecCarriesTheRequestDeadline(t *testing.T) {
 		t.Errorf("RequestTimeout %v, ContainerConcurrency %d; want 30s and 10", s.RequestTimeout, s.ContainerConcurrency)
 	}
 }
+
+// One completion of a long request says little of its time: until 20
+// have completed the plan keeps one slot per waiting request.
+func TestBacklogPlanWaitsForEnoughCompletions(t *testing.T) {
+	s := time.Second
+	d := NewDecider(spec(t, nil, 1), t0, false) // 1 × 70%: 0.7 per instance
+	d.Adopt(1)
+	d.Record(t0.Add(s), Sample{Concurrency: 1, InFlight: 1, Ready: 1})
+	d.Record(t0.Add(2*s), Sample{Concurrency: 3, InFlight: 5, Requests: 5, Ready: 1}) // 1 completed
+	if dec := d.Activate(t0.Add(2*s), 5); dec.Desired != 8 || dec.Steps&StepBacklogPlan != 0 {
+		t.Errorf("desired %d, want 8, unplanned (%s)", dec.Desired, dec.Reason())
+	}
+}
