@@ -108,9 +108,11 @@ func TestBacklogPlanWaitsForEnoughCompletions(t *testing.T) {
 	s := time.Second
 	d := NewDecider(spec(t, nil, 1), t0, false) // 1 × 70%: 0.7 per instance
 	d.Adopt(1)
-	d.Record(t0.Add(s), Sample{Concurrency: 1, InFlight: 1, Ready: 1})
-	d.Record(t0.Add(2*s), Sample{Concurrency: 3, InFlight: 5, Requests: 5, Ready: 1}) // 1 completed
-	if dec := d.Activate(t0.Add(2*s), 5); dec.Desired != 8 || dec.Steps&StepBacklogPlan != 0 {
-		t.Errorf("desired %d, want 8, unplanned (%s)", dec.Desired, dec.Reason())
+	d.Record(t0.Add(s), Sample{Concurrency: 30, InFlight: 30, Ready: 1})
+	// 2 arrived, 1 completed: read as 1s per request, the plan would be
+	// (2/s + 30 waiting / 6s) × 1s = 7 in flight, 10 instances.
+	d.Record(t0.Add(2*s), Sample{Concurrency: 30, InFlight: 31, Requests: 2, Ready: 1})
+	if dec := d.Activate(t0.Add(2*s), 31); dec.Desired != 45 || dec.Steps&StepBacklogPlan != 0 {
+		t.Errorf("desired %d, want 45 (31 / 0.7), unplanned (%s)", dec.Desired, dec.Reason())
 	}
 }
