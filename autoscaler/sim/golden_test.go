@@ -21,13 +21,16 @@ const tracesDir = "../testdata/traces"
 
 // goldenOptions is the setting every shipped trace is reported with: the
 // server defaults, containerConcurrency 10 (so target 10 × 70% = 7 per
-// instance) and a 1s start-up. The load traces end with idle time of
+// instance) and a 1s start-up (burst: see its file). The load traces end with idle time of
 // their own; a request log ends with its last request, so it gets two
 // idle minutes to show the way down to zero.
 func goldenOptions(name string) Options {
 	o := Options{Scaling: api.Scaling{ContainerConcurrency: 10}, Startup: []time.Duration{time.Second}}
-	if name == "requests" {
+	switch name {
+	case "requests":
 		o.After = 2 * time.Minute
+	case "burst": // a backlog held on a warm instance while slow ones start
+		o.Startup, o.Warm, o.ClientTimeout = []time.Duration{5 * time.Second}, 1, 10*time.Second
 	}
 	return o
 }
