@@ -341,8 +341,9 @@ type AutoscalingSettings struct {
 	InitialScale             int32           `json:"initialScale"`
 	ActivationScale          int32           `json:"activationScale"`
 	ScaleToZero              bool            `json:"scaleToZero"`
-	// ScaleToZeroAfter is the idle time before zero: the stable window
-	// plus the longer of the grace and retention periods.
+	// ScaleToZeroAfter is the idle time before zero, as Knative's scaler
+	// counts it with the activator in the path: the stable window plus
+	// the pod retention period (the grace period does not delay it).
 	ScaleToZeroAfter metav1.Duration `json:"scaleToZeroAfter"`
 	// MinScaleSchedule is the wake.dev/min-scale-schedule annotation, and
 	// EffectiveMinScale the minimum in force now: min-scale raised by the
