@@ -19,9 +19,12 @@
 // are cancelled first, then ready ones are removed at once (the runtime's
 // drain of in-flight requests is not modelled). Capacity is ready ×
 // containerConcurrency (no limit when it is 0), and demand beyond it is
-// queued. The queue does not carry over: demand is what the trace says,
-// whatever was served before. For a concurrency trace that is exact (a
-// fixed number of clients each with one request outstanding wait rather
-// than send more); for an rps trace it understates a backlog, which in a
-// real system would grow while capacity is short and take time to drain.
+// queued. By default the queue does not carry over: demand is what the
+// trace says, whatever was served before. For a concurrency trace that is
+// exact (a fixed number of clients each with one request outstanding wait
+// rather than send more); for an rps trace it understates a backlog, which
+// in a real system grows while capacity is short and takes time to drain.
+// Options.ClientTimeout models that instead (Queue): requests wait first
+// come first served until a slot frees or their client gives up, and the
+// run counts lost requests and latency percentiles.
 package sim

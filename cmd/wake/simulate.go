@@ -73,8 +73,8 @@ requests lost and gives the p50 and p99 latency. Use it with --startup to
 see what a spike costs before deploying, e.g. one warm instance, 5s starts
 and 300 requests/s of 100ms for 20s:
 
-  wake autoscaler simulate --trace spike-rps.csv --container-concurrency 10 \
-      --warm 1 --startup 5s --client-timeout 10s --after 60s
+  wake autoscaler simulate --trace autoscaler/testdata/traces/burst.csv \
+      --container-concurrency 10 --warm 1 --startup 5s --client-timeout 10s
 
 --annotations take the revision's autoscaling.knative.dev/* annotations,
 with or without that prefix; --set takes server-wide defaults, the keys of
