@@ -74,6 +74,8 @@ type triggerView struct {
 	Failed       int64              `json:"failed"`
 	Skipped      int64              `json:"skipped"`
 	RateLimit    *float64           `json:"rateLimit"`
+	Pace         *api.TriggerPace   `json:"pace,omitempty"` // a rate wake chose below the limit, and why
+	Throttled    int64              `json:"throttled"`
 	Lag          []api.PartitionLag `json:"lag,omitempty"`
 	NextFire     *time.Time         `json:"nextFire,omitempty"`
 	LastFire     *time.Time         `json:"lastFire,omitempty"`
@@ -165,6 +167,7 @@ func triggerOf(t *api.Trigger) triggerView {
 		Namespace: t.Namespace, Name: t.Name, Source: t.SourceSummary(), Sink: t.Spec.Sink.String(), SinkURI: t.Status.SinkURI,
 		Delivered: t.Status.Delivered, Retried: t.Status.Retried, DeadLettered: t.Status.DeadLettered,
 		Failed: t.Status.Failed, Skipped: t.Status.Skipped, RateLimit: t.RateLimitInForce(), Lag: t.Status.Lag,
+		Pace: t.Status.Pace, Throttled: t.Status.Throttled,
 		Kind: t.SourceKind(),
 	}
 	v.Ready, v.Reason, v.Message = readyOf(t.Status.Conditions)

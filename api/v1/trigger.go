@@ -215,9 +215,28 @@ type TriggerStatus struct {
 	// RateLimit is the limit in force (events per second), absent when
 	// none.
 	RateLimit *float64 `json:"rateLimit,omitempty"`
+	// Throttled counts attempts the sink refused for load (429, or 503
+	// with Retry-After): a Kafka trigger sends them again, paced, and
+	// they count against no retry policy.
+	Throttled int64 `json:"throttled,omitempty"`
+	// Pace is set while a Kafka trigger delivers slower than its limit
+	// because of what the sink answered.
+	Pace *TriggerPace `json:"pace,omitempty"`
 	// Lag is, for a Kafka trigger, how many records each assigned
 	// partition is behind its high watermark.
 	Lag []PartitionLag `json:"lag,omitempty"`
+}
+
+// TriggerPace is the rate wake chose for a trigger below its limit, and
+// why.
+type TriggerPace struct {
+	// RateInForce is in events per second.
+	RateInForce float64 `json:"rateInForce"`
+	// Reason is what the sink answered that set it.
+	Reason string      `json:"reason,omitempty"`
+	Since  metav1.Time `json:"since,omitempty"`
+	// PausedUntil is set while every delivery waits out a Retry-After.
+	PausedUntil *metav1.Time `json:"pausedUntil,omitempty"`
 }
 
 // PartitionLag is one partition's consumer lag.

@@ -62,6 +62,12 @@ func describeTrigger(out io.Writer, t *api.Trigger) error {
 	default:
 		fmt.Fprintf(w, "Rate limit:\t%s events/s\n", formatRate(*r))
 	}
+	if p := st.Pace; p != nil {
+		fmt.Fprintf(w, "Rate in force:\t%.0f events/s, chosen by wake: %s (since %s)\n", p.RateInForce, dash(p.Reason), p.Since.Format(time.RFC3339))
+		if p.PausedUntil != nil {
+			fmt.Fprintf(w, "Paused until:\t%s (the sink's Retry-After)\n", p.PausedUntil.Format(time.RFC3339))
+		}
+	}
 	if ce := t.Spec.CEOverrides; ce != nil && len(ce.Extensions) > 0 {
 		keys := make([]string, 0, len(ce.Extensions))
 		for k := range ce.Extensions {
@@ -78,6 +84,9 @@ func describeTrigger(out io.Writer, t *api.Trigger) error {
 	fmt.Fprintf(w, "  Dead-lettered:\t%d\n", st.DeadLettered)
 	fmt.Fprintf(w, "  Failed:\t%d\n", st.Failed)
 	fmt.Fprintf(w, "  Retried:\t%d (retry attempts)\n", st.Retried)
+	if t.Spec.Kafka != nil {
+		fmt.Fprintf(w, "  Throttled:\t%d (attempts the sink refused for load: sent again, paced, outside the retry policy)\n", st.Throttled)
+	}
 	if t.Spec.Cron != nil {
 		fmt.Fprintf(w, "  Skipped:\t%d (fires left out by the misfire or concurrency policy)\n", st.Skipped)
 	}

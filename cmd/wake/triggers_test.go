@@ -44,8 +44,9 @@ var (
     "observedGeneration": 1,
     "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "` + created + `"}],
     "sinkUri": "http://canary-hello.default.localhost:8080",
-    "delivered": 120, "deadLettered": 2, "failed": 3, "retried": 7,
+    "delivered": 120, "deadLettered": 2, "failed": 3, "retried": 7, "throttled": 9,
     "rateLimit": 50,
+    "pace": {"rateInForce": 34.6, "reason": "the sink answered 429 Too Many Requests", "since": "` + created + `"},
     "lag": [{"topic": "refunds", "partition": 0, "lag": 0},
             {"topic": "orders", "partition": 1, "lag": 7},
             {"topic": "orders", "partition": 0, "lag": 5}]
@@ -253,11 +254,13 @@ Delivery:          retry 3 times, exponential backoff from PT0.5S
   Timeout:         PT10S per attempt
   Dead letters:    kafka topic orders-dlq
 Rate limit:        50 events/s
+Rate in force:     35 events/s, chosen by wake: the sink answered 429 Too Many Requests (since ` + localTime(created) + `)
 Events:            (since this server started running the trigger)
   Delivered:       120
   Dead-lettered:   2
   Failed:          3
   Retried:         7 (retry attempts)
+  Throttled:       9 (attempts the sink refused for load: sent again, paced, outside the retry policy)
 
 Conditions:
   TYPE   STATUS  SINCE  REASON  MESSAGE

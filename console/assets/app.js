@@ -151,7 +151,14 @@ function renderTriggers() {
     setText(cell(tr, 'lag'), t.kind !== 'kafka' ? '–' : (t.lag || []).map((l) => l.topic + '/' + l.partition + ': ' + l.lag).join('\n') || 'no partitions assigned');
     setText(cell(tr, 'next'), t.nextFire ? clockTime(t.nextFire) + ' (' + until(t.nextFire) + ')' : '–');
     const current = tr.querySelector('.current');
-    setText(current, t.rateLimit === null || t.rateLimit === undefined ? 'none' : t.rateLimit + '/s');
+    let rate = t.rateLimit === null || t.rateLimit === undefined ? 'none' : t.rateLimit + '/s';
+    if (t.pace) {
+      // wake slowed the trigger down below its limit: say to what, and why.
+      rate = Math.round(t.pace.rateInForce) + '/s chosen by wake (limit ' + rate + '): ' + (t.pace.reason || 'the sink asked to wait') +
+        (t.pace.pausedUntil ? '; paused until ' + clockTime(t.pace.pausedUntil) : '');
+    }
+    if (t.throttled) rate += ' · ' + t.throttled + ' throttled';
+    setText(current, rate);
   });
 }
 

@@ -17,6 +17,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
+
+	"github.com/wakefn/wake/eventing/pace"
 )
 
 // Knative's extension attributes on an event sent to a dead-letter sink.
@@ -68,6 +70,24 @@ type Options struct {
 	Clock Clock
 	// Logger gets one debug line per failed attempt. nil means no logs.
 	Logger *zap.Logger
+	// Throttle, when set, hears every attempt's answer and paces the
+	// attempts after a sink refused one for load (429, or 503 with a
+	// Retry-After: pace.Throttling). Such a refusal is not a failure: the
+	// attempt is made again once Throttle lets it, without counting
+	// against Policy.Retry, until the sink takes the event or ctx ends.
+	// The first attempt is paced by the caller. nil: a refusal for load
+	// is retried like any other (Knative's behaviour).
+	Throttle Throttle
+}
+
+// Throttle is what a Deliverer needs of a pacer (pace.Pacer).
+type Throttle interface {
+	// Wait blocks until an attempt may go; an error ends the delivery
+	// as Cancelled.
+	Wait(ctx context.Context) error
+	// Observe is told each attempt's status (0: no answer), the
+	// Retry-After it carried (0: none) and how long it took.
+	Observe(code int, retryAfter, took time.Duration)
 }
 
 // Deliverer sends events to sinks under one Policy. It is safe for
@@ -78,6 +98,7 @@ type Deliverer struct {
 	encoding Encoding
 	clock    Clock
 	log      *zap.Logger
+	throttle Throttle
 }
 
 // New returns a Deliverer for the spec, or the spec's validation errors.
@@ -91,7 +112,7 @@ func New(spec Spec, opts Options) (*Deliverer, error) {
 
 // NewFromPolicy returns a Deliverer for an already compiled policy.
 func NewFromPolicy(p Policy, opts Options) *Deliverer {
-	d := &Deliverer{policy: p, client: opts.Client, encoding: opts.Encoding, clock: opts.Clock, log: opts.Logger}
+	d := &Deliverer{policy: p, client: opts.Client, encoding: opts.Encoding, clock: opts.Clock, log: opts.Logger, throttle: opts.Throttle}
 	if d.client == nil {
 		d.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
@@ -133,7 +154,7 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 		return Result{Outcome: Failed, Err: err}
 	}
 	sink := d.send(ctx, sinkURL, e.ID(), msg)
-	res := Result{Attempts: sink.attempts, StatusCode: sink.code, Err: sink.err}
+	res := Result{Attempts: sink.attempts, Throttled: sink.throttled, StatusCode: sink.code, Err: sink.err}
 	switch {
 	case sink.err == nil:
 		res.Outcome = Delivered
@@ -170,7 +191,7 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 		res.Err = errors.Join(sink.err, fmt.Errorf("dead-letter sink: %w", err))
 		return res
 	}
-	dls := d.send(ctx, d.policy.DeadLetterSink, e.ID(), dlMsg)
+	dls := d.sendTo(ctx, d.policy.DeadLetterSink, e.ID(), dlMsg, nil)
 	res.DeadLetterAttempts, res.DeadLetterStatusCode = dls.attempts, dls.code
 	switch {
 	case dls.err == nil:
@@ -188,20 +209,36 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 // sendResult is the outcome of the retry loop against one URL.
 type sendResult struct {
 	attempts  int
+	throttled int   // of the attempts, refused for load (see Options.Throttle)
 	code      int   // last status, 0 if none
 	err       error // nil: accepted
 	cancelled bool  // ctx ended
 }
 
-// send runs the retry loop against one URL.
+// send runs the retry loop against the sink, paced by the Throttle.
 func (d *Deliverer) send(ctx context.Context, url, id string, msg encoded) sendResult {
+	return d.sendTo(ctx, url, id, msg, d.throttle)
+}
+
+// sendTo runs the retry loop against one URL; th, when set, paces it
+// (see Options.Throttle).
+func (d *Deliverer) sendTo(ctx context.Context, url, id string, msg encoded, th Throttle) sendResult {
 	var r sendResult
 	for {
 		r.attempts++
+		start := d.clock.Now()
 		resp, err := d.attempt(ctx, url, msg)
 		r.code, r.err = 0, err
 		if resp != nil {
 			r.code = resp.code
+		}
+		var retryAfter time.Duration
+		hasRetryAfter := resp != nil && resp.retryAfter != ""
+		if hasRetryAfter {
+			retryAfter, _ = parseRetryAfter(resp.retryAfter, d.clock.Now())
+		}
+		if th != nil {
+			th.Observe(r.code, retryAfter, d.clock.Now().Sub(start))
 		}
 		if err == nil {
 			return r
@@ -211,12 +248,23 @@ func (d *Deliverer) send(ctx context.Context, url, id string, msg encoded) sendR
 			r.err = fmt.Errorf("%w (last attempt: %w)", context.Cause(ctx), err)
 			return r
 		}
-		if !retryable(r.code) || r.attempts > d.policy.Retry {
+		if th != nil && pace.Throttling(r.code, hasRetryAfter) {
+			// Refused for load: not a failure. Go again when the pacer
+			// (which heard the refusal, and any Retry-After) lets us.
+			r.throttled++
+			if werr := th.Wait(ctx); werr != nil {
+				r.cancelled = true
+				r.err = fmt.Errorf("%w (last attempt: %w)", context.Cause(ctx), err)
+				return r
+			}
+			continue
+		}
+		if !retryable(r.code) || r.attempts-r.throttled > d.policy.Retry {
 			d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", id),
 				zap.Int("attempt", r.attempts), zap.Int("status", r.code), zap.Error(err), zap.Bool("final", true))
 			return r
 		}
-		wait := d.wait(r.attempts, resp)
+		wait := d.wait(r.attempts-r.throttled, resp)
 		d.log.Debug("delivery attempt failed", zap.String("url", url), zap.String("id", id),
 			zap.Int("attempt", r.attempts), zap.Int("status", r.code), zap.Error(err), zap.Duration("retryIn", wait))
 		if !d.sleep(ctx, wait) {

@@ -43,6 +43,9 @@ type Result struct {
 	Outcome Outcome
 	// Attempts is how many requests went to the sink (1 + retries made).
 	Attempts int
+	// Throttled is how many of them the sink refused for load, with a
+	// Throttle set: they did not count against the retry policy.
+	Throttled int
 	// StatusCode is the sink's last HTTP status, 0 when it never answered.
 	StatusCode int
 	// Err is why the last attempt at the sink failed (a *StatusError or a

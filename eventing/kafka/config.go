@@ -20,6 +20,7 @@ import (
 
 	api "github.com/wakefn/wake/api/v1"
 	"github.com/wakefn/wake/eventing/delivery"
+	"github.com/wakefn/wake/eventing/pace"
 )
 
 // Deliver sends one event to the trigger's sink with the trigger's retry
@@ -99,6 +100,10 @@ type Config struct {
 	// RateLimit caps deliveries over the whole trigger, in events per
 	// second; 0 means unlimited. See Consumer.SetRateLimit.
 	RateLimit float64
+	// Pacer paces the deliveries: RateLimit, and the rate learned from
+	// the sink when the Deliver func reports its answers to it. nil means
+	// a pacer of RateLimit alone.
+	Pacer *pace.Pacer
 	// RebalanceGrace: 0 means DefaultRebalanceGrace.
 	RebalanceGrace time.Duration
 	// RedeliveryBackoff and MaxRedeliveryBackoff: 0 means
@@ -155,6 +160,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if t == cfg.DeadLetterTopic {
 			return cfg, fmt.Errorf("kafka: deadLetterTopic = %q, must not be a consumed topic", t)
 		}
+	}
+	if cfg.Pacer == nil {
+		cfg.Pacer = pace.New(cfg.RateLimit, nil)
 	}
 	switch cfg.InitialOffset {
 	case "":

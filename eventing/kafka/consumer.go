@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	api "github.com/wakefn/wake/api/v1"
+	"github.com/wakefn/wake/eventing/pace"
 )
 
 // commitTimeout bounds a commit, and leaving the group at shutdown, so
@@ -38,9 +37,7 @@ type Consumer struct {
 	metrics *metrics
 	started atomic.Bool
 
-	limiter     *rate.Limiter
-	rateMu      sync.Mutex
-	rateChanged chan struct{} // closed and replaced by SetRateLimit
+	pacer *pace.Pacer
 
 	delivered, deadLettered atomic.Uint64
 
@@ -72,13 +69,12 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	c := &Consumer{
-		cfg:         cfg,
-		log:         cfg.Logger.With(zap.String("trigger", cfg.Trigger)),
-		source:      eventSource(cfg.Trigger),
-		metrics:     m,
-		limiter:     rate.NewLimiter(toLimit(cfg.RateLimit), burstFor(cfg.RateLimit)),
-		rateChanged: make(chan struct{}),
-		parts:       make(map[topicPartition]*partition),
+		cfg:     cfg,
+		log:     cfg.Logger.With(zap.String("trigger", cfg.Trigger)),
+		source:  eventSource(cfg.Trigger),
+		metrics: m,
+		pacer:   cfg.Pacer,
+		parts:   make(map[topicPartition]*partition),
 	}
 	reset := kgo.NewOffset().AtEnd()
 	if cfg.InitialOffset == api.OffsetEarliest {
@@ -337,61 +333,11 @@ func (c *Consumer) commit(ctx context.Context, parts []*partition) {
 // SetRateLimit changes the trigger's rate limit, in events per second (0
 // means unlimited), without a restart. Deliveries waiting for a token
 // wait again under the new limit.
-func (c *Consumer) SetRateLimit(perSecond float64) {
-	if perSecond < 0 || math.IsNaN(perSecond) {
-		perSecond = 0
-	}
-	c.rateMu.Lock()
-	defer c.rateMu.Unlock()
-	c.limiter.SetLimit(toLimit(perSecond))
-	c.limiter.SetBurst(burstFor(perSecond))
-	close(c.rateChanged)
-	c.rateChanged = make(chan struct{})
-}
+func (c *Consumer) SetRateLimit(perSecond float64) { c.pacer.SetLimit(perSecond) }
 
-func toLimit(perSecond float64) rate.Limit {
-	if perSecond <= 0 {
-		return rate.Inf
-	}
-	return rate.Limit(perSecond)
-}
-
-// burstFor is the limiter's burst: 50ms worth of events, at least 1. A
-// burst of 1 loses a token whenever no delivery is waiting at the instant
-// it falls due (a lane still finishing its last delivery, a busy
-// scheduler), and the rate drifts below the limit; 50ms of slack absorbs
-// that while adding at most 2.5% to any 2s window.
-func burstFor(perSecond float64) int {
-	return max(1, int(math.Ceil(perSecond*0.05)))
-}
-
-// waitToken waits for the trigger's rate limiter, whose small burst keeps
-// deliveries evenly spaced. A reservation made under an old limit is given
-// back when the limit changes.
-func (c *Consumer) waitToken(ctx context.Context) error {
-	for {
-		c.rateMu.Lock()
-		changed := c.rateChanged
-		r := c.limiter.Reserve()
-		c.rateMu.Unlock()
-		d := r.Delay()
-		if d == 0 {
-			return nil
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			t.Stop()
-			r.Cancel()
-			return ctx.Err()
-		case <-changed:
-			t.Stop()
-			r.Cancel()
-		}
-	}
-}
+// waitToken waits for the trigger's pacer: any pause a sink asked for,
+// then a token of the rate in force.
+func (c *Consumer) waitToken(ctx context.Context) error { return c.pacer.Wait(ctx) }
 
 // Stats is a snapshot of a consumer.
 type Stats struct {
@@ -407,6 +353,9 @@ type Stats struct {
 	Lag []PartitionLag
 	// RateLimit is in events per second; 0 means unlimited.
 	RateLimit float64
+	// Pace is the pacer's state: the configured limit and the rate in
+	// force, learned from the sink when lower.
+	Pace pace.State
 }
 
 // PartitionLag is how many records of a partition are not yet delivered:
@@ -421,11 +370,8 @@ type PartitionLag struct {
 // Stats returns a snapshot; it takes each partition's lock briefly.
 func (c *Consumer) Stats() Stats {
 	s := Stats{Delivered: c.delivered.Load(), DeadLettered: c.deadLettered.Load()}
-	c.rateMu.Lock()
-	if l := c.limiter.Limit(); l != rate.Inf {
-		s.RateLimit = float64(l)
-	}
-	c.rateMu.Unlock()
+	s.Pace = c.pacer.State()
+	s.RateLimit = s.Pace.InForce
 	c.mu.Lock()
 	parts := make([]*partition, 0, len(c.parts))
 	for _, p := range c.parts {

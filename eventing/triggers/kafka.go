@@ -27,6 +27,7 @@ func (r *Runner) newConsumer(t *running) (*kafka.Consumer, error) {
 		Sink:              t.sink,
 		Deliver:           func(ctx context.Context, e event.Event) delivery.Result { return r.deliver(ctx, t, e) },
 		RedeliveryBackoff: r.opts.KafkaRetryBackoff,
+		Pacer:             t.pacer,
 		Registerer:        r.opts.Registerer,
 		Logger:            r.log,
 	}
@@ -62,6 +63,16 @@ func (r *Runner) kafkaStatus(t *running, st *api.TriggerStatus) {
 	toTopic := max(int64(s.DeadLettered)-st.DeadLettered, 0)
 	st.DeadLettered += toTopic
 	st.Failed = max(st.Failed-toTopic, 0)
+	if s.Pace.Learned {
+		st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce, Reason: s.Pace.Reason, Since: metav1Time(s.Pace.Since)}
+	}
+	if !s.Pace.PausedUntil.IsZero() {
+		if st.Pace == nil {
+			st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce}
+		}
+		until := metav1Time(s.Pace.PausedUntil)
+		st.Pace.PausedUntil = &until
+	}
 	for _, l := range s.Lag {
 		st.Lag = append(st.Lag, api.PartitionLag{Topic: l.Topic, Partition: l.Partition, Lag: l.Lag})
 	}

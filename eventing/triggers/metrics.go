@@ -7,10 +7,11 @@ import (
 // metrics are the Runner's Prometheus series, labelled by trigger
 // (namespace/name): as many series as triggers.
 type metrics struct {
-	events   *prometheus.CounterVec
-	retries  *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	prewarms *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	retries   *prometheus.CounterVec
+	throttled *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	prewarms  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,6 +24,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "wake_trigger_retries_total",
 			Help: "Delivery attempts after an event's first.",
 		}, []string{"trigger"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wake_trigger_throttled_total",
+			Help: "Delivery attempts the sink refused for load (429, or 503 with Retry-After): a Kafka trigger slows down and sends them again, outside its retry policy.",
+		}, []string{"trigger"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wake_trigger_delivery_seconds",
 			Help:    "Time from an event's first attempt to the end of its delivery, retries and dead letter included.",
@@ -34,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"trigger"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.retries, m.duration, m.prewarms)
+		reg.MustRegister(m.events, m.retries, m.throttled, m.duration, m.prewarms)
 	}
 	return m
 }
@@ -43,6 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) forget(trigger string) {
 	m.events.DeletePartialMatch(prometheus.Labels{"trigger": trigger})
 	m.retries.DeleteLabelValues(trigger)
+	m.throttled.DeleteLabelValues(trigger)
 	m.duration.DeleteLabelValues(trigger)
 	m.prewarms.DeleteLabelValues(trigger)
 }

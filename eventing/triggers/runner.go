@@ -21,6 +21,7 @@ import (
 	"github.com/wakefn/wake/eventing/cron"
 	"github.com/wakefn/wake/eventing/delivery"
 	"github.com/wakefn/wake/eventing/kafka"
+	"github.com/wakefn/wake/eventing/pace"
 )
 
 // Options configure a Runner.
@@ -91,12 +92,13 @@ type running struct {
 	prewarmDone   chan struct{}
 
 	// kafka
+	pacer    *pace.Pacer
 	consumer *kafka.Consumer
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	rateLimit                                atomic.Pointer[float64]
-	delivered, deadLettered, failed, retried atomic.Int64
+	rateLimit                                           atomic.Pointer[float64]
+	delivered, deadLettered, failed, retried, throttled atomic.Int64
 }
 
 // New returns a Runner; nothing runs before Start.
@@ -242,8 +244,19 @@ func (r *Runner) build(key string, t *api.Trigger, sinkURI, deadLetterURI string
 			spec.Retry = int(*d.Retry)
 		}
 	}
+	opts := delivery.Options{Client: r.client, Clock: r.clock, Logger: r.log.With(zap.String("trigger", key))}
+	if t.Spec.Kafka != nil {
+		// A Kafka trigger's backlog can go as fast as the sink lets it:
+		// its pacer learns how fast that is (see package pace).
+		limit := 0.0
+		if t.Spec.RateLimit != nil {
+			limit = *t.Spec.RateLimit
+		}
+		next.pacer = pace.New(limit, r.clock)
+		opts.Throttle = next.pacer
+	}
 	var err error
-	next.deliverer, err = delivery.New(spec, delivery.Options{Client: r.client, Clock: r.clock, Logger: r.log.With(zap.String("trigger", key))})
+	next.deliverer, err = delivery.New(spec, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -344,6 +357,10 @@ func (r *Runner) deliver(ctx context.Context, t *running, e event.Event) deliver
 		t.failed.Add(1)
 		outcome = "failed"
 	}
+	if res.Throttled > 0 {
+		t.throttled.Add(int64(res.Throttled))
+		r.metrics.throttled.WithLabelValues(t.key).Add(float64(res.Throttled))
+	}
 	if res.Attempts > 1 {
 		t.retried.Add(int64(res.Attempts - 1))
 		r.metrics.retries.WithLabelValues(t.key).Add(float64(res.Attempts - 1))
@@ -367,7 +384,7 @@ func (r *Runner) Status(key api.TriggerKey) (api.TriggerStatus, bool) {
 	}
 	st := api.TriggerStatus{
 		Delivered: t.delivered.Load(), DeadLettered: t.deadLettered.Load(),
-		Failed: t.failed.Load(), Retried: t.retried.Load(),
+		Failed: t.failed.Load(), Retried: t.retried.Load(), Throttled: t.throttled.Load(),
 		RateLimit: t.rateLimit.Load(),
 	}
 	if t.spec.Cron != nil {
