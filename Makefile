@@ -34,7 +34,7 @@ run: build
 ## runc and the CNI plugins from Debian (hack/install-containers.sh). The tests on a real Kubernetes control plane run too, and must pass, when
 ## hack/kube-testenv.sh can build it (up to 27 minutes on a fresh machine,
 ## 0.1 s when cached); where it cannot, they skip.
-test: vet fmt-check unit fuzz
+test: vet fmt-check unit fuzz knativecmp
 
 vet:
 	$(GO) vet ./...
@@ -50,6 +50,12 @@ unit:
 	if hack/install-containers.sh; then export WAKE_CONTAINERS_REQUIRED=1; \
 	else echo "install-containers: no runc or CNI plugins (or not root); the container tests skip"; fi; \
 	echo '$(GO) test -race -count=1 -timeout 20m ./...'; $(GO) test -race -count=1 -timeout 20m ./...
+
+## knativecmp: wake's autoscaler against Knative serving's own KPA, in a
+## module of its own so the wake binary never links Knative
+.PHONY: knativecmp
+knativecmp:
+	cd autoscaler/knativecmp && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## kube-testenv: build etcd, kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubectl and kwok into ~/.cache/wake/kube-testenv/bin
