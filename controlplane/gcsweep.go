@@ -73,6 +73,9 @@ func (c *ControlPlane) SweepRevisions(ctx context.Context) {
 	for _, k := range plan.retire {
 		c.opts.Autoscaler.Forget(k)
 		c.opts.Activator.Unregister(k)
+		if rt, ok := c.opts.Runtime.(retirer); ok && !rt.Retire(k) {
+			c.unretire(k) // an instance came meanwhile: it stays managed
+		}
 	}
 	if len(plan.retire) > 0 {
 		c.log.Info("revisions retired", zap.Int("revisions", len(plan.retire)))
@@ -289,6 +292,25 @@ func (c *ControlPlane) reviveLocked(targets func(yield func(api.RevisionKey) boo
 		return true
 	})
 	return out
+}
+
+// retirer is a runtime that can forget a revision at rest and keep its
+// logs (runtime/process): a retired revision then costs it nothing.
+// Deploy brings it back.
+type retirer interface {
+	Retire(api.RevisionKey) bool
+}
+
+// unretire puts a revision the runtime would not retire back under the
+// activator and autoscaler.
+func (c *ControlPlane) unretire(k api.RevisionKey) {
+	c.mu.Lock()
+	r, ok := c.revs[k]
+	delete(c.retired, k)
+	c.mu.Unlock()
+	if ok {
+		c.revive([]*api.Revision{r})
+	}
 }
 
 // revive brings retired revisions back, cold.

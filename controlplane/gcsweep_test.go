@@ -174,3 +174,51 @@ func TestSweepKeepsRevisionsWithInstances(t *testing.T) {
 		t.Fatalf("at zero, with every setting at 0, it is collected (-want +got)\n%s", d)
 	}
 }
+
+// retiringRuntime is a runtime that can retire revisions, or refuses to
+// (an instance came meanwhile).
+type retiringRuntime struct {
+	fakeRuntime
+	refuse bool
+}
+
+func (r retiringRuntime) Retire(k api.RevisionKey) bool {
+	r.add("retire " + k.Name)
+	return !r.refuse
+}
+
+// The runtime is told to retire too; one that refuses keeps the revision
+// managed: the activator and autoscaler take it back.
+func TestSweepRetiresInTheRuntime(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprint("refuse=", refuse), func(t *testing.T) {
+			t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			clk := clocktesting.NewFakePassiveClock(t0)
+			ev := &events{}
+			cp := controlplane.New(controlplane.Options{
+				Store: openStore(t, t.TempDir()), Runtime: retiringRuntime{fakeRuntime{ev}, refuse}, Router: router.New(router.Options{}),
+				Activator: fakeActivator{ev}, Autoscaler: fakeAutoscaler{ev}, LocalCommands: true, Clock: clk,
+			})
+			if err := cp.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 2; i++ {
+				if _, err := apply(t, cp, churnManifest(i, "")); err != nil {
+					t.Fatal(err)
+				}
+				ready(cp, fmt.Sprintf("churn-%05d", i))
+			}
+			cp.Update(rk("churn-00001"), runtime.State{})
+			cp.SweepRevisions(context.Background())
+			ev.take()
+			cp.SweepRevisions(context.Background())
+			want := []string{"forget churn-00001", "unregister churn-00001", "retire churn-00001"}
+			if refuse {
+				want = append(want, "register churn-00001", "deploy churn-00001", "upsert churn-00001")
+			}
+			if d := cmp.Diff(want, ev.take()); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package process
 
 import (
+	"context"
 	"fmt"
 	goruntime "runtime"
+	"strings"
 	"testing"
 
 	"github.com/wakefn/wake/runtime"
@@ -54,4 +56,30 @@ func (r *revision) restingForTest() bool {
 	r.loopMu.Lock()
 	defer r.loopMu.Unlock()
 	return !r.looping && r.running == 0
+}
+
+// A retired revision is forgotten but keeps its logs; Deploy brings it
+// back and it starts again. One with an instance is not retired.
+func TestRetireKeepsLogsAndDeployBringsItBack(t *testing.T) {
+	e := newEnv(t, Options{})
+	rev := testRevision("ret-00001")
+	e.deploy(t, rev, 1)
+	e.rec.waitFor(t, "one ready", readyN(1))
+	if e.rt.Retire(rev.Key()) {
+		t.Fatal("a revision with an instance was retired")
+	}
+	e.scale(t, rev.Key(), 0)
+	eventually(t, "the instance gone and the revision retired", func() bool { return e.rt.Retire(rev.Key()) })
+	e.rt.mu.Lock()
+	_, known := e.rt.revs[rev.Key()]
+	e.rt.mu.Unlock()
+	if known {
+		t.Fatal("a retired revision is still kept")
+	}
+	var logs strings.Builder
+	if err := e.rt.Logs(context.Background(), rev.Key(), runtime.LogOptions{}, &logs); err != nil || !strings.Contains(logs.String(), "listening") {
+		t.Fatalf("the retired revision's logs: %v %q", err, logs.String())
+	}
+	e.deploy(t, rev, 1)
+	e.rec.waitFor(t, "ready again after Deploy", readyN(1))
 }

@@ -336,6 +336,28 @@ func (r *Runtime) Remove(ctx context.Context, key api.RevisionKey) error {
 	}
 }
 
+// Retire forgets a revision at rest (no instance, none asked for),
+// keeping its logs and its image: it then costs nothing here until Deploy
+// brings it back. It returns false, changing nothing, while the revision
+// has or is asked for instances; an unknown revision is retired already.
+func (r *Runtime) Retire(key api.RevisionKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rv := r.revs[key]
+	if rv == nil {
+		return true
+	}
+	rv.mu.Lock()
+	busy := len(rv.instances) > 0 || rv.running > 0 || rv.target > 0 || rv.pendingExits > 0
+	rv.mu.Unlock()
+	if busy {
+		return false
+	}
+	delete(r.revs, key)
+	rv.stopAll(reasonRemoved) // ends no instance: there is none; ends its loop
+	return true
+}
+
 // Shutdown stops every instance the way a scale-down does (report, drain,
 // SIGTERM, SIGKILL after the grace period) and waits for all of them, and
 // for the Observer calls in flight. When ctx ends first, what is left is
