@@ -280,6 +280,9 @@ func (e *Env) apiServerArgs() []string {
 		// refuse as loopback; nothing in the tests dials it.
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
+		// The real node's name resolves nowhere: reach its kubelet (logs,
+		// exec) at its InternalIP.
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		// It taints new nodes not-ready until the node lifecycle controller,
 		// which the harness does not run, lifts the taint.
 		"--disable-admission-plugins=TaintNodesByCondition",

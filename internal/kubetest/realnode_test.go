@@ -24,7 +24,8 @@ import (
 // Pods pinned to the real node run for real: the kubelet pulls their
 // image from the node's registry over plain HTTP, containerd starts them
 // in sandboxes on the node's bridge, they become Ready by their readiness
-// probe and answer HTTP on their pod IPs from this machine; deleted, they
+// probe and answer HTTP on their pod IPs from this machine, and kubectl
+// logs shows what they printed (the API server reaches the kubelet); deleted, they
 // leave no container behind in containerd. The first pod pulls the image,
 // the second finds it on the node.
 func TestRealNodeRunsAPod(t *testing.T) {
@@ -62,6 +63,12 @@ func TestRealNodeRunsAPod(t *testing.T) {
 			t.Fatalf("pod %s answered %s %q, want 200 with its greeting", name, resp.Status, body)
 		}
 		ips = append(ips, ready.Status.PodIP)
+
+		// The API server reaches the kubelet: kubectl logs shows the
+		// requests the container logged.
+		if logs := env.Kubectl(t, nil, "logs", "-n", ns, name); !strings.Contains(logs, "request GET /") {
+			t.Errorf("kubectl logs %s = %q, want the requests it served", name, logs)
+		}
 	}
 
 	running, err := node.Containers(ctx)
@@ -128,6 +135,7 @@ func realPod(node *kubetest.RealNode, name, image string) *corev1.Pod {
 				Env: []corev1.EnvVar{
 					{Name: "PORT", Value: "8080"},
 					{Name: "K_REVISION", Value: name},
+					{Name: "TESTFN_LOG_REQUESTS", Value: "1"},
 				},
 				Ports: []corev1.ContainerPort{{ContainerPort: port}},
 				ReadinessProbe: &corev1.Probe{
