@@ -69,9 +69,10 @@ func TestPrewarmer(t *testing.T) {
 		{ID: "a", Addr: "127.0.0.1:1", Started: &runtime.StartTimes{Scheduled: t0, WarmedUp: t0.Add(3 * time.Second)}},
 		{ID: "b", Addr: "127.0.0.1:2", Started: &runtime.StartTimes{Scheduled: t0.Add(time.Minute), WarmedUp: t0.Add(time.Minute + 7*time.Second)}},
 	}})
-	// The latest start (7s) doubled; the defaults' 60s window and 30s grace.
-	if lead, idle := p.PrewarmTiming(hello, ""); lead != 14*time.Second || idle != 90*time.Second {
-		t.Errorf("lead %v, idle %v; want 14s, 1m30s", lead, idle)
+	// The latest start (7s) doubled; the defaults' 60s window (the grace
+	// period no longer delays zero) and no pod retention.
+	if lead, idle := p.PrewarmTiming(hello, ""); lead != 14*time.Second || idle != 60*time.Second {
+		t.Errorf("lead %v, idle %v; want 14s, 1m0s", lead, idle)
 	}
 	p.Prewarm(hello, "")
 	if diff := cmp.Diff([]string{"hello-00001"}, as.take()); diff != "" {
