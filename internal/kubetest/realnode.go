@@ -79,7 +79,7 @@ type RealNode struct {
 	cgroupRoot  string
 	kubeletPort int
 	healthzPort int
-	sysctls     map[string]string
+	sysctls     *sysctlGuard
 }
 
 // RealNode returns the real node of this control plane, starting it on
@@ -320,7 +320,10 @@ func (n *RealNode) startKubelet(ctx context.Context) error {
 	if err := os.WriteFile(config, []byte(n.kubeletConfig()), 0o644); err != nil {
 		return err
 	}
-	n.sysctls = saveSysctls()
+	var err error
+	if n.sysctls, err = guardSysctls(); err != nil {
+		return err
+	}
 	p, err := startProc(n.e.Dir, "kubelet", filepath.Join(n.e.bin, "kubelet"),
 		"--config="+config,
 		"--kubeconfig="+kubeconfig,
@@ -403,6 +406,6 @@ func (n *RealNode) stop() {
 		n.net.release()
 	}
 	if n.sysctls != nil {
-		restoreSysctls(n.sysctls)
+		n.sysctls.release()
 	}
 }

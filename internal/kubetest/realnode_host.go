@@ -307,30 +307,3 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
-
-// kubeletSysctls are the kernel settings the kubelet sets at its start
-// unless protectKernelDefaults is on, in which case it refuses to start
-// where they differ (pkg/kubelet/cm setupKernelTunables). The harness
-// saves them before and puts them back after, so a test machine keeps
-// its own (kernel.panic_on_oops=1 and kernel.panic=10 would reboot it on
-// an oops).
-var kubeletSysctls = []string{
-	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-}
-
-func saveSysctls() map[string]string {
-	saved := map[string]string{}
-	for _, k := range kubeletSysctls {
-		if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
-			saved[k] = strings.TrimSpace(string(b))
-		}
-	}
-	return saved
-}
-
-func restoreSysctls(saved map[string]string) {
-	for k, v := range saved {
-		_ = os.WriteFile("/proc/sys/"+k, []byte(v+"\n"), 0o644)
-	}
-}
