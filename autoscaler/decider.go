@@ -464,6 +464,10 @@ func (d *Decider) Activate(now time.Time, inFlight int) Decision {
 		want = d.maxPanic
 	}
 	want = d.delayed(now, want, &dec)
+	// A wake is activity, whatever the count: a revision woken ahead of
+	// work (a cron trigger's pre-warm) while still up from the last stays
+	// up a stable window from now, as one woken from zero does.
+	d.inactiveSince, d.activeSince = time.Time{}, now
 	d.desired = max(d.desired, d.finish(now, want, &dec))
 	dec.Desired = d.desired
 	return dec

@@ -448,3 +448,28 @@ func TestDeciderSetSpec(t *testing.T) {
 		t.Errorf("desired %d after target 10 and a new window, want 3 (21 / 7)", got)
 	}
 }
+
+// A wake while the revision is still up (a cron trigger's pre-warm ahead
+// of a fire) is activity: the revision stays up a stable window from the
+// wake, though its average is 0, instead of going to zero at the next
+// decision and meeting the fire cold.
+func TestDeciderWakeWhileUpRestartsActiveTime(t *testing.T) {
+	d := NewDecider(spec(t, map[string]string{api.AnnotationWindow: "10s", api.AnnotationInitialScale: "0"}, 0), t0, true)
+	if dec := d.Activate(t0, 1); dec.Desired != 1 {
+		t.Fatalf("wake at zero: %d, want 1", dec.Desired)
+	}
+	for i := 1; i <= 20; i++ {
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Ready: 1})
+	}
+	// Idle since t0, active 20s: a wake at 20s, then a decision at 21s.
+	d.Activate(t0.Add(20*time.Second), 0)
+	if dec := d.Decide(t0.Add(21 * time.Second)); dec.Desired != 1 {
+		t.Errorf("a second after a wake: %d (%s), want 1 kept for the stable window", dec.Desired, dec.Reason())
+	}
+	for i := 21; i <= 31; i++ {
+		d.Record(t0.Add(time.Duration(i)*time.Second), Sample{Ready: 1})
+	}
+	if dec := d.Decide(t0.Add(31 * time.Second)); dec.Desired != 0 {
+		t.Errorf("a stable window after the wake: %d (%s), want zero", dec.Desired, dec.Reason())
+	}
+}
