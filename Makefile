@@ -32,7 +32,7 @@ run: build
 ## The console's browser test installs Debian's chromium (hack/install-chromium.sh)
 ## and must pass where it could; so must the container tests, as root, with
 ## runc and the CNI plugins from Debian (hack/install-containers.sh). The tests on a real Kubernetes control plane run too, and must pass, when
-## hack/kube-testenv.sh can build it (up to 27 minutes on a fresh machine,
+## hack/kube-testenv.sh can build it (up to 28 minutes on a fresh machine, the kubelet and containerd of its real node included,
 ## 0.1 s when cached); where it cannot, they skip.
 test: vet fmt-check unit fuzz knativecmp
 
@@ -58,8 +58,9 @@ knativecmp:
 	cd autoscaler/knativecmp && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## kube-testenv: build etcd, kube-apiserver, kube-controller-manager,
-## kube-scheduler, kubectl and kwok into ~/.cache/wake/kube-testenv/bin
-## for internal/kubetest (up to 27 minutes cold; see the script)
+## kube-scheduler, kubectl, kubelet and kwok into ~/.cache/wake/kube-testenv/bin
+## for internal/kubetest and, as root, install containerd, runc and the CNI
+## plugins for its real node (up to 28 minutes cold; see the script)
 .PHONY: kube-testenv test-kube
 kube-testenv:
 	hack/kube-testenv.sh
