@@ -176,3 +176,23 @@ func TestManifest(t *testing.T) {
 		}
 	}
 }
+
+// Each round's ratio is against its own direct run: a round where the
+// machine was fast for all three does not skew the others.
+func TestRoundRatios(t *testing.T) {
+	s := func(rps ...float64) []warmSample {
+		out := make([]warmSample, len(rps))
+		for i, r := range rps {
+			out[i].res.Achieved = r
+		}
+		return out
+	}
+	direct, nginx, wake := s(100, 200, 100), s(60, 120, 70), s(65, 110, 60)
+	nd, wd, wn := roundRatios(direct, nginx, wake)
+	if nd != 0.6 || wd != 0.6 || wn < 0.91 || wn > 0.92 {
+		t.Errorf("roundRatios = %v, %v, %v; want 0.6, 0.6 and wake/nginx 65/60, 110/120, 60/70 → 0.917", nd, wd, wn)
+	}
+	if nd, wd, wn := roundRatios(nil, nil, nil); nd != 0 || wd != 0 || wn != 0 {
+		t.Errorf("no rounds: %v, %v, %v; want zeros", nd, wd, wn)
+	}
+}

@@ -42,6 +42,13 @@ type warmResult struct {
 	Rows           []warmRow `json:"rows"`
 	MaxNginxDirect float64   `json:"max_ratio_nginx_direct"`
 	MaxWakeDirect  float64   `json:"max_ratio_wake_direct"`
+	// The closed loop's ratios taken round by round, each against the
+	// direct run of its own round, then the median: the rounds of a shared
+	// machine drift together (direct's rps moves by a third between
+	// rounds), which the ratio of the medians above mixes across rounds.
+	RoundNginxDirect float64 `json:"max_round_ratio_nginx_direct"`
+	RoundWakeDirect  float64 `json:"max_round_ratio_wake_direct"`
+	RoundWakeNginx   float64 `json:"max_round_ratio_wake_nginx"`
 }
 
 // warmSample is one run of one target at one rate.
@@ -135,8 +142,23 @@ func runWarm(ctx context.Context, c *config, bins binaries) (*warmResult, error)
 			res.MaxWakeDirect = ratio(row.Achieved, base)
 		}
 	}
+	res.RoundNginxDirect, res.RoundWakeDirect, res.RoundWakeNginx = roundRatios(samples["direct"][0], samples["nginx"][0], samples["wake"][0])
 	res.print()
 	return res, nil
+}
+
+// roundRatios are the medians of the closed loop's per-round ratios:
+// nginx/direct, wake/direct and wake/nginx.
+func roundRatios(direct, nginx, wake []warmSample) (nd, wd, wn float64) {
+	var nds, wds, wns []float64
+	for i := range min(len(direct), len(nginx), len(wake)) {
+		d, n, w := direct[i].res.Achieved, nginx[i].res.Achieved, wake[i].res.Achieved
+		nds, wds, wns = append(nds, ratio(n, d)), append(wds, ratio(w, d)), append(wns, ratio(w, n))
+	}
+	if len(nds) == 0 {
+		return 0, 0, 0
+	}
+	return median(nds), median(wds), median(wns)
 }
 
 // warmRows takes the median of each metric over the rounds, per target and
@@ -198,6 +220,8 @@ func (r *warmResult) print() {
 	fmt.Printf("\nwarm path: medians of %d round(s) of %.0fs; max = closed loop, %d clients\n\n", r.Rounds, r.PhaseSeconds, r.Clients)
 	fmt.Println(r.table())
 	fmt.Printf("max throughput: nginx/direct %.2f, wake/direct %.2f\n", r.MaxNginxDirect, r.MaxWakeDirect)
+	fmt.Printf("round by round (medians): nginx/direct %.2f, wake/direct %.2f, wake/nginx %.2f\n",
+		r.RoundNginxDirect, r.RoundWakeDirect, r.RoundWakeNginx)
 }
 
 // table is the warm path as a Markdown table.
