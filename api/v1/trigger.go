@@ -233,8 +233,8 @@ type TriggerPace struct {
 	// RateInForce is in events per second.
 	RateInForce float64 `json:"rateInForce"`
 	// Reason is what the sink answered that set it.
-	Reason string      `json:"reason,omitempty"`
-	Since  metav1.Time `json:"since,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	Since  *metav1.Time `json:"since,omitempty"`
 	// PausedUntil is set while every delivery waits out a Retry-After.
 	PausedUntil *metav1.Time `json:"pausedUntil,omitempty"`
 }

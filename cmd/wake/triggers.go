@@ -63,7 +63,11 @@ func describeTrigger(out io.Writer, t *api.Trigger) error {
 		fmt.Fprintf(w, "Rate limit:\t%s events/s\n", formatRate(*r))
 	}
 	if p := st.Pace; p != nil {
-		fmt.Fprintf(w, "Rate in force:\t%.0f events/s, chosen by wake: %s (since %s)\n", p.RateInForce, dash(p.Reason), p.Since.Format(time.RFC3339))
+		since := ""
+		if p.Since != nil {
+			since = " (since " + p.Since.Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(w, "Rate in force:\t%.0f events/s, chosen by wake: %s%s\n", p.RateInForce, dash(p.Reason), since)
 		if p.PausedUntil != nil {
 			fmt.Fprintf(w, "Paused until:\t%s (the sink's Retry-After)\n", p.PausedUntil.Format(time.RFC3339))
 		}

@@ -64,7 +64,8 @@ func (r *Runner) kafkaStatus(t *running, st *api.TriggerStatus) {
 	st.DeadLettered += toTopic
 	st.Failed = max(st.Failed-toTopic, 0)
 	if s.Pace.Learned {
-		st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce, Reason: s.Pace.Reason, Since: metav1Time(s.Pace.Since)}
+		since := metav1Time(s.Pace.Since)
+		st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce, Reason: s.Pace.Reason, Since: &since}
 	}
 	if !s.Pace.PausedUntil.IsZero() {
 		if st.Pace == nil {
