@@ -109,6 +109,13 @@ func TestLogsTrafficTour(t *testing.T) {
 	revs := []string{"hello-00001", "hello-00002"}
 	for i := range 6 {
 		w.mustGet(hosts[i%2], fmt.Sprintf("/order-%d", i))
+		// wake stamps a line when it reads it from the instance's pipe:
+		// lines of two instances are in the order served when each was
+		// read before the next request (under -race on 2 cores a reader
+		// can lag the next request by milliseconds).
+		eventually(t, 10*time.Second, fmt.Sprintf("request %d in the logs", i), func() bool {
+			return served(revs[i%2], fmt.Sprintf("/order-%d", i)).MatchString(w.mustCLI("logs", "hello", "--tail", "1"))
+		})
 	}
 	var tail string
 	eventually(t, 10*time.Second, "the last request in the logs", func() bool {
