@@ -153,7 +153,7 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 	if err != nil {
 		return Result{Outcome: Failed, Err: err}
 	}
-	sink := d.send(ctx, sinkURL, e.ID(), msg)
+	sink := d.send(ctx, sinkURL, e.ID(), msg, d.throttle)
 	res := Result{Attempts: sink.attempts, Throttled: sink.throttled, StatusCode: sink.code, Err: sink.err}
 	switch {
 	case sink.err == nil:
@@ -191,7 +191,7 @@ func (d *Deliverer) deliver(ctx context.Context, sinkURL string, e event.Event) 
 		res.Err = errors.Join(sink.err, fmt.Errorf("dead-letter sink: %w", err))
 		return res
 	}
-	dls := d.sendTo(ctx, d.policy.DeadLetterSink, e.ID(), dlMsg, nil)
+	dls := d.send(ctx, d.policy.DeadLetterSink, e.ID(), dlMsg, nil)
 	res.DeadLetterAttempts, res.DeadLetterStatusCode = dls.attempts, dls.code
 	switch {
 	case dls.err == nil:
@@ -215,14 +215,9 @@ type sendResult struct {
 	cancelled bool  // ctx ended
 }
 
-// send runs the retry loop against the sink, paced by the Throttle.
-func (d *Deliverer) send(ctx context.Context, url, id string, msg encoded) sendResult {
-	return d.sendTo(ctx, url, id, msg, d.throttle)
-}
-
-// sendTo runs the retry loop against one URL; th, when set, paces it
-// (see Options.Throttle).
-func (d *Deliverer) sendTo(ctx context.Context, url, id string, msg encoded, th Throttle) sendResult {
+// send runs the retry loop against one URL; th, when set, paces it
+// (see Options.Throttle): the sink's, not the dead-letter sink's.
+func (d *Deliverer) send(ctx context.Context, url, id string, msg encoded, th Throttle) sendResult {
 	var r sendResult
 	for {
 		r.attempts++

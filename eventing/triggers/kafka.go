@@ -63,16 +63,16 @@ func (r *Runner) kafkaStatus(t *running, st *api.TriggerStatus) {
 	toTopic := max(int64(s.DeadLettered)-st.DeadLettered, 0)
 	st.DeadLettered += toTopic
 	st.Failed = max(st.Failed-toTopic, 0)
-	if s.Pace.Learned {
-		since := metav1Time(s.Pace.Since)
-		st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce, Reason: s.Pace.Reason, Since: &since}
-	}
-	if !s.Pace.PausedUntil.IsZero() {
-		if st.Pace == nil {
-			st.Pace = &api.TriggerPace{RateInForce: s.Pace.InForce}
+	if p := s.Pace; p.Learned || !p.PausedUntil.IsZero() {
+		st.Pace = &api.TriggerPace{RateInForce: p.InForce}
+		if p.Learned {
+			since := metav1Time(p.Since)
+			st.Pace.Reason, st.Pace.Since = p.Reason, &since
 		}
-		until := metav1Time(s.Pace.PausedUntil)
-		st.Pace.PausedUntil = &until
+		if !p.PausedUntil.IsZero() {
+			until := metav1Time(p.PausedUntil)
+			st.Pace.PausedUntil = &until
+		}
 	}
 	for _, l := range s.Lag {
 		st.Lag = append(st.Lag, api.PartitionLag{Topic: l.Topic, Partition: l.Partition, Lag: l.Lag})
